@@ -1,0 +1,104 @@
+"""Small keyword-spotting CNN over log-mel features (the benchmark reference model).
+
+No BatchNorm: its running statistics are client-local state that federated averaging
+handles badly. Inputs are instead normalized per clip, which needs no statistics shared
+across clients.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from torch import nn
+
+
+class KwsCnnParams(BaseModel):
+    """Architecture of :class:`KwsCnn`; one conv-ReLU-maxpool block per ``channels`` entry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channels: list[int] = Field(default_factory=lambda: [16, 32], min_length=1)
+    kernel_size: int = Field(3, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    normalize_input: bool = True
+
+    @field_validator("channels")
+    @classmethod
+    def _positive_channels(cls, value: list[int]) -> list[int]:
+        if any(c <= 0 for c in value):
+            raise ValueError(f"channels must be positive, got {value}")
+        return value
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd_kernel(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (for 'same' padding), got {value}")
+        return value
+
+
+class PerUtteranceNorm(nn.Module):
+    """Parameter-free: standardize each clip over all of its time-frequency bins."""
+
+    def __init__(self, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = tuple(range(1, x.ndim))
+        mean = x.mean(dim=dims, keepdim=True)
+        var = x.var(dim=dims, keepdim=True, unbiased=False)
+        return (x - mean) * torch.rsqrt(var + self.eps)
+
+
+def _conv_blocks(channels: list[int], kernel_size: int) -> nn.Sequential:
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    in_ch = 1
+    for i, out_ch in enumerate(channels, start=1):
+        layers[f"conv{i}"] = nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2)
+        layers[f"relu{i}"] = nn.ReLU()
+        layers[f"pool{i}"] = nn.MaxPool2d(2)
+        in_ch = out_ch
+    return nn.Sequential(layers)
+
+
+class KwsCnn(nn.Module):
+    """Conv blocks -> global average pool -> (dropout) -> linear ``head``.
+
+    Input [B, 1, n_mels, frames] or [B, n_mels, frames]; output logits [B, num_classes].
+    Parameter names are ``features.conv{i}.{weight,bias}`` and ``head.{weight,bias}``, so
+    personalization can select the classifier with the pattern ``"head"``. Each block
+    halves both spatial sizes, so 40 x 101 inputs allow at most 5 blocks.
+    """
+
+    def __init__(self, params: KwsCnnParams, num_classes: int) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        self.params = params
+        self.num_classes = num_classes
+        self.normalize: nn.Module = PerUtteranceNorm() if params.normalize_input else nn.Identity()
+        self.features = _conv_blocks(params.channels, params.kernel_size)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.dropout = nn.Dropout(params.dropout)
+        self.head = nn.Linear(params.channels[-1], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 3:
+            x = x.unsqueeze(1)
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(
+                f"expected [B, 1, n_mels, frames] or [B, n_mels, frames], got {tuple(x.shape)}"
+            )
+        x = self.normalize(x)
+        x = self.features(x)
+        x = self.flatten(self.pool(x))
+        return self.head(self.dropout(x))
+
+
+def build_kws_cnn(params: KwsCnnParams, num_classes: int) -> KwsCnn:
+    """Build the KWS CNN for ``num_classes`` keywords."""
+    return KwsCnn(params, num_classes)
