@@ -1,0 +1,241 @@
+"""W1: what simfl's engine costs over a plain single-process torch loop doing identical work.
+
+100 clients x 200 samples of [1, 40, 101] log-mel features, the reference CNN
+(Conv 1->16 / Conv 16->32 / Linear 32->12), 10 clients per round, 1 local epoch, batch 32,
+SGD lr 0.05, 6 rounds with rounds 2-6 timed, central evaluation on 1,000 held-out samples after
+every round in both. Both run in this one process tree, one after the other; run it through
+``simfl bench w1`` (or ``make bench``), which sets GLIBC_TUNABLES for both as the issue asks.
+
+Prints seconds per round for both, their ratio, the engine's cold start (Ray, actors and the
+first central evaluation before round 1) and the peak resident memory of the whole process tree
+(this process, Ray's daemons and its workers) during each phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+
+from simfl.config import scenario_from_dict
+from simfl.data.client_index import ClientIndex
+from simfl.data.features import FeatureSettings, FeatureStore
+from simfl.engine.client_app import build_client_app
+from simfl.engine.plan import RunPlan
+from simfl.engine.records import RoundRecord
+from simfl.engine.runtime import simulate
+from simfl.engine.server_app import build_server_app
+from simfl.seeding import derive_seed, rng_for
+from simfl.tracking.callbacks import RunCallback
+from simfl.training import evaluate, train_epochs
+
+NUM_CLASSES = 12
+CHUNK = 500
+
+
+class PeakMemory:
+    """Samples the summed RSS of this process and all its descendants every 100 ms."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _tree_rss(self) -> int:
+        root = psutil.Process()
+        total = root.memory_info().rss
+        for child in root.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += child.memory_info().rss
+        return total
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._tree_rss())
+            self._stop.wait(0.1)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._tree_rss())
+
+
+def random_audio(num_rows: int, seed: int):
+    """Batches of seeded noise clips; the store turns them into [40, 101] log-mel rows."""
+    for start in range(0, num_rows, CHUNK):
+        rng = np.random.default_rng([seed, start])
+        size = min(CHUNK, num_rows - start)
+        yield rng.integers(-8000, 8000, size=(size, 16000), dtype=np.int16)
+
+
+def build_data(workdir: Path, clients: int, samples: int, test_samples: int):
+    settings = FeatureSettings()
+    total = clients * samples
+    train = FeatureStore.build(
+        random_audio(total, 1),
+        num_rows=total,
+        settings=settings,
+        directory=workdir / f"train-{total}",
+        source_fingerprint=f"w1-train-{total}",
+    )
+    test = FeatureStore.build(
+        random_audio(test_samples, 2),
+        num_rows=test_samples,
+        settings=settings,
+        directory=workdir / f"test-{test_samples}",
+        source_fingerprint=f"w1-test-{test_samples}",
+    )
+    labels = rng_for(0, "w1-labels").integers(0, NUM_CLASSES, size=total)
+    parts = [np.arange(c * samples, (c + 1) * samples) for c in range(clients)]
+    index = ClientIndex.build(
+        workdir / f"index-{clients}x{samples}", parts, np.arange(total), labels, 0.0, 0
+    )
+    test_labels = rng_for(0, "w1-test-labels").integers(0, NUM_CLASSES, size=test_samples)
+    return train, test, index, test_labels
+
+
+def scenario(args: argparse.Namespace, workdir: Path):
+    return scenario_from_dict(
+        {
+            "scenario": {"name": "bench-w1", "seed": 0, "rounds": args.rounds},
+            "data": {
+                "dataset": "synth-commands",
+                "num_clients": args.clients,
+                "local_test_fraction": 0.0,
+            },
+            "partition": {"kind": "iid"},
+            "model": {"name": "kws-cnn", "channels": [16, 32]},
+            "train": {"local_epochs": 1, "batch_size": 32, "optimizer": "sgd", "lr": 0.05},
+            "strategy": {
+                "name": "fedavg",
+                "fraction_train": args.per_round / args.clients,
+                "fraction_evaluate": 0.0,
+                "min_train_nodes": args.per_round,
+                "min_evaluate_nodes": 0,
+                "min_available_nodes": args.clients,
+            },
+            "resources": {"num_cpus": args.client_cpus},
+            "tracking": {"wandb_mode": "disabled", "cache_dir": str(workdir)},
+        },
+        "bench-w1",
+    )
+
+
+def plain_loop(plan: RunPlan, train, index, test, test_labels, args) -> list[float]:
+    """The same rounds in one process: sample, train each client, average, evaluate."""
+    torch.set_num_threads(args.plain_threads)
+    model, central = plan.build_model(), plan.build_model()
+    torch.manual_seed(derive_seed(0, "model-init"))
+    global_state = {k: v.clone() for k, v in plan.build_model().state_dict().items()}
+    test_x = torch.from_numpy(test.read(np.arange(len(test))))
+    test_y = torch.from_numpy(test_labels)
+    times = []
+    for server_round in range(1, args.rounds + 1):
+        start = time.perf_counter()
+        chosen = rng_for(0, "w1-plain-sample", server_round).choice(
+            args.clients, args.per_round, replace=False
+        )
+        total, summed = 0, None
+        for cid in sorted(chosen):
+            split = index.client(int(cid))
+            x = torch.from_numpy(train.read(split.train_rows))
+            y = torch.from_numpy(split.train_labels.astype(np.int64))
+            model.load_state_dict(global_state)
+            seed = derive_seed(0, "train", int(cid), server_round)
+            stats = train_epochs(model, x, y, plan.scenario.train, seed)
+            state = {
+                k: v.detach().numpy() * stats.num_examples for k, v in model.state_dict().items()
+            }
+            summed = state if summed is None else {k: summed[k] + state[k] for k in summed}
+            total += stats.num_examples
+        global_state = {k: torch.from_numpy(v / total) for k, v in summed.items()}
+        central.load_state_dict(global_state)
+        evaluate(central, test_x, test_y, plan.scenario.train.eval_batch_size)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+class RoundClock(RunCallback):
+    """Wall-clock of each round as the engine reports it, and when round 0 (setup) ended."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.cold_start = float("nan")
+        self.rounds: list[RoundRecord] = []
+
+    def on_round_end(self, record: RoundRecord) -> None:
+        if record.round == 0:
+            self.cold_start = time.perf_counter() - self.started
+        else:
+            self.rounds.append(record)
+
+
+def engine_run(plan: RunPlan, test_labels: np.ndarray, test_rows: np.ndarray) -> RoundClock:
+    clock = RoundClock(time.perf_counter())
+    simulate(
+        build_server_app(plan, test_rows, test_labels, clock),
+        build_client_app(plan),
+        plan.scenario.data.num_clients,
+        plan.scenario.resources,
+    )
+    return clock
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--per-round", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--test-samples", type=int, default=1000)
+    parser.add_argument("--client-cpus", type=float, default=1.0)
+    parser.add_argument("--plain-threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workdir", type=Path, default=Path(".cache/simfl/bench-w1"))
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    train, test, index, test_labels = build_data(
+        args.workdir, args.clients, args.samples, args.test_samples
+    )
+    plan = RunPlan(
+        scenario(args, args.workdir), train.directory, test.directory, index.directory, NUM_CLASSES
+    )
+    with PeakMemory() as plain_memory:
+        plain_times = plain_loop(plan, train, index, test, test_labels, args)
+    with PeakMemory() as engine_memory:
+        clock = engine_run(plan, test_labels, np.arange(args.test_samples))
+    engine_times = [r.round_seconds for r in clock.rounds]
+
+    plain_s, engine_s = float(np.mean(plain_times[1:])), float(np.mean(engine_times[1:]))
+    figures = {
+        "workload": f"W1: {args.clients} clients x {args.samples} samples, {args.per_round}/round",
+        "plain_seconds_per_round": plain_s,
+        "engine_seconds_per_round": engine_s,
+        "engine_over_plain": engine_s / plain_s,
+        "engine_cold_start_s": clock.cold_start,
+        "plain_peak_rss_mib": plain_memory.peak / 2**20,
+        "engine_peak_rss_mib": engine_memory.peak / 2**20,
+        "plain_threads": args.plain_threads,
+        "client_cpus": args.client_cpus,
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+    }
+    for key, value in figures.items():
+        print(f"{key:26s} {value:.3f}" if isinstance(value, float) else f"{key:26s} {value}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""IID: a uniformly random split into near-equal parts (the homogeneous baseline)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from partitioners.base import Partitioner
+
+
+class IidConfig(BaseModel):
+    """``[partition] kind = "iid"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["iid"]
+
+
+class IidPartitioner(Partitioner):
+    def __init__(self, num_partitions: int, seed: int) -> None:
+        self.num_partitions = num_partitions
+        self.seed = seed
+
+    @classmethod
+    def from_config(cls, config: IidConfig, num_partitions: int, seed: int) -> IidPartitioner:
+        return cls(num_partitions, seed)
+
+    def split(self, labels: np.ndarray, metadata: pd.DataFrame | None = None) -> list[np.ndarray]:
+        self.check_feasible(len(labels))
+        order = np.random.default_rng(self.seed).permutation(len(labels))
+        return [np.sort(part) for part in np.array_split(order, self.num_partitions)]

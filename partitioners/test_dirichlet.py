@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from partitioners.dirichlet import DirichletPartitioner
+from partitioners.iid import IidPartitioner
+from partitioners.metrics import heterogeneity_scores
+from simfl.errors import ScenarioError
+
+LABELS = np.random.default_rng(0).integers(0, 12, size=3000)
+
+
+def _check_cover(parts, n):
+    joined = np.concatenate(parts)
+    assert len(joined) == n and np.array_equal(np.sort(joined), np.arange(n))
+
+
+def test_dirichlet_covers_every_sample_once_and_respects_min_size():
+    parts = DirichletPartitioner(20, alpha=0.5, min_size=20, seed=1).split(LABELS)
+    assert len(parts) == 20
+    _check_cover(parts, len(LABELS))
+    assert min(len(p) for p in parts) >= 20
+
+
+def test_dirichlet_is_deterministic_for_a_seed():
+    a = DirichletPartitioner(10, 0.3, 5, seed=7).split(LABELS)
+    b = DirichletPartitioner(10, 0.3, 5, seed=7).split(LABELS)
+    c = DirichletPartitioner(10, 0.3, 5, seed=8).split(LABELS)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+def test_smaller_alpha_means_more_label_skew():
+    skew = [
+        heterogeneity_scores(DirichletPartitioner(20, a, 0, seed=0).split(LABELS), LABELS, 12)[
+            "label_js_distance_mean"
+        ]
+        for a in (0.05, 0.5, 100.0)
+    ]
+    assert skew[0] > skew[1] > skew[2]
+
+
+def test_infeasible_min_size_is_reported():
+    with pytest.raises(ScenarioError, match="partition.min_size"):
+        DirichletPartitioner(20, 0.01, 149, seed=0).split(LABELS)
+    with pytest.raises(ScenarioError, match="data.num_clients"):
+        DirichletPartitioner(400, 1.0, 10, seed=0).split(LABELS)
+
+
+def test_iid_near_equal_sizes():
+    parts = IidPartitioner(7, seed=3).split(LABELS)
+    _check_cover(parts, len(LABELS))
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1

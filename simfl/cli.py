@@ -1,0 +1,165 @@
+"""``simfl``: run, validate and list scenarios, prepare data."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from simfl.errors import ScenarioError, SimflError
+
+app = typer.Typer(
+    help="Federated-learning simulation benchmarks for speech, on Flower's Ray engine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Build and inspect datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console()
+errors = Console(stderr=True)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a scenario key: dotted.key=value (repeatable)."),
+]
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario TOML file.", show_default=False)]
+
+
+class WandbMode(StrEnum):
+    offline = "offline"
+    online = "online"
+    disabled = "disabled"
+
+
+def _load(path: Path, overrides: list[str] | None):
+    from simfl.config import load_scenario
+
+    return load_scenario(path, overrides or [])
+
+
+@app.command()
+def run(
+    scenario_file: ScenarioArg,
+    set_: SetOption = None,
+    wandb: Annotated[
+        WandbMode | None, typer.Option("--wandb", help="W&B mode (default: the scenario's).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Flower's debug logs.")] = False,
+) -> None:
+    """Run a scenario end to end and write results/<scenario>-<time>-<hash>/."""
+    from simfl.console import RoundProgress, StageProgressBar, summary_table
+    from simfl.run import run_scenario
+
+    scenario = _load(scenario_file, set_)
+    with StageProgressBar(console) as stages:
+        outcome = run_scenario(
+            scenario,
+            wandb_mode=wandb.value if wandb else None,
+            callbacks=[RoundProgress(console)],
+            progress=stages,
+            verbose=verbose,
+        )
+    console.print(summary_table(outcome.summary))
+    console.print(f"results: {outcome.run_dir}")
+
+
+@app.command()
+def validate(scenario_file: ScenarioArg, set_: SetOption = None) -> None:
+    """Check a scenario file and print its resolved form and hash."""
+    scenario = _load(scenario_file, set_)
+    console.print(scenario.to_toml(), markup=False, highlight=False)
+    console.print(f"# valid; hash {scenario.full_hash()}")
+
+
+@app.command("list")
+def list_registry() -> None:
+    """List the datasets, models, strategies and partitioners a scenario can name."""
+    from simfl import registry
+
+    for title, table in registry.TABLES.items():
+        view = Table(title=title, show_header=False, title_justify="left")
+        for entry in table.values():
+            view.add_row(entry.name, entry.summary)
+        console.print(view)
+
+
+@data_app.command("prepare")
+def data_prepare(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario whose [data] to build.")] = Path(
+        "scenarios/quickstart.toml"
+    ),
+    set_: SetOption = None,
+) -> None:
+    """Build a scenario's dataset and its cached features (synthesizes synth-commands)."""
+    from simfl.console import StageProgressBar
+    from simfl.data.prepare import prepare_data
+
+    scenario = _load(scenario_file, set_)
+    with StageProgressBar(console) as stages:
+        data = prepare_data(scenario.data, Path(scenario.tracking.cache_dir), stages)
+    console.print(
+        f"{scenario.data.dataset} ({scenario.data.view}): {len(data.train.rows)} train and "
+        f"{len(data.test.rows)} test clips, {data.num_classes} classes; "
+        f"features in {data.train.store_dir.parent}"
+    )
+
+
+BENCHMARKS = {"w1": "w1_engine_overhead.py"}
+BENCH_ENV = {
+    "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
+}
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def bench(
+    ctx: typer.Context,
+    workload: Annotated[str, typer.Argument(help=f"One of: {', '.join(BENCHMARKS)}.")],
+) -> None:
+    """Run a reference benchmark from bench/ (extra arguments are passed on to it).
+
+    The benchmark runs in a fresh process so that GLIBC_TUNABLES (read by glibc at process
+    start) applies to it and to every Ray worker it starts.
+    """
+    import subprocess
+
+    if workload not in BENCHMARKS:
+        raise ScenarioError(
+            f"simfl bench: unknown workload {workload!r}; allowed: {', '.join(BENCHMARKS)}"
+        )
+    script = Path(__file__).resolve().parents[1] / "bench" / BENCHMARKS[workload]
+    if not script.exists():
+        raise SimflError(f"{script} not found: benchmarks need a source checkout of simfl")
+    env = {**os.environ, **BENCH_ENV}
+    result = subprocess.run([sys.executable, str(script), *ctx.args], env=env, check=False)
+    raise typer.Exit(result.returncode)
+
+
+def main() -> None:
+    """Console entry point: one clear line per error, exit 2 for bad input."""
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    try:
+        app()
+    except ScenarioError as error:
+        errors.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except SimflError as error:
+        errors.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        errors.print("[red]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""The scenario: one validated object from a TOML file (plus ``--set`` overrides) to the run.
+
+Kind-dispatched tables are flat and tagged: ``[data] dataset = ...``, ``[partition] kind = ...``,
+``[model] name = ...`` and ``[strategy] name = ...`` pick a schema from the registry, so each
+family's parameters are checked by that family's own pydantic model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import tomllib
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from simfl import registry
+from simfl.errors import ScenarioError
+from simfl.systems.faults import FaultsConfig
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScenarioMeta(_Section):
+    """``[scenario]``: identity and length of the experiment."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = Field(default=0, ge=0)
+    rounds: int = Field(ge=1, le=100_000)
+    description: str = ""
+
+
+class TrainConfig(_Section):
+    """``[train]``: what each client does locally every round."""
+
+    local_epochs: int = Field(default=1, ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=1, le=65_536)
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = Field(default=0.05, gt=0.0, le=10.0)
+    momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    eval_batch_size: int = Field(default=256, ge=1)
+
+
+class ResourcesConfig(_Section):
+    """``[resources]``: Flower's ``client_resources`` and Ray's init arguments."""
+
+    num_cpus: float = Field(default=1.0, gt=0.0)
+    num_gpus: float = Field(default=0.0, ge=0.0)
+    ray_init: dict[str, Any] = Field(default_factory=dict)
+    round_timeout_s: float = Field(default=3600.0, gt=0.0)
+
+
+class TrackingConfig(_Section):
+    """``[tracking]``: where results go; W&B is offline unless the user asks otherwise."""
+
+    results_dir: str = "results"
+    cache_dir: str = ".cache/simfl"
+    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+    wandb_project: str = "simfl"
+    wandb_entity: str = ""
+    wandb_group: str = ""
+
+
+def _tagged(members: tuple[type[BaseModel], ...], tag: str) -> Any:
+    """A discriminated union over registry entries (a single member needs no union)."""
+    if len(members) == 1:
+        return members[0]
+    return Annotated[typing.Union[members], Field(discriminator=tag)]  # noqa: UP007
+
+
+DataSection = _tagged(registry.dataset_configs(), "dataset")
+PartitionSection = _tagged(registry.partitioner_configs(), "kind")
+ModelSection = _tagged(registry.model_configs(), "name")
+StrategySection = _tagged(registry.strategy_configs(), "name")
+
+
+class Scenario(_Section):
+    """A whole experiment. Built only through :func:`load_scenario` / :func:`scenario_from_dict`."""
+
+    scenario: ScenarioMeta
+    data: DataSection  # type: ignore[valid-type]
+    partition: PartitionSection  # type: ignore[valid-type]
+    model: ModelSection  # type: ignore[valid-type]
+    train: TrainConfig = TrainConfig()
+    strategy: StrategySection  # type: ignore[valid-type]
+    resources: ResourcesConfig = ResourcesConfig()
+    faults: FaultsConfig = FaultsConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        if self.strategy.fraction_evaluate > 0 and self.data.local_test_fraction == 0:
+            raise ValueError(
+                "strategy.fraction_evaluate > 0 needs data.local_test_fraction > 0 "
+                "(clients evaluate on their local test split); set one of them"
+            )
+        if self.strategy.min_available_nodes > self.data.num_clients:
+            raise ValueError(
+                f"strategy.min_available_nodes ({self.strategy.min_available_nodes}) exceeds "
+                f"data.num_clients ({self.data.num_clients})"
+            )
+        return self
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that decides the numbers (tracking only decides where they go)."""
+        return self.model_dump(mode="json", exclude={"tracking"})
+
+    def full_hash(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def short_hash(self) -> str:
+        return self.full_hash()[:8]
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Read, override and validate a scenario file; every failure is a one-line ScenarioError."""
+    path = Path(path)
+    source = path.name
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such scenario file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{source}: not valid TOML: {err}") from None
+    for item in overrides or []:
+        apply_override(raw, item, source)
+    return scenario_from_dict(raw, source)
+
+
+def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as err:
+        raise ScenarioError(describe_validation_error(err, raw, source)) from None
+
+
+def parse_override(item: str, source: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` where value is read as TOML (numbers, booleans, lists) or else a string."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ScenarioError(f"{source}: --set {item!r}: expected dotted.key=value")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    return key.split("."), value
+
+
+def apply_override(raw: dict[str, Any], item: str, source: str) -> None:
+    keys, value = parse_override(item, source)
+    node = raw
+    for depth, part in enumerate(keys[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            dotted = ".".join(keys[: depth + 1])
+            raise ScenarioError(f"{source}: --set {item!r}: '{dotted}' is a value, not a table")
+        node = child
+    node[keys[-1]] = value
+
+
+# --------------------------------------------------------------------------- error messages
+
+
+def _strip_tags(loc: tuple[Any, ...], raw: Any) -> list[str]:
+    """Drop union tags pydantic puts in error locations (``partition.dirichlet.alpha``)."""
+    keys: list[str] = []
+    node = raw
+    for part in loc:
+        if isinstance(node, dict) and part not in node and isinstance(part, str):
+            continue  # a discriminator tag or a missing key, handled by the caller
+        keys.append(str(part))
+        node = (
+            node.get(part)
+            if isinstance(node, dict)
+            else (node[part] if isinstance(node, list) and isinstance(part, int) else None)
+        )
+    return keys
+
+
+def _model_members(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a field can hold (one, or the members of a tagged union)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    members: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        members.extend(_model_members(arg))
+    return members
+
+
+def _schema_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys that the table holding ``loc[-1]`` allows, for 'did you mean' hints."""
+    candidates: list[type[BaseModel]] = [Scenario]
+    for part in loc[:-1]:
+        by_tag = [m for m in candidates if part in registry.tags_of(m)]
+        if by_tag:  # pydantic put the union tag into the location
+            candidates = by_tag
+            continue
+        fields = [m.model_fields[part] for m in candidates if part in m.model_fields]
+        if not fields:
+            return []
+        candidates = _model_members(fields[0].annotation)
+    if len(candidates) != 1:
+        return []
+    return list(candidates[0].model_fields)
+
+
+def describe_validation_error(err: ValidationError, raw: dict[str, Any], source: str) -> str:
+    """One line per problem: file, dotted key, what is wrong and what is allowed."""
+    lines = []
+    for problem in err.errors():
+        loc = tuple(problem["loc"])
+        kind = problem["type"]
+        if kind == "extra_forbidden":
+            key = ".".join(_strip_tags(loc[:-1], raw) + [str(loc[-1])])
+            allowed = _schema_keys(loc)
+            hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
+            lines.append(
+                f"{source}: unknown key '{key}'{did_you_mean}; allowed keys: {', '.join(allowed)}"
+            )
+            continue
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            tag = problem["ctx"]["discriminator"].strip("'")
+            key = ".".join([*_strip_tags(loc, raw), tag])
+            if kind == "union_tag_not_found":
+                lines.append(f"{source}: missing required key '{key}'")
+                continue
+            allowed = problem["ctx"]["expected_tags"]
+            lines.append(
+                f"{source}: key '{key}': unknown value {problem['ctx']['tag']!r}; allowed: {allowed}"
+            )
+            continue
+        if kind == "missing":
+            key = ".".join(_strip_tags(loc[:-1], raw) + [str(loc[-1])])
+            lines.append(f"{source}: missing required key '{key}'")
+            continue
+        key = ".".join(_strip_tags(loc, raw)) or "(top level)"
+        got = problem.get("input")
+        shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+        message = problem["msg"].replace("Input tag", "value").replace("Value error, ", "")
+        lines.append(f"{source}: key '{key}': {message}{shown}")
+    return "\n".join(lines)

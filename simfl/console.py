@@ -1,0 +1,112 @@
+"""What a person sees in the terminal: stage progress, a round progress bar, a summary table."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from simfl.engine.records import ClientFailure, RoundRecord
+from simfl.tracking.callbacks import RunCallback, RunInfo
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[latest]}"),
+        console=console,
+        transient=False,
+    )
+
+
+class StageProgressBar:
+    """Progress of data preparation stages (synthesis, features), one bar per stage."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = _progress(console)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> StageProgressBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total, latest="")
+        self.progress.update(self.tasks[stage], completed=done, total=total)
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return (
+        "-"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{value:.{digits}f}"
+    )
+
+
+class RoundProgress(RunCallback):
+    """A progress bar over rounds showing the latest central accuracy and loss."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = _progress(console)
+        self.task: Any = None
+
+    def on_run_start(self, info: RunInfo) -> None:
+        self.console.print(f"[bold]run[/] {info.run_name} -> {info.run_dir}")
+        self.progress.start()
+        self.task = self.progress.add_task("rounds", total=info.scenario.scenario.rounds, latest="")
+
+    def on_round_end(self, record: RoundRecord) -> None:
+        latest = (
+            f"central acc {_fmt(record.central_accuracy)}  loss {_fmt(record.central_loss)}"
+            f"  fed acc {_fmt(record.fed_accuracy_mean)}  failed {record.clients_failed}"
+        )
+        self.progress.update(self.task, completed=record.round, latest=latest)
+
+    def on_client_failures(self, failures: list[ClientFailure]) -> None:
+        self.progress.console.print(
+            f"[yellow]round {failures[0].round}: {len(failures)} client "
+            f"{failures[0].phase} failure(s)"
+        )
+
+    def on_run_end(self, summary: dict[str, Any]) -> None:
+        self.progress.stop()
+
+    def on_run_failed(self, summary: dict[str, Any]) -> None:
+        self.progress.stop()
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"{summary['run_name']} ({summary['status']})", show_header=False)
+    final, best, timings = summary["final"], summary["best"], summary["timings"]
+    rows = [
+        ("final central accuracy", _fmt(final["central_accuracy"])),
+        ("best central accuracy", f"{_fmt(best['central_accuracy'])} (round {best['round']})"),
+        ("chance accuracy", _fmt(summary["chance_accuracy"])),
+        ("final central loss", _fmt(final["central_loss"])),
+        ("final federated accuracy (mean)", _fmt(final["fed_accuracy_mean"])),
+        ("final federated accuracy (worst 10%)", _fmt(final["fed_accuracy_worst10"])),
+        ("rounds completed", f"{summary['rounds_completed']}/{summary['rounds_planned']}"),
+        ("client failures", str(summary["clients_failed"])),
+        ("mean seconds per round", _fmt(timings["mean_round_s"], 2)),
+        ("data preparation seconds", _fmt(timings["data_prep_s"], 1)),
+        ("total seconds", _fmt(timings["total_s"], 1)),
+        (
+            "MB down / up",
+            f"{summary['communication']['bytes_down'] / 1e6:.1f} / "
+            f"{summary['communication']['bytes_up'] / 1e6:.1f}",
+        ),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table

@@ -1,0 +1,51 @@
+"""Dataset sources: the ``[data]`` schema of each dataset and how to load it as a DatasetDict.
+
+Every source yields splits ``train`` and ``test`` (held-out speakers) with an int16 ``audio``
+column at 16 kHz and metadata columns (``word``, ``speaker_id``, ``accent``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import datasets
+from pydantic import BaseModel, ConfigDict, Field
+
+from simfl.data.features import FeatureSettings
+from simfl.data.synth_commands import SynthCommandsSettings, load_synth_commands
+from simfl.data.views import VIEWS
+
+ProgressFn = Callable[[int, int], None]
+
+
+class DataBase(BaseModel):
+    """``[data]`` fields every dataset shares."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_clients: int = Field(ge=1, le=1_000_000)
+    view: Literal[VIEWS] = "12-class"  # type: ignore[valid-type]
+    local_test_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
+    features: FeatureSettings = FeatureSettings()
+
+    def source_key(self) -> str:
+        """Identifies the raw dataset on disk (features and partitions are cached under it)."""
+        raise NotImplementedError
+
+
+class SynthCommandsData(DataBase):
+    """``[data] dataset = "synth-commands"``, generator settings under ``[data.synth]``."""
+
+    dataset: Literal["synth-commands"]
+    synth: SynthCommandsSettings = SynthCommandsSettings()
+
+    def source_key(self) -> str:
+        return f"synth-commands-{self.synth.cache_key()}"
+
+
+def load_synth_source(
+    config: SynthCommandsData, cache_dir: Path, progress: ProgressFn | None = None
+) -> datasets.DatasetDict:
+    return load_synth_commands(config.synth, cache_dir, progress=progress)

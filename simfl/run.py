@@ -1,0 +1,92 @@
+"""One scenario, end to end: data, federation, simulation, results."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from simfl.config import Scenario
+from simfl.data.prepare import StageProgress, prepare_data
+from simfl.engine.client_app import build_client_app
+from simfl.engine.plan import RunPlan
+from simfl.engine.runtime import simulate
+from simfl.engine.server_app import build_server_app
+from simfl.federation import build_federation
+from simfl.tracking.callbacks import CallbackList, History, RunCallback, RunInfo
+from simfl.tracking.results import ResultsWriter, new_run_dir
+from simfl.tracking.summary import summarize
+from simfl.tracking.wandb_logger import WandbLogger
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    summary: dict
+    history: History
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    wandb_mode: str | None = None,
+    callbacks: list[RunCallback] | None = None,
+    progress: StageProgress | None = None,
+    verbose: bool = False,
+) -> RunOutcome:
+    """Prepare data and split (nothing written to results yet), then simulate and record.
+
+    Raises the run's error after its results directory has been marked failed.
+    """
+    start = time.perf_counter()
+    cache_dir = Path(scenario.tracking.cache_dir)
+    data = prepare_data(scenario.data, cache_dir, progress)
+    federation = build_federation(scenario, data, cache_dir)
+    prepared = time.perf_counter()
+
+    run_dir = new_run_dir(scenario)
+    info = RunInfo(
+        scenario,
+        run_dir.name,
+        run_dir,
+        _now(),
+        federation.clients,
+        federation.scores,
+        data.label_names,
+    )
+    history = History()
+    chain = CallbackList([ResultsWriter(run_dir), history])
+    mode = wandb_mode or scenario.tracking.wandb_mode
+    if mode != "disabled":
+        chain.callbacks.append(WandbLogger(mode))
+    chain.callbacks.extend(callbacks or [])
+    plan = RunPlan(
+        scenario, data.train.store_dir, data.test.store_dir, federation.index_dir, data.num_classes
+    )
+
+    chain.on_run_start(info)
+    try:
+        simulate(
+            build_server_app(plan, data.test.rows, data.test.labels, chain),
+            build_client_app(plan),
+            scenario.data.num_clients,
+            scenario.resources,
+            verbose=verbose,
+        )
+    except BaseException as error:
+        timings = _timings(start, prepared)
+        chain.on_run_failed(summarize(info, history, "failed", timings, _now(), error=str(error)))
+        raise
+    summary = summarize(info, history, "completed", _timings(start, prepared), _now())
+    chain.on_run_end(summary)
+    return RunOutcome(run_dir, summary, history)
+
+
+def _timings(start: float, prepared: float) -> dict[str, float]:
+    end = time.perf_counter()
+    return {"data_prep_s": prepared - start, "simulation_s": end - prepared, "total_s": end - start}

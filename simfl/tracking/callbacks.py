@@ -1,0 +1,95 @@
+"""Recorder callbacks: the engine reports events, callbacks decide where they go.
+
+As in pfl-research, tracking is composed from callbacks passed into the run rather than woven
+through the training loop: the engine knows nothing about files, consoles or W&B.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from simfl.engine.records import ClientFailure, RoundRecord
+
+if TYPE_CHECKING:
+    from simfl.config import Scenario
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What is known when a run starts: the scenario, its name and directory, the split."""
+
+    scenario: Scenario
+    run_name: str
+    run_dir: Path
+    started_at: str
+    partition_clients: pd.DataFrame
+    partition_scores: dict[str, float]
+    label_names: list[str]
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario.scenario.name,
+            "run_name": self.run_name,
+            "scenario_hash": self.scenario.full_hash(),
+            "seed": self.scenario.scenario.seed,
+            "started_at": self.started_at,
+        }
+
+
+class RunCallback:
+    """Override what you need; every hook is a no-op by default."""
+
+    def on_run_start(self, info: RunInfo) -> None: ...
+
+    def on_round_end(self, record: RoundRecord) -> None: ...
+
+    def on_client_failures(self, failures: list[ClientFailure]) -> None: ...
+
+    def on_run_end(self, summary: dict[str, Any]) -> None: ...
+
+    def on_run_failed(self, summary: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class CallbackList(RunCallback):
+    """Fans each event out to every callback, in order."""
+
+    callbacks: list[RunCallback] = field(default_factory=list)
+
+    def on_run_start(self, info: RunInfo) -> None:
+        for callback in self.callbacks:
+            callback.on_run_start(info)
+
+    def on_round_end(self, record: RoundRecord) -> None:
+        for callback in self.callbacks:
+            callback.on_round_end(record)
+
+    def on_client_failures(self, failures: list[ClientFailure]) -> None:
+        for callback in self.callbacks:
+            callback.on_client_failures(failures)
+
+    def on_run_end(self, summary: dict[str, Any]) -> None:
+        for callback in self.callbacks:
+            callback.on_run_end(summary)
+
+    def on_run_failed(self, summary: dict[str, Any]) -> None:
+        for callback in self.callbacks:
+            callback.on_run_failed(summary)
+
+
+@dataclass
+class History(RunCallback):
+    """Keeps every round and failure in memory, for the summary at the end of a run."""
+
+    rounds: list[RoundRecord] = field(default_factory=list)
+    failures: list[ClientFailure] = field(default_factory=list)
+
+    def on_round_end(self, record: RoundRecord) -> None:
+        self.rounds.append(record)
+
+    def on_client_failures(self, failures: list[ClientFailure]) -> None:
+        self.failures.extend(failures)

@@ -1,0 +1,70 @@
+"""One W&B run per simfl run: config = resolved scenario, metrics per round, the summary.
+
+Offline by default (``WANDB_MODE=offline`` semantics), so no network and no API key are needed;
+``online`` uses whatever credentials W&B itself finds. simfl never reads, prints or stores a key.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from simfl.engine.records import RoundRecord
+from simfl.tracking.callbacks import RunCallback, RunInfo
+
+
+class WandbLogger(RunCallback):
+    def __init__(self, mode: str, group: str | None = None) -> None:
+        self.mode = mode
+        self.group = group
+        self.run: Any = None
+
+    def on_run_start(self, info: RunInfo) -> None:
+        os.environ.setdefault("WANDB_SILENT", "true")
+        import wandb
+
+        tracking = info.scenario.tracking
+        self.run = wandb.init(
+            project=tracking.wandb_project,
+            entity=tracking.wandb_entity or None,
+            group=self.group or tracking.wandb_group or info.scenario.scenario.name,
+            name=info.run_name,
+            dir=str(info.run_dir),
+            mode=self.mode,
+            config=info.scenario.model_dump(mode="json"),
+            tags=[info.scenario.strategy.name, info.scenario.partition.kind],
+        )
+        self.run.summary.update({f"partition/{k}": v for k, v in info.partition_scores.items()})
+
+    def on_round_end(self, record: RoundRecord) -> None:
+        row = {k: v for k, v in record.as_row().items() if not _is_nan(v)}
+        self.run.log(row, step=record.round)
+
+    def on_run_end(self, summary: dict[str, Any]) -> None:
+        self._finish(summary, exit_code=0)
+
+    def on_run_failed(self, summary: dict[str, Any]) -> None:
+        if self.run is not None:
+            self._finish(summary, exit_code=1)
+
+    def _finish(self, summary: dict[str, Any], exit_code: int) -> None:
+        flat = _flatten(summary)
+        self.run.summary.update({k: v for k, v in flat.items() if not _is_nan(v)})
+        self.run.finish(exit_code=exit_code)
+        self.run = None
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}/"))
+        elif isinstance(value, int | float | str | bool):
+            flat[name] = value
+    return flat

@@ -1,0 +1,127 @@
+"""Scenario loading, overrides, hashing and the one-line error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simfl.config import load_scenario, scenario_from_dict
+from simfl.errors import ScenarioError
+
+QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.toml"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    return path
+
+
+def _quickstart_text() -> str:
+    return QUICKSTART.read_text()
+
+
+def test_quickstart_is_valid_and_hash_is_stable():
+    first, second = load_scenario(QUICKSTART), load_scenario(QUICKSTART)
+    assert first.scenario.name == "quickstart"
+    assert first.partition.kind == "dirichlet" and first.partition.alpha == 0.5
+    assert first.full_hash() == second.full_hash()
+    assert len(first.short_hash()) == 8
+
+
+def test_resolved_toml_round_trips_to_the_same_hash(tmp_path):
+    scenario = load_scenario(QUICKSTART)
+    path = tmp_path / "resolved.toml"
+    path.write_text(scenario.to_toml())
+    assert load_scenario(path).full_hash() == scenario.full_hash()
+
+
+def test_tracking_does_not_change_the_hash():
+    base = load_scenario(QUICKSTART)
+    moved = load_scenario(QUICKSTART, ["tracking.results_dir=elsewhere"])
+    assert base.full_hash() == moved.full_hash()
+
+
+def test_overrides_are_typed_and_change_the_hash():
+    scenario = load_scenario(QUICKSTART, ["scenario.rounds=3", "partition.alpha=1e3"])
+    assert scenario.scenario.rounds == 3
+    assert scenario.partition.alpha == 1000.0
+    assert scenario.full_hash() != load_scenario(QUICKSTART).full_hash()
+
+
+
+def test_misspelt_key_names_file_key_and_suggestion(tmp_path):
+    path = _write(tmp_path, _quickstart_text().replace("fraction_train", "fraction_trian"))
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "bad.toml" in message and "strategy.fraction_trian" in message
+    assert "did you mean 'fraction_train'" in message
+
+
+def test_negative_rounds(tmp_path):
+    path = _write(tmp_path, _quickstart_text().replace("rounds = 20", "rounds = -3"))
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "scenario.rounds" in message and "greater than or equal to 1" in message
+    assert "-3" in message
+
+
+def test_unknown_strategy_lists_allowed(tmp_path):
+    path = _write(tmp_path, _quickstart_text().replace('name = "fedavg"', 'name = "fedsgd"'))
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "strategy.name" in message and "fedavg" in message and "fedsgd" in message
+
+
+def test_unknown_partition_kind_lists_allowed(tmp_path):
+    path = _write(tmp_path, _quickstart_text().replace('kind = "dirichlet"', 'kind = "zipf"'))
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(path)
+    assert "partition.kind" in str(error.value) and "'dirichlet'" in str(error.value)
+
+
+def test_bad_value_inside_tagged_table_has_clean_key(tmp_path):
+    path = _write(tmp_path, _quickstart_text().replace("alpha = 0.5", "alpha = 0"))
+    with pytest.raises(ScenarioError, match=r"key 'partition.alpha': .*greater than 0"):
+        load_scenario(path)
+
+
+def test_unknown_override_key_is_rejected():
+    with pytest.raises(ScenarioError, match="unknown key 'train.epochs'"):
+        load_scenario(QUICKSTART, ["train.epochs=3"])
+
+
+def test_malformed_override():
+    with pytest.raises(ScenarioError, match="expected dotted.key=value"):
+        load_scenario(QUICKSTART, ["rounds"])
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario(tmp_path / "nope.toml")
+    with pytest.raises(ScenarioError, match="not valid TOML"):
+        load_scenario(_write(tmp_path, "[scenario\nname="))
+
+
+def test_missing_required_section():
+    with pytest.raises(ScenarioError, match="missing required key 'model'"):
+        scenario_from_dict(
+            {
+                "scenario": {"name": "x", "rounds": 1},
+                "data": {"dataset": "synth-commands", "num_clients": 2},
+                "partition": {"kind": "iid"},
+                "strategy": {"name": "fedavg"},
+            }
+        )
+
+
+def test_cross_check_local_test_split():
+    with pytest.raises(ScenarioError, match="local_test_fraction"):
+        load_scenario(QUICKSTART, ["data.local_test_fraction=0"])
