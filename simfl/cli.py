@@ -56,16 +56,16 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Flower's debug logs.")] = False,
 ) -> None:
     """Run a scenario end to end and write results/<scenario>-<time>-<hash>/."""
-    from simfl.console import RoundProgress, StageProgressBar, summary_table
+    from simfl.console import RunDisplay, summary_table
     from simfl.run import run_scenario
 
     scenario = _load(scenario_file, set_)
-    with StageProgressBar(console) as stages:
+    with RunDisplay(console) as display:
         outcome = run_scenario(
             scenario,
             wandb_mode=wandb.value if wandb else None,
-            callbacks=[RoundProgress(console)],
-            progress=stages,
+            callbacks=[display],
+            progress=display,
             verbose=verbose,
         )
     console.print(summary_table(outcome.summary))
@@ -100,12 +100,12 @@ def data_prepare(
     set_: SetOption = None,
 ) -> None:
     """Build a scenario's dataset and its cached features (synthesizes synth-commands)."""
-    from simfl.console import StageProgressBar
+    from simfl.console import RunDisplay
     from simfl.data.prepare import prepare_data
 
     scenario = _load(scenario_file, set_)
-    with StageProgressBar(console) as stages:
-        data = prepare_data(scenario.data, Path(scenario.tracking.cache_dir), stages)
+    with RunDisplay(console) as display:
+        data = prepare_data(scenario.data, Path(scenario.tracking.cache_dir), display)
     console.print(
         f"{scenario.data.dataset} ({scenario.data.view}): {len(data.train.rows)} train and "
         f"{len(data.test.rows)} test clips, {data.num_classes} classes; "
@@ -148,6 +148,7 @@ def bench(
 def main() -> None:
     """Console entry point: one clear line per error, exit 2 for bad input."""
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # our own bars instead
     try:
         app()
     except ScenarioError as error:

@@ -240,10 +240,8 @@ def describe_validation_error(err: ValidationError, raw: dict[str, Any], source:
             if kind == "union_tag_not_found":
                 lines.append(f"{source}: missing required key '{key}'")
                 continue
-            allowed = problem["ctx"]["expected_tags"]
-            lines.append(
-                f"{source}: key '{key}': unknown value {problem['ctx']['tag']!r}; allowed: {allowed}"
-            )
+            got, allowed = problem["ctx"]["tag"], problem["ctx"]["expected_tags"]
+            lines.append(f"{source}: key '{key}': unknown value {got!r}; allowed: {allowed}")
             continue
         if kind == "missing":
             key = ".".join(_strip_tags(loc[:-1], raw) + [str(loc[-1])])

@@ -25,14 +25,23 @@ def _progress(console: Console) -> Progress:
     )
 
 
-class StageProgressBar:
-    """Progress of data preparation stages (synthesis, features), one bar per stage."""
+def _fmt(value: float, digits: int = 3) -> str:
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return "-" if missing else f"{value:.{digits}f}"
+
+
+class RunDisplay(RunCallback):
+    """One live progress display: a bar per data-preparation stage, then one over rounds.
+
+    Call it as ``display(stage, done, total)`` for stages; pass it as a run callback for rounds.
+    """
 
     def __init__(self, console: Console) -> None:
         self.progress = _progress(console)
-        self.tasks: dict[str, Any] = {}
+        self.stages: dict[str, Any] = {}
+        self.rounds: Any = None
 
-    def __enter__(self) -> StageProgressBar:
+    def __enter__(self) -> RunDisplay:
         self.progress.start()
         return self
 
@@ -40,50 +49,28 @@ class StageProgressBar:
         self.progress.stop()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=total, latest="")
-        self.progress.update(self.tasks[stage], completed=done, total=total)
-
-
-def _fmt(value: float, digits: int = 3) -> str:
-    return (
-        "-"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else f"{value:.{digits}f}"
-    )
-
-
-class RoundProgress(RunCallback):
-    """A progress bar over rounds showing the latest central accuracy and loss."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.progress = _progress(console)
-        self.task: Any = None
+        if stage not in self.stages:
+            self.stages[stage] = self.progress.add_task(stage, total=total, latest="")
+        self.progress.update(self.stages[stage], completed=done, total=total)
 
     def on_run_start(self, info: RunInfo) -> None:
-        self.console.print(f"[bold]run[/] {info.run_name} -> {info.run_dir}")
-        self.progress.start()
-        self.task = self.progress.add_task("rounds", total=info.scenario.scenario.rounds, latest="")
+        self.progress.console.print(f"[bold]run[/] {info.run_name}: {info.run_dir}")
+        self.rounds = self.progress.add_task(
+            "rounds", total=info.scenario.scenario.rounds, latest=""
+        )
 
     def on_round_end(self, record: RoundRecord) -> None:
         latest = (
             f"central acc {_fmt(record.central_accuracy)}  loss {_fmt(record.central_loss)}"
             f"  fed acc {_fmt(record.fed_accuracy_mean)}  failed {record.clients_failed}"
         )
-        self.progress.update(self.task, completed=record.round, latest=latest)
+        self.progress.update(self.rounds, completed=record.round, latest=latest)
 
     def on_client_failures(self, failures: list[ClientFailure]) -> None:
         self.progress.console.print(
             f"[yellow]round {failures[0].round}: {len(failures)} client "
             f"{failures[0].phase} failure(s)"
         )
-
-    def on_run_end(self, summary: dict[str, Any]) -> None:
-        self.progress.stop()
-
-    def on_run_failed(self, summary: dict[str, Any]) -> None:
-        self.progress.stop()
 
 
 def summary_table(summary: dict[str, Any]) -> Table:

@@ -50,7 +50,6 @@ def test_overrides_are_typed_and_change_the_hash():
     assert scenario.full_hash() != load_scenario(QUICKSTART).full_hash()
 
 
-
 def test_misspelt_key_names_file_key_and_suggestion(tmp_path):
     path = _write(tmp_path, _quickstart_text().replace("fraction_train", "fraction_trian"))
     with pytest.raises(ScenarioError) as error:

@@ -32,8 +32,17 @@ def prepare_environment() -> None:
         os.environ.setdefault(key, value)
 
 
-def backend_config(resources: ResourcesConfig) -> dict[str, Any]:
-    init_args = {"include_dashboard": False, "logging_level": logging.ERROR, **resources.ray_init}
+def backend_config(resources: ResourcesConfig, verbose: bool = False) -> dict[str, Any]:
+    """Flower's backend config; actor output reaches the terminal only when ``verbose``.
+
+    Client failures still arrive in full: the ClientApp sends its traceback in the reply.
+    """
+    init_args = {
+        "include_dashboard": False,
+        "logging_level": logging.INFO if verbose else logging.ERROR,
+        "log_to_driver": verbose,
+        **resources.ray_init,
+    }
     return {
         "client_resources": {"num_cpus": resources.num_cpus, "num_gpus": resources.num_gpus},
         "init_args": init_args,
@@ -56,7 +65,7 @@ def simulate(
 
     prepare_environment()
     started_ray = not ray.is_initialized()
-    logging.getLogger("flwr").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("flwr").setLevel(logging.DEBUG if verbose else logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -64,7 +73,7 @@ def simulate(
                 server_app=server_app,
                 client_app=client_app,
                 num_supernodes=num_clients,
-                backend_config=backend_config(resources),
+                backend_config=backend_config(resources, verbose),
                 verbose_logging=verbose,
             )
     except SimflError:

@@ -1,0 +1,193 @@
+"""Real Flower/Ray simulations on tiny synthesized data, driven through the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from simfl.engine.records import TIMING_COLUMNS
+
+TINY = """
+[scenario]
+name = "tiny"
+seed = 3
+rounds = 2
+
+[data]
+dataset = "synth-commands"
+view = "12-class"
+num_clients = 4
+local_test_fraction = 0.25
+
+[data.synth]
+words = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "cat", "dog"]
+num_speakers = 8
+takes_per_speaker = 1
+silence_clips_per_speaker = 1
+test_speaker_fraction = 0.25
+
+[partition]
+kind = "dirichlet"
+alpha = 1.0
+min_size = 4
+
+[model]
+name = "kws-cnn"
+
+[train]
+batch_size = 8
+lr = 0.05
+
+[strategy]
+name = "fedavg"
+fraction_train = 0.75
+fraction_evaluate = 1.0
+min_train_nodes = 2
+min_evaluate_nodes = 2
+min_available_nodes = 4
+
+[tracking]
+results_dir = "{results}"
+cache_dir = "{cache}"
+wandb_mode = "offline"
+"""
+
+RESULT_FILES = (
+    "scenario.toml",
+    "metrics.parquet",
+    "metrics.csv",
+    "partition.parquet",
+    "partition.csv",
+    "partition_summary.json",
+    "summary.json",
+)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("e2e")
+    text = TINY.format(results=root / "results", cache=root / "cache")
+    (root / "tiny.toml").write_text(text)
+    return root
+
+
+def simfl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simfl.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "COLUMNS": "200"},
+    )
+
+
+def run_dirs(workspace: Path) -> list[Path]:
+    results = workspace / "results"
+    return sorted(results.iterdir()) if results.exists() else []
+
+
+@pytest.fixture(scope="module")
+def two_runs(workspace: Path) -> list[Path]:
+    """The same scenario run twice through ``simfl run``."""
+    for _ in range(2):
+        done = simfl("run", str(workspace / "tiny.toml"), cwd=workspace)
+        assert done.returncode == 0, done.stdout + done.stderr
+    dirs = run_dirs(workspace)
+    assert len(dirs) == 2
+    return dirs
+
+
+def test_run_writes_every_result_file(two_runs):
+    for run_dir in two_runs:
+        for name in RESULT_FILES:
+            assert (run_dir / name).is_file(), name
+        assert list((run_dir / "wandb").glob("offline-run-*")), "W&B offline run missing"
+
+
+def test_metrics_and_summary_values(two_runs):
+    run_dir = two_runs[0]
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert list(metrics["round"]) == [0, 1, 2]
+    trained = metrics[metrics["round"] > 0]
+    assert (trained["clients_sampled"] == 3).all()  # 0.75 of 4 clients
+    assert (trained["clients_succeeded"] == 3).all() and (trained["clients_failed"] == 0).all()
+    assert (trained["eval_clients_succeeded"] == 4).all()
+    assert metrics["central_accuracy"].between(0, 1).all()
+    assert trained["train_loss"].gt(0).all() and trained["fed_accuracy_mean"].between(0, 1).all()
+    assert (trained["fed_accuracy_worst10"] <= trained["fed_accuracy_mean"]).all()
+    model_bytes = trained["bytes_up"].iloc[0] / 3
+    assert model_bytes > 10_000
+    assert (trained["bytes_down"] == model_bytes * (3 + 4)).all()  # train + evaluate messages
+    assert summary["status"] == "completed" and summary["rounds_completed"] == 2
+    assert summary["final"]["central_accuracy"] == pytest.approx(
+        metrics["central_accuracy"].iloc[-1]
+    )
+    assert summary["versions"]["flwr"].startswith("1.42")
+    assert summary["chance_accuracy"] == pytest.approx(1 / 12)
+    partition = pd.read_csv(run_dir / "partition.csv")
+    assert len(partition) == 4 and partition["size"].min() >= 4
+
+
+def test_same_scenario_gives_identical_metrics(two_runs):
+    first, second = (pd.read_parquet(d / "metrics.parquet") for d in two_runs)
+    drop = [c for c in TIMING_COLUMNS if c in first]
+    pd.testing.assert_frame_equal(first.drop(columns=drop), second.drop(columns=drop))
+
+
+def test_failing_clients_fail_the_run_loudly(workspace, two_runs):
+    done = simfl(
+        "run",
+        str(workspace / "tiny.toml"),
+        "--set",
+        "faults.client_crash_probability=1.0",
+        "--wandb",
+        "disabled",
+        cwd=workspace,
+    )
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "InjectedClientFault" in done.stderr
+    assert "only 0 client(s) succeeded, 2 required" in done.stderr
+    failed = [d for d in run_dirs(workspace) if d not in two_runs]
+    assert len(failed) == 1
+    summary = json.loads((failed[0] / "summary.json").read_text())
+    assert summary["status"] == "failed" and "InjectedClientFault" in summary["error"]
+    failures = json.loads((failed[0] / "failures.json").read_text())
+    assert len(failures) == 3 and all(f["phase"] == "train" for f in failures)
+    assert all("Traceback" in f["reason"] for f in failures)
+    metrics = pd.read_parquet(failed[0] / "metrics.parquet")
+    assert metrics.iloc[-1]["clients_failed"] == 3
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("fraction_train", "fraction_trian", "unknown key 'strategy.fraction_trian'"),
+        ("rounds = 2", "rounds = -1", "key 'scenario.rounds'"),
+        ('name = "fedavg"', 'name = "fedsgd"', "key 'strategy.name'"),
+    ],
+)
+def test_bad_scenarios_exit_2_and_write_nothing(workspace, tmp_path, old, new, expected):
+    bad = tmp_path / "bad.toml"
+    text = (workspace / "tiny.toml").read_text()
+    bad.write_text(text.replace(old, new).replace(str(workspace / "results"), str(tmp_path / "r")))
+    done = simfl("run", str(bad), cwd=tmp_path)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "bad.toml" in lines[0] and expected in lines[0], done.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_validate_and_list(workspace):
+    done = simfl("validate", str(workspace / "tiny.toml"), cwd=workspace)
+    assert done.returncode == 0 and "valid; hash" in done.stdout
+    listed = simfl("list", cwd=workspace)
+    assert listed.returncode == 0
+    for name in ("synth-commands", "kws-cnn", "fedavg", "dirichlet"):
+        assert name in listed.stdout
