@@ -130,3 +130,11 @@ def test_overfits_tiny_batch() -> None:
     final = loss_fn(model(x), y).item()
     assert final < 0.2 * first
     assert (model(x).argmax(dim=1) == y).all()
+
+
+def test_frequency_bins_and_time_max_pool_widen_the_head():
+    params = KwsCnnParams(channels=[16, 32, 64], freq_bins=5, time_pool="max")
+    model = build_kws_cnn(params, 12)
+    assert model.head.in_features == 64 * 5
+    assert model(torch.zeros(3, 1, 40, 101)).shape == (3, 12)
+    assert isinstance(model.pool, torch.nn.AdaptiveMaxPool2d)

@@ -8,6 +8,7 @@ across clients.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,6 +24,8 @@ class KwsCnnParams(BaseModel):
     kernel_size: int = Field(3, ge=1)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     normalize_input: bool = True
+    freq_bins: int = Field(1, ge=1, le=64)
+    time_pool: Literal["avg", "max"] = "avg"
 
     @field_validator("channels")
     @classmethod
@@ -64,6 +67,17 @@ def _conv_blocks(channels: list[int], kernel_size: int) -> nn.Sequential:
     return nn.Sequential(layers)
 
 
+def _final_pool(freq_bins: int, time_pool: str) -> nn.Module:
+    """Pool the whole time axis (a keyword can sit anywhere in the clip) down to one step.
+
+    ``freq_bins=1`` with ``"avg"`` is global average pooling (the W1 reference architecture);
+    keeping a few frequency bins keeps the spectral shape that global pooling averages away.
+    """
+    if time_pool == "max":
+        return nn.AdaptiveMaxPool2d((freq_bins, 1))
+    return nn.AdaptiveAvgPool2d((freq_bins, 1))
+
+
 class KwsCnn(nn.Module):
     """Conv blocks -> global average pool -> (dropout) -> linear ``head``.
 
@@ -81,10 +95,10 @@ class KwsCnn(nn.Module):
         self.num_classes = num_classes
         self.normalize: nn.Module = PerUtteranceNorm() if params.normalize_input else nn.Identity()
         self.features = _conv_blocks(params.channels, params.kernel_size)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = _final_pool(params.freq_bins, params.time_pool)
         self.flatten = nn.Flatten()
         self.dropout = nn.Dropout(params.dropout)
-        self.head = nn.Linear(params.channels[-1], num_classes)
+        self.head = nn.Linear(params.channels[-1] * params.freq_bins, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim == 3:
