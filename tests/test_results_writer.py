@@ -1,0 +1,60 @@
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from simfl.config import load_scenario
+from simfl.engine.records import ClientFailure, RoundRecord
+from simfl.tracking.atomic import write_atomically, write_text
+from simfl.tracking.callbacks import RunInfo
+from simfl.tracking.results import ResultsWriter, new_run_dir
+
+QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.toml"
+
+
+def _info(tmp_path):
+    scenario = load_scenario(QUICKSTART, [f"tracking.results_dir={tmp_path}"])
+    run_dir = new_run_dir(scenario)
+    clients = pd.DataFrame({"client": [0, 1], "size": [5, 7]})
+    return RunInfo(scenario, run_dir.name, run_dir, "now", clients, {"size_cv": 0.2}, ["a", "b"])
+
+
+def test_run_dir_name_and_uniqueness(tmp_path):
+    info = _info(tmp_path)
+    assert info.run_dir.name.startswith("quickstart-") and info.run_dir.name.endswith(
+        info.scenario.short_hash()
+    )
+    info.run_dir.mkdir()
+    assert new_run_dir(info.scenario) != info.run_dir
+
+
+def test_writer_marks_running_then_failed_and_keeps_completed_rounds(tmp_path):
+    info = _info(tmp_path)
+    writer = ResultsWriter(info.run_dir)
+    writer.on_run_start(info)
+    assert json.loads((info.run_dir / "summary.json").read_text())["status"] == "running"
+    writer.on_round_end(RoundRecord(round=0, central_accuracy=0.1))
+    writer.on_round_end(RoundRecord(round=1, central_accuracy=0.2, clients_failed=1))
+    writer.on_client_failures([ClientFailure(1, "train", 3, 99, "Traceback ...")])
+    writer.on_run_failed({"status": "failed", "error": "boom"})
+    metrics = pd.read_parquet(info.run_dir / "metrics.parquet")
+    assert list(metrics["round"]) == [0, 1] and metrics["clients_failed"].iloc[1] == 1
+    assert pd.read_csv(info.run_dir / "metrics.csv").shape == metrics.shape
+    assert json.loads((info.run_dir / "failures.json").read_text())[0]["partition_id"] == 3
+    assert json.loads((info.run_dir / "summary.json").read_text())["status"] == "failed"
+    assert "quickstart" in (info.run_dir / "scenario.toml").read_text()
+    assert not list(info.run_dir.glob(".*tmp"))
+
+
+def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "x.txt"
+    write_text(target, "old")
+
+    def broken(path):
+        path.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_atomically(target, broken)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.txt"]
