@@ -156,6 +156,8 @@ def main() -> None:
         sys.exit(error.exit_code)
     except SimflError as error:
         errors.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        for note in getattr(error, "__notes__", []):
+            errors.print(escape(note), highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         errors.print("[red]interrupted[/]")

@@ -81,6 +81,7 @@ def run_scenario(
     except BaseException as error:
         timings = _timings(start, prepared)
         chain.on_run_failed(summarize(info, history, "failed", timings, _now(), error=str(error)))
+        error.add_note(f"results (marked failed): {run_dir}")
         raise
     summary = summarize(info, history, "completed", _timings(start, prepared), _now())
     chain.on_run_end(summary)

@@ -154,6 +154,8 @@ def test_failing_clients_fail_the_run_loudly(workspace, two_runs):
     assert done.returncode == 1
     assert "Traceback" in done.stderr and "InjectedClientFault" in done.stderr
     assert "only 0 client(s) succeeded, 2 required" in done.stderr
+    assert "ray::" not in done.stderr  # the client's own traceback, not Ray's wrapping
+    assert "results (marked failed)" in done.stderr
     failed = [d for d in run_dirs(workspace) if d not in two_runs]
     assert len(failed) == 1
     summary = json.loads((failed[0] / "summary.json").read_text())

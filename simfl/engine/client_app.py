@@ -26,8 +26,27 @@ from simfl.training import evaluate, train_epochs
 PARTITION_ID_KEY = "partition-id"
 
 
+TRACEBACK_BEGIN, TRACEBACK_END = "<<simfl-client-traceback>>", "<<end-simfl-client-traceback>>"
+
+
 class ClientTaskError(RuntimeError):
-    """Carries the client's own traceback, which Flower would otherwise reduce to one line."""
+    """Carries the client's own traceback between markers through Ray's and Flower's wrapping.
+
+    Flower turns a client exception into an error reply whose reason is Ray's nested repr;
+    :func:`client_traceback` recovers the client's own traceback from it on the server.
+    """
+
+
+def client_traceback(reason: str) -> str:
+    """The client's traceback inside an error reply's reason (the reason itself if absent)."""
+    begin = reason.rfind(TRACEBACK_BEGIN)  # the last copy is the plain format_exc() text
+    end = reason.find(TRACEBACK_END, begin)
+    if begin < 0 or end < 0:
+        return reason
+    lines = reason[begin + len(TRACEBACK_BEGIN) : end].strip("\n").splitlines()
+    if lines and "ray::" in lines[0]:  # Ray swaps the traceback header for its actor's name
+        lines[0] = "Traceback (most recent call last):"
+    return "\n".join(lines)
 
 
 class WorkerState:
@@ -71,7 +90,8 @@ def _with_traceback(handler: Callable[[Message, Context], Message]) -> Callable[
             return handler(message, context)
         except Exception as error:  # report the full traceback to the server
             raise ClientTaskError(
-                f"client {context.node_config.get(PARTITION_ID_KEY)}: {traceback.format_exc()}"
+                f"client {context.node_config.get(PARTITION_ID_KEY)}:\n"
+                f"{TRACEBACK_BEGIN}\n{traceback.format_exc()}{TRACEBACK_END}"
             ) from error
 
     return guarded

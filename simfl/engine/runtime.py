@@ -65,7 +65,8 @@ def simulate(
 
     prepare_environment()
     started_ray = not ray.is_initialized()
-    logging.getLogger("flwr").setLevel(logging.DEBUG if verbose else logging.ERROR)
+    # Flower logs every client failure with a traceback; simfl reports them itself, once.
+    logging.getLogger("flwr").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

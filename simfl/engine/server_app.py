@@ -23,6 +23,7 @@ from flwr.serverapp.strategy import Strategy
 
 from simfl import registry
 from simfl.data.features import FeatureStore
+from simfl.engine.client_app import client_traceback
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientFailure, RoundRecord
 from simfl.errors import ClientFailuresError, SimflError
@@ -135,7 +136,7 @@ class FederationLoop:
                 phase,
                 order.get(reply.metadata.src_node_id, -1),
                 reply.metadata.src_node_id,
-                reply.error.reason,
+                client_traceback(reply.error.reason),
             )
             for reply in replies
             if reply.has_error()
