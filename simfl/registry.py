@@ -97,7 +97,3 @@ def tags_of(model: type[BaseModel]) -> tuple[str, ...]:
         if field is not None and typing.get_origin(field.annotation) is typing.Literal:
             return tuple(typing.get_args(field.annotation))
     return ()
-
-
-def lookup(table: dict[str, Entry], name: str) -> Entry:
-    return table[name]

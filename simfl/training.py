@@ -18,6 +18,20 @@ class LoopStats:
     num_examples: int
 
 
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def pick_device(num_gpus: float) -> torch.device:
+    """CUDA when the client was given GPU resources and one is visible to its process."""
+    return torch.device("cuda" if num_gpus > 0 and torch.cuda.is_available() else "cpu")
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict on the CPU, as Flower messages carry it."""
+    return {name: value.detach().cpu() for name, value in model.state_dict().items()}
+
+
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
@@ -46,11 +60,12 @@ def train_epochs(
     loss_fn = nn.CrossEntropyLoss()
     shuffle = np.random.default_rng(seed)
     torch.manual_seed(seed)  # dropout and any other torch randomness in this process
+    device = device_of(model)
     total_loss, correct, seen = 0.0, 0, 0
     for _ in range(config.local_epochs):
         order = torch.from_numpy(shuffle.permutation(len(labels)))
         for batch in order.split(config.batch_size):
-            x, y = features[batch], labels[batch]
+            x, y = features[batch].to(device), labels[batch].to(device)
             optimizer.zero_grad(set_to_none=True)
             logits = model(x)
             loss = loss_fn(logits, y)
@@ -69,9 +84,11 @@ def evaluate(
     """Mean cross-entropy and accuracy over the whole set, in fixed order."""
     model.eval()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    device = device_of(model)
     total_loss, correct = 0.0, 0
     for start in range(0, len(labels), batch_size):
-        x, y = features[start : start + batch_size], labels[start : start + batch_size]
+        x = features[start : start + batch_size].to(device)
+        y = labels[start : start + batch_size].to(device)
         logits = model(x)
         total_loss += float(loss_fn(logits, y))
         correct += int((logits.argmax(dim=1) == y).sum())

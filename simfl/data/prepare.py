@@ -80,7 +80,3 @@ def _prepare_split(
     columns = [c for c in METADATA_COLUMNS if c in split.column_names]
     metadata = split.select_columns(columns).to_pandas().iloc[rows].reset_index(drop=True)
     return SplitData(store_dir, np.asarray(rows), np.asarray(labels), metadata), list(names)
-
-
-def open_store(split: SplitData) -> FeatureStore:
-    return FeatureStore.open(split.store_dir)

@@ -21,7 +21,7 @@ from simfl.data.features import FeatureStore
 from simfl.engine.plan import RunPlan
 from simfl.seeding import derive_seed
 from simfl.systems.faults import maybe_crash
-from simfl.training import evaluate, train_epochs
+from simfl.training import cpu_state, evaluate, pick_device, train_epochs
 
 PARTITION_ID_KEY = "partition-id"
 
@@ -53,8 +53,9 @@ class WorkerState:
     """What one Ray actor builds once per run and reuses for every client it serves."""
 
     def __init__(self, plan: RunPlan) -> None:
-        torch.set_num_threads(max(1, int(plan.scenario.resources.num_cpus)))
-        self.model = plan.build_model()
+        resources = plan.scenario.resources
+        torch.set_num_threads(max(1, int(resources.num_cpus)))
+        self.model = plan.build_model().to(pick_device(resources.num_gpus))
         self.store = FeatureStore.open(plan.train_store)
         self.index = ClientIndex(plan.index_dir)
 
@@ -123,7 +124,7 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
         "num-examples": stats.num_examples,
     }
     content = RecordDict(
-        {"arrays": ArrayRecord(state.model.state_dict()), "metrics": MetricRecord(metrics)}
+        {"arrays": ArrayRecord(cpu_state(state.model)), "metrics": MetricRecord(metrics)}
     )
     return Message(content=content, reply_to=message)
 

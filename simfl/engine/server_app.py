@@ -29,7 +29,7 @@ from simfl.engine.records import ClientFailure, RoundRecord
 from simfl.errors import ClientFailuresError, SimflError
 from simfl.seeding import derive_seed
 from simfl.tracking.callbacks import RunCallback
-from simfl.training import evaluate
+from simfl.training import evaluate, pick_device
 
 PARTITION_ID_KEY = "partition-id"
 
@@ -63,7 +63,7 @@ class CentralEvaluator:
     """Evaluates global weights on the held-out test speakers, loaded into memory once."""
 
     def __init__(self, plan: RunPlan, test_rows: np.ndarray, test_labels: np.ndarray) -> None:
-        self.model = plan.build_model()
+        self.model = plan.build_model().to(pick_device(plan.scenario.resources.num_gpus))
         self.features = torch.from_numpy(FeatureStore.open(plan.test_store).read(test_rows))
         self.labels = torch.from_numpy(np.asarray(test_labels, dtype=np.int64))
         self.batch_size = plan.scenario.train.eval_batch_size
