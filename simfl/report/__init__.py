@@ -1,0 +1,1 @@
+"""Comparison reports over a sweep's cells: tables (Markdown, CSV, W&B) and plots (HTML)."""

@@ -1,0 +1,158 @@
+"""``simfl sweep``: expand, shard, run, resume and inspect a sweep from the command line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from simfl.engine.records import RoundRecord
+from simfl.errors import ScenarioError
+from simfl.sweep.grid import Cell, Sweep, expand, parse_shard, shard_cells
+from simfl.sweep.slurm import shard_from_slurm, slurm_script
+from simfl.sweep.store import SweepStore, sweep_root
+from simfl.tracking.callbacks import RunCallback
+
+console = Console()
+
+
+class CellRounds(RunCallback):
+    """Advances one progress task over a cell's rounds."""
+
+    def __init__(self, progress: Progress, task: int) -> None:
+        self.progress, self.task = progress, task
+
+    def on_round_end(self, record: RoundRecord) -> None:
+        self.progress.update(self.task, completed=record.round)
+
+
+def _select_shard(sweep: Sweep, shard: str | None) -> tuple[list[Cell], str]:
+    spec = parse_shard(shard) if shard else shard_from_slurm()
+    if spec is None:
+        return sweep.cells, "all cells"
+    index, count = spec
+    return shard_cells(sweep.cells, index, count), f"shard {index}/{count}"
+
+
+def _status_table(sweep: Sweep, store: SweepStore, cells: list[Cell]) -> Table:
+    table = Table(title=f"sweep {sweep.sweep_id}: {store.root}")
+    for column in ("cell", "values", "status", "final acc"):
+        table.add_column(column)
+    index = store.index(sweep).set_index("cell_id")
+    for cell in cells:
+        row = index.loc[cell.cell_id]
+        accuracy = row["final_central_accuracy"]
+        shown = f"{accuracy:.3f}" if accuracy == accuracy and accuracy is not None else "-"
+        table.add_row(cell.cell_id, cell.label, row["status"], shown)
+    return table
+
+
+def sweep_command(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario TOML file with a [sweep] table.")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", "-s", help="Override a base scenario key.")
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="Run shard i/n of the cells (default: SLURM_ARRAY_TASK_ID/_COUNT)."),
+    ] = None,
+    status: Annotated[
+        bool, typer.Option("--status", help="Show cell states; run nothing.")
+    ] = False,
+    emit_slurm: Annotated[
+        Path | None, typer.Option("--emit-slurm", help="Write an sbatch array script; run nothing.")
+    ] = None,
+    tasks: Annotated[
+        int | None,
+        typer.Option(min=1, help="Array tasks for --emit-slurm (default: one per cell)."),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address", help="Join this Ray cluster (default: RAY_ADDRESS, else start one)."
+        ),
+    ] = None,
+    wandb: Annotated[
+        str | None, typer.Option("--wandb", help="W&B mode: offline, online or disabled.")
+    ] = None,
+) -> None:
+    """Run every cell of a scenario's sweep grid on one Ray runtime; rerun to resume."""
+    if wandb not in (None, "offline", "online", "disabled"):
+        raise ScenarioError(f"--wandb {wandb!r}: allowed: offline, online, disabled")
+    sweep = expand(scenario_file, set_ or [])
+    store = SweepStore(sweep_root(sweep.cells[0].scenario.tracking.results_dir, sweep))
+    cells, which = _select_shard(sweep, shard)
+    if emit_slurm:
+        count = tasks or len(sweep.cells)
+        script = slurm_script(
+            sweep, scenario_file, set_ or [], count, store.root.resolve(), Path.cwd()
+        )
+        emit_slurm.write_text(script)
+        console.print(
+            f"wrote {emit_slurm}: `sbatch {emit_slurm}` runs {len(sweep.cells)} cells "
+            f"in {count} tasks"
+        )
+        return
+    if status:
+        console.print(_status_table(sweep, store, cells))
+        return
+    report = _run(sweep, cells, store, which, ray_address or os.environ.get("RAY_ADDRESS"), wandb)
+    console.print(_status_table(sweep, store, cells))
+    tracking = sweep.cells[0].scenario.tracking
+    mode = wandb or tracking.wandb_mode
+    if mode != "disabled":
+        from simfl.tracking.wandb_logger import log_table
+
+        index = store.index(sweep)
+        project, entity = tracking.wandb_project, tracking.wandb_entity
+        log_table(index, "sweep-index", sweep.sweep_id, mode, store.root, project, entity)
+    for cell_id, error in report.failed.items():
+        console.print(f"[red]cell {cell_id} failed:[/] {error}", markup=True, highlight=False)
+    console.print(
+        f"sweep {sweep.sweep_id} ({which}): ran {len(report.ran)}, skipped {len(report.skipped)} "
+        f"done or running, failed {len(report.failed)}; {report.wall_seconds:.1f} s; index: "
+        f"{store.root / 'index.parquet'}"
+    )
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address, wandb):
+    from simfl.sweep.runner import run_cells
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        overall = progress.add_task(f"sweep {sweep.sweep_id} ({which})", total=len(cells))
+        tasks: dict[str, int] = {}
+
+        def callbacks_for(cell: Cell) -> list[RunCallback]:
+            task = progress.add_task(f"  {cell.label}", total=cell.scenario.scenario.rounds)
+            tasks[cell.cell_id] = task
+            return [CellRounds(progress, task)]
+
+        def on_cell(cell: Cell, state: str) -> None:
+            if state != "start":
+                progress.advance(overall)
+                progress.update(tasks[cell.cell_id], description=f"  {cell.label}: {state}")
+
+        done_before = sum(store.status(c) == "done" for c in cells)
+        progress.update(overall, completed=done_before)
+        return run_cells(
+            sweep,
+            cells,
+            store,
+            ray_address=address,
+            wandb_mode=wandb,
+            callbacks_for=callbacks_for,
+            on_cell=on_cell,
+        )

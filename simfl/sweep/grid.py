@@ -1,0 +1,121 @@
+"""Expand a scenario's ``[sweep]`` table into cells with stable ids.
+
+``[sweep]`` maps dotted scenario keys to lists of values (``"strategy.name" = ["fedavg",
+"fedprox"]``); the special key ``seeds`` lists values of ``scenario.seed``. Every cell is the base
+scenario with one value per key applied, validated like any scenario before anything runs, and
+identified by the hash of its resolved scenario, so the same cell has the same id in every shard,
+rerun and machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from simfl.config import Scenario, apply_override, scenario_from_dict, set_dotted
+from simfl.errors import ScenarioError
+
+SEEDS_KEY = "seeds"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid: its varying values and its validated scenario."""
+
+    values: dict[str, Any]
+    scenario: Scenario
+
+    @property
+    def cell_id(self) -> str:
+        return self.scenario.full_hash()[:12]
+
+    @property
+    def label(self) -> str:
+        """Human name from the varying values, e.g. ``strategy.name=fedprox,seed=1``."""
+        return ",".join(f"{key}={_short(value)}" for key, value in self.values.items())
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    sweep_id: str
+    axes: dict[str, list[Any]]
+    cells: list[Cell]
+
+
+def _short(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+def read_sweep_file(path: str | Path, overrides: list[str] | None = None) -> tuple[dict, dict]:
+    """The raw scenario (``--set`` applied) and its ``[sweep]`` table, split apart."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such scenario file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{path.name}: not valid TOML: {err}") from None
+    for item in overrides or []:
+        apply_override(raw, item, path.name)
+    grid = raw.pop("sweep", None)
+    if not isinstance(grid, dict) or not grid:
+        raise ScenarioError(f"{path.name}: no [sweep] table: nothing to sweep over")
+    return raw, grid
+
+
+def _check_axes(grid: dict[str, Any], source: str) -> dict[str, list[Any]]:
+    axes: dict[str, list[Any]] = {}
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ScenarioError(f"{source}: key 'sweep.{key}': expected a non-empty list of values")
+        axes[key] = values
+    return axes
+
+
+def expand(path: str | Path, overrides: list[str] | None = None) -> Sweep:
+    """Validate every cell of the grid (the first bad one is reported) and return the sweep."""
+    source = Path(path).name
+    raw, grid = read_sweep_file(path, overrides)
+    axes = _check_axes(grid, source)
+    base = scenario_from_dict(json.loads(json.dumps(raw)), source)
+    cells = []
+    for combo in itertools.product(*axes.values()):
+        values = dict(zip(axes, combo, strict=True))
+        cell_raw = json.loads(json.dumps(raw))
+        label = ",".join(f"{k}={_short(v)}" for k, v in values.items())
+        for key, value in values.items():
+            target = "scenario.seed" if key == SEEDS_KEY else key
+            set_dotted(cell_raw, target, value, f"{source}: sweep.{key}")
+        scenario = scenario_from_dict(cell_raw, f"{source} [sweep cell {label}]")
+        cells.append(Cell(values, scenario))
+    ids = [cell.cell_id for cell in cells]
+    if len(set(ids)) != len(ids):
+        raise ScenarioError(f"{source}: [sweep] gives duplicate cells (repeated values?)")
+    identity = {"base": base.identity(), "axes": axes}
+    sweep_id = hashlib.sha256(
+        json.dumps(identity, sort_keys=True, default=str).encode()
+    ).hexdigest()
+    name = f"{base.scenario.name}-{sweep_id[:8]}"
+    return Sweep(name, name, axes, sorted(cells, key=lambda cell: cell.cell_id))
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    """``i/n`` with 1 <= i <= n."""
+    try:
+        index, count = (int(part) for part in spec.split("/"))
+    except ValueError:
+        raise ScenarioError(f"--shard {spec!r}: expected i/n, e.g. 1/4") from None
+    if count < 1 or not 1 <= index <= count:
+        raise ScenarioError(f"--shard {spec!r}: need 1 <= i <= n (got i={index}, n={count})")
+    return index, count
+
+
+def shard_cells(cells: list[Cell], index: int, count: int) -> list[Cell]:
+    """Round-robin over cells sorted by id: every cell in exactly one of the n shards."""
+    return [cell for position, cell in enumerate(cells) if position % count == index - 1]
