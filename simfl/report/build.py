@@ -11,7 +11,7 @@ import pandas as pd
 
 from simfl.report.load import SweepResults, load_sweeps
 from simfl.report.plots import figures
-from simfl.report.tables import comparison, markdown
+from simfl.report.tables import comparison, formatted, markdown
 from simfl.tracking.atomic import write_atomically, write_table, write_text
 
 
@@ -33,9 +33,10 @@ def _missing_note(results: SweepResults) -> str:
 
 
 def _html(
-    title: str, note: str, table_md: str, table: pd.DataFrame, images: dict[str, bytes]
+    title: str, note: str, pretty: pd.DataFrame, table: pd.DataFrame, images: dict[str, bytes]
 ) -> str:
     rows = table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="grid")
+    comparison_html = pretty.to_html(index=False, border=0, classes="grid")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
@@ -45,7 +46,7 @@ def _html(
         "img{max-width:100%;margin:1em 0}pre{background:#f6f6f6;padding:1em;overflow:auto}</style>",
         f"</head><body><h1>{html.escape(title)}</h1><p>{html.escape(note)}</p>",
         "<h2>Comparison (mean ± std over seeds)</h2>",
-        f"<pre>{html.escape(table_md)}</pre>",
+        comparison_html,
         "<h2>Plots</h2>",
     ]
     for name, png in images.items():
@@ -54,7 +55,7 @@ def _html(
             f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{encoded}'>"
         )
         parts.append(f"<figcaption>{html.escape(name)}</figcaption></figure>")
-    parts += ["<h2>All figures</h2>", rows, "</body></html>"]
+    parts += ["<h2>All figures (raw)</h2>", rows, "</body></html>"]
     return "\n".join(parts)
 
 
@@ -64,14 +65,13 @@ def build_report(directories: list[Path], out_dir: Path | None, target: float) -
     table = comparison(results, target)
     note = _missing_note(results)
     title = f"simfl sweep {', '.join(results.sweep_ids)}"
-    table_md = (
-        markdown(table, results.group_axes, target) if not table.empty else "(no completed cells)"
-    )
+    pretty = formatted(table, results.group_axes, target) if not table.empty else pd.DataFrame()
+    table_md = markdown(pretty) if not table.empty else "(no completed cells)"
     images = figures(results, table) if not table.empty else {}
     write_text(out_dir / "report.md", f"# {title}\n\n{note}\n\n{table_md}\n")
     if not table.empty:
         write_table(out_dir / "comparison", table)
     for name, png in images.items():
         write_atomically(out_dir / name, lambda tmp, data=png: tmp.write_bytes(data))
-    write_text(out_dir / "report.html", _html(title, note, table_md, table, images))
+    write_text(out_dir / "report.html", _html(title, note, pretty, table, images))
     return Report(out_dir, table, table_md, list(images), list(results.missing["cell_id"]))

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 HETEROGENEITY_PREFIX = "partition."
 RESOURCE_AXES = ("resources.num_cpus", "resources.num_gpus")
@@ -43,6 +44,7 @@ def accuracy_curves(rounds: pd.DataFrame, cells: pd.DataFrame, keys: list[str]) 
         ylabel="central test accuracy",
         title="Accuracy vs round (mean ± std over seeds)",
     )
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     return _png(figure)

@@ -69,15 +69,25 @@ def _pm(mean: float, std: float, digits: int) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def markdown(table: pd.DataFrame, keys: list[str], target: float) -> str:
-    """A paper-ready Markdown table (mean ± std over seeds)."""
+def formatted(table: pd.DataFrame, keys: list[str], target: float) -> pd.DataFrame:
+    """The comparison as strings, mean ± std over seeds, with readable column names."""
     digits = {"s_per_round": 2, "mb_total": 1, "rounds_to_target": 1}
-    headers = [*keys, *(f"{METRICS[m]}" for m in METRICS), "seeds"]
-    headers[len(keys) + 2] = f"rounds to {target:.0%} accuracy"
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for _, row in table.iterrows():
-        cells = [str(row[k]) for k in keys]
-        cells += [_pm(row[f"{m}_mean"], row[f"{m}_std"], digits.get(m, 3)) for m in METRICS]
-        cells.append(f"{row['seeds']}/{row['seeds_planned']}")
-        lines.append("| " + " | ".join(cells) + " |")
+    names = {**METRICS, "rounds_to_target": f"rounds to {target:.0%} accuracy"}
+    out = pd.DataFrame({key: table[key].astype(str) for key in keys})
+    for metric in METRICS:
+        out[names[metric]] = [
+            _pm(mean, std, digits.get(metric, 3))
+            for mean, std in zip(table[f"{metric}_mean"], table[f"{metric}_std"], strict=True)
+        ]
+    out["seeds"] = [
+        f"{int(done)}/{int(planned)}"
+        for done, planned in zip(table["seeds"], table["seeds_planned"], strict=True)
+    ]
+    return out
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A paper-ready Markdown table from :func:`formatted`."""
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)

@@ -115,6 +115,8 @@ class SweepStore:
         row["final_central_accuracy"] = summary.get("final", {}).get("central_accuracy")
         row["best_central_accuracy"] = summary.get("best", {}).get("central_accuracy")
         row["mean_round_s"] = summary.get("timings", {}).get("mean_round_s")
+        row["concurrent_clients"] = summary.get("throughput", {}).get("concurrent_clients")
+        row["client_updates_per_s"] = summary.get("throughput", {}).get("client_updates_per_s")
         row["error"] = summary.get("error") if row["status"] == "failed" else None
         return row
 
