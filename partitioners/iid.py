@@ -1,4 +1,8 @@
-"""IID: a uniformly random split into near-equal parts (the homogeneous baseline)."""
+"""IID: a uniformly random split into near-equal parts (the homogeneous baseline).
+
+Flower Datasets' ``IidPartitioner`` shards the dataset contiguously (no shuffle), which is IID
+only if the dataset's order is; ours draws a seeded random permutation first.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,8 @@ class IidConfig(BaseModel):
 
 
 class IidPartitioner(Partitioner):
-    def __init__(self, num_partitions: int, seed: int) -> None:
-        self.num_partitions = num_partitions
-        self.seed = seed
+    def __init__(self, num_partitions: int, seed: int, partition_by: str = "label") -> None:
+        super().__init__(num_partitions, seed, partition_by)
 
     @classmethod
     def from_config(cls, config: IidConfig, num_partitions: int, seed: int) -> IidPartitioner:

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from partitioners.dirichlet import DirichletPartitioner
 from partitioners.iid import IidPartitioner
@@ -42,11 +44,43 @@ def test_smaller_alpha_means_more_label_skew():
 def test_infeasible_min_size_is_reported():
     with pytest.raises(ScenarioError, match="partition.min_size"):
         DirichletPartitioner(20, 0.01, 149, seed=0).split(LABELS)
-    with pytest.raises(ScenarioError, match="data.num_clients"):
+    with pytest.raises(ScenarioError, match=r"partition.min_size.*allowed min_size <= 7"):
         DirichletPartitioner(400, 1.0, 10, seed=0).split(LABELS)
+    with pytest.raises(ScenarioError, match="data.num_clients"):
+        DirichletPartitioner(4000, 1.0, 0, seed=0).split(LABELS)
 
 
 def test_iid_near_equal_sizes():
     parts = IidPartitioner(7, seed=3).split(LABELS)
     _check_cover(parts, len(LABELS))
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def _js(alpha, seed, labels=LABELS, clients=10):
+    parts = DirichletPartitioner(clients, alpha, 0, seed=seed).split(labels)
+    return heterogeneity_scores(parts, labels, 12)["label_js_distance_mean"]
+
+
+@settings(max_examples=15, deadline=None)
+@given(alpha=st.floats(0.01, 1.0), seed=st.integers(0, 2**32 - 1))
+def test_label_shift_score_rises_as_alpha_shrinks(alpha, seed):
+    assert _js(alpha, seed) > _js(alpha * 100, seed)
+
+
+def test_label_shift_score_falls_toward_zero_as_alpha_grows():
+    labels = np.random.default_rng(1).integers(0, 12, size=200_000)
+    scores = [_js(a, 3, labels) for a in (0.1, 1.0, 10.0, 1e3, 1e5)]
+    assert all(a > b for a, b in zip(scores, scores[1:], strict=False))
+    assert scores[-1] < 0.01  # only sampling noise left
+
+
+def test_self_balancing_caps_growth_and_narrows_sizes():
+    plain = DirichletPartitioner(20, 0.1, 0, seed=4).split(LABELS)
+    balanced = DirichletPartitioner(20, 0.1, 0, seed=4, self_balancing=True).split(LABELS)
+    _check_cover(balanced, len(LABELS))
+    assert np.std([len(p) for p in balanced]) < np.std([len(p) for p in plain])
+
+
+def test_alpha_must_be_positive():
+    with pytest.raises(ScenarioError, match="partition.alpha"):
+        DirichletPartitioner(5, 0.0, 0, seed=0)

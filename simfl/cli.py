@@ -113,7 +113,51 @@ def data_prepare(
     )
 
 
-BENCHMARKS = {"w1": "w1_engine_overhead.py"}
+def _register_commands() -> None:
+    """Commands that live in their own packages, so each family keeps its code together."""
+    from simfl.report.command import report_command
+    from simfl.sweep.command import sweep_command
+
+    app.command("sweep")(sweep_command)
+    app.command("report")(report_command)
+
+
+_register_commands()
+
+@app.command()
+def partition(
+    scenario_file: ScenarioArg,
+    set_: SetOption = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also save the partition figure (PNG) here.")
+    ] = None,
+) -> None:
+    """Split a scenario's data among its clients; print per-client statistics and scores."""
+    from partitioners.plots import plot_partition
+    from partitioners.report import clients_tables, scores_table
+    from simfl.console import RunDisplay
+    from simfl.data.prepare import prepare_data
+    from simfl.federation import build_federation
+
+    scenario = _load(scenario_file, set_)
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise ScenarioError(f"--plot {plot}: the figure is a PNG; give a path ending in .png")
+    cache_dir = Path(scenario.tracking.cache_dir)
+    with RunDisplay(console) as display:
+        data = prepare_data(scenario.data, cache_dir, display)
+        federation = build_federation(scenario, data, cache_dir, display)
+    for table in clients_tables(federation.clients, f"{scenario.partition.kind} split"):
+        console.print(table)
+    console.print(scores_table(federation.scores))
+    if plot is not None:
+        console.print(f"figure: {plot_partition(federation.clients, federation.scores, plot)}")
+
+
+BENCHMARKS = {
+    "w1": "w1_engine_overhead.py",
+    "partition": "partition_dirichlet.py",
+    "sweep": "sweep_startup.py",
+}
 BENCH_ENV = {
     "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
 }

@@ -9,11 +9,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from partitioners.metrics import client_table, heterogeneity_scores
+from partitioners.feature_shift import conditions_table
+from partitioners.metrics import client_table, feature_distances, heterogeneity_scores
 from simfl import registry
 from simfl.config import Scenario
 from simfl.data.client_index import ClientIndex
-from simfl.data.prepare import PreparedData
+from simfl.data.conditions import (
+    conditioned_train_store,
+    feature_row_means,
+    owners_by_store_row,
+)
+from simfl.data.features import FeatureStore
+from simfl.data.prepare import PreparedData, StageProgress
 from simfl.seeding import derive_seed
 
 
@@ -22,6 +29,7 @@ class Federation:
     index_dir: Path
     clients: pd.DataFrame
     scores: dict[str, float]
+    train_store: Path  # the clean train features, or the acoustically conditioned ones
 
 
 def partition_key(scenario: Scenario) -> str:
@@ -37,12 +45,18 @@ def partition_key(scenario: Scenario) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def build_federation(scenario: Scenario, data: PreparedData, cache_dir: Path) -> Federation:
+def build_federation(
+    scenario: Scenario,
+    data: PreparedData,
+    cache_dir: Path,
+    progress: StageProgress | None = None,
+) -> Federation:
     entry = registry.PARTITIONERS[scenario.partition.kind]
     seed = derive_seed(scenario.scenario.seed, "partition")
     partitioner = entry.factory(scenario.partition, scenario.data.num_clients, seed)
     parts = partitioner.split(data.train.labels, data.train.metadata)
-    index_dir = cache_dir / "partitions" / partition_key(scenario)
+    key = partition_key(scenario)
+    index_dir = cache_dir / "partitions" / key
     ClientIndex.build(
         index_dir,
         parts,
@@ -51,6 +65,22 @@ def build_federation(scenario: Scenario, data: PreparedData, cache_dir: Path) ->
         scenario.data.local_test_fraction,
         scenario.scenario.seed,
     )
-    table = client_table(parts, data.train.labels, data.label_names, data.train.metadata)
-    scores = heterogeneity_scores(parts, data.train.labels, data.num_classes)
-    return Federation(index_dir, table, scores)
+    conditions = partitioner.client_conditions()
+    train_store = data.train.store_dir
+    if conditions is not None and not all(c.is_neutral for c in conditions):
+        owner = owners_by_store_row(len(FeatureStore.open(train_store)), data.train.rows, parts)
+        noise_seed = derive_seed(scenario.scenario.seed, "acoustic")
+        train_store = conditioned_train_store(
+            scenario.data, cache_dir, owner, conditions, noise_seed, key, progress
+        )
+    distance = feature_distances(feature_row_means(train_store, data.train.rows), parts)
+    table = client_table(
+        parts,
+        data.train.labels,
+        data.label_names,
+        data.train.metadata,
+        conditions_table(conditions) if conditions is not None else None,
+        distance,
+    )
+    scores = heterogeneity_scores(parts, data.train.labels, data.num_classes, distance)
+    return Federation(index_dir, table, scores, train_store)

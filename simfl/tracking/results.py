@@ -13,9 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from partitioners.plots import plot_partition
 from simfl.config import Scenario
 from simfl.engine.records import ClientFailure, RoundRecord
-from simfl.tracking.atomic import write_json, write_table, write_text
+from simfl.tracking.atomic import write_atomically, write_json, write_table, write_text
 from simfl.tracking.callbacks import RunCallback, RunInfo
 
 
@@ -42,6 +43,10 @@ class ResultsWriter(RunCallback):
         write_text(self.run_dir / "scenario.toml", info.scenario.to_toml())
         write_table(self.run_dir / "partition", info.partition_clients)
         write_json(self.run_dir / "partition_summary.json", info.partition_scores)
+        write_atomically(
+            self.run_dir / "partition.png",
+            lambda tmp: plot_partition(info.partition_clients, info.partition_scores, tmp),
+        )
         write_json(self.run_dir / "summary.json", {"status": "running", **info.header()})
 
     def on_round_end(self, record: RoundRecord) -> None:
