@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from simfl import registry
 from simfl.errors import ScenarioError
+from simfl.personalization import unmatched_patterns
 from simfl.systems.faults import FaultsConfig
 
 
@@ -93,6 +94,9 @@ class Scenario(_Section):
     resources: ResourcesConfig = ResourcesConfig()
     faults: FaultsConfig = FaultsConfig()
     tracking: TrackingConfig = TrackingConfig()
+    # ``[sweep]``: dotted scenario key -> non-empty list of values, for ``simfl sweep``;
+    # ``simfl run`` ignores it and it is not part of the scenario's identity.
+    sweep: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -106,11 +110,21 @@ class Scenario(_Section):
                 f"strategy.min_available_nodes ({self.strategy.min_available_nodes}) exceeds "
                 f"data.num_clients ({self.data.num_clients})"
             )
+        self.strategy.check_scenario(self)
+        if self.strategy.local_layers:
+            model = registry.MODELS[self.model.name].factory(self.model, 2)
+            missing = unmatched_patterns(model, self.strategy.local_layers)
+            if missing:
+                names = ", ".join(model.state_dict())
+                raise ValueError(
+                    f"strategy.local_layers {missing} match no parameter of model "
+                    f"{self.model.name!r} (names: {names})"
+                )
         return self
 
     def identity(self) -> dict[str, Any]:
         """Everything that decides the numbers (tracking only decides where they go)."""
-        return self.model_dump(mode="json", exclude={"tracking"})
+        return self.model_dump(mode="json", exclude={"tracking", "sweep"})
 
     def full_hash(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
@@ -120,7 +134,10 @@ class Scenario(_Section):
         return self.full_hash()[:8]
 
     def to_toml(self) -> str:
-        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
+        data = self.model_dump(mode="json", exclude_none=True)
+        if not data["sweep"]:
+            del data["sweep"]
+        return tomli_w.dumps(data)
 
 
 # --------------------------------------------------------------------------- loading
@@ -163,12 +180,18 @@ def parse_override(item: str, source: str) -> tuple[list[str], Any]:
 
 def apply_override(raw: dict[str, Any], item: str, source: str) -> None:
     keys, value = parse_override(item, source)
+    set_dotted(raw, ".".join(keys), value, f"{source}: --set {item!r}")
+
+
+def set_dotted(raw: dict[str, Any], dotted: str, value: Any, context: str) -> None:
+    """Set ``a.b.c`` in a raw scenario dict, creating tables on the way."""
+    keys = dotted.split(".")
     node = raw
     for depth, part in enumerate(keys[:-1]):
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            dotted = ".".join(keys[: depth + 1])
-            raise ScenarioError(f"{source}: --set {item!r}: '{dotted}' is a value, not a table")
+            prefix = ".".join(keys[: depth + 1])
+            raise ScenarioError(f"{context}: '{prefix}' is a value, not a table")
         node = child
     node[keys[-1]] = value
 

@@ -62,7 +62,8 @@ class RunDisplay(RunCallback):
     def on_round_end(self, record: RoundRecord) -> None:
         latest = (
             f"central acc {_fmt(record.central_accuracy)}  loss {_fmt(record.central_loss)}"
-            f"  fed acc {_fmt(record.fed_accuracy_mean)}  failed {record.clients_failed}"
+            f"  fed acc {_fmt(record.fed_accuracy_mean)}"
+            f"  pers acc {_fmt(record.pers_accuracy_mean)}  failed {record.clients_failed}"
         )
         self.progress.update(self.rounds, completed=record.round, latest=latest)
 
@@ -83,6 +84,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("final central loss", _fmt(final["central_loss"])),
         ("final federated accuracy (mean)", _fmt(final["fed_accuracy_mean"])),
         ("final federated accuracy (worst 10%)", _fmt(final["fed_accuracy_worst10"])),
+        ("final personalized accuracy (mean)", _fmt(final.get("pers_accuracy_mean"))),
+        ("final personalized accuracy (worst 10%)", _fmt(final.get("pers_accuracy_worst10"))),
         ("rounds completed", f"{summary['rounds_completed']}/{summary['rounds_planned']}"),
         ("client failures", str(summary["clients_failed"])),
         ("mean seconds per round", _fmt(timings["mean_round_s"], 2)),

@@ -14,11 +14,57 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from partitioners.compose import ComposeConfig, ComposePartitioner
 from partitioners.dirichlet import DirichletConfig, DirichletPartitioner
+from partitioners.feature_shift import AcousticConfig, AcousticPartitioner
 from partitioners.iid import IidConfig, IidPartitioner
+from partitioners.label_shift import (
+    PathologicalConfig,
+    PathologicalPartitioner,
+    ShardsConfig,
+    ShardsPartitioner,
+)
+from partitioners.natural import (
+    AccentConfig,
+    AccentPartitioner,
+    SpeakerConfig,
+    SpeakerGroupsConfig,
+    SpeakerGroupsPartitioner,
+    SpeakerPartitioner,
+)
+from partitioners.quantity import (
+    DirichletSizesConfig,
+    LogNormalConfig,
+    PowerLawConfig,
+    QuantityPartitioner,
+)
 from simfl.data.sources import SynthCommandsData, load_synth_source
 from simfl.models.kws_cnn import KwsCnnParams, build_kws_cnn
+from simfl.strategies.adaptive import (
+    FedAdagradConfig,
+    FedAdamConfig,
+    FedYogiConfig,
+    build_fedadagrad,
+    build_fedadam,
+    build_fedyogi,
+)
 from simfl.strategies.fedavg import FedAvgConfig, build_fedavg
+from simfl.strategies.fedavgm import FedAvgMConfig, build_fedavgm
+from simfl.strategies.fedprox import FedProxConfig, build_fedprox
+from simfl.strategies.personalized import FedBNConfig, FedPerConfig
+from simfl.strategies.qfedavg import QFedAvgConfig, build_qfedavg
+from simfl.strategies.robust import (
+    BulyanConfig,
+    FedMedianConfig,
+    FedTrimmedAvgConfig,
+    KrumConfig,
+    MultiKrumConfig,
+    build_bulyan,
+    build_fedmedian,
+    build_fedtrimmedavg,
+    build_krum,
+    build_multikrum,
+)
 
 
 class KwsCnnConfig(KwsCnnParams):
@@ -52,6 +98,63 @@ PARTITIONERS: dict[str, Entry] = {
         DirichletPartitioner.from_config,
         "label shift: per-class client shares drawn from Dirichlet(alpha)",
     ),
+    "pathological": Entry(
+        "pathological",
+        PathologicalConfig,
+        PathologicalPartitioner.from_config,
+        "label shift: exactly k labels per client",
+    ),
+    "shards": Entry(
+        "shards",
+        ShardsConfig,
+        ShardsPartitioner.from_config,
+        "label shift: label-sorted shards, shards_per_client each",
+    ),
+    "powerlaw": Entry(
+        "powerlaw",
+        PowerLawConfig,
+        QuantityPartitioner.from_config,
+        "quantity skew: Pareto(exponent) client sizes above min_size",
+    ),
+    "lognormal": Entry(
+        "lognormal",
+        LogNormalConfig,
+        QuantityPartitioner.from_config,
+        "quantity skew: log-normal(sigma) client sizes above min_size",
+    ),
+    "dirichlet-sizes": Entry(
+        "dirichlet-sizes",
+        DirichletSizesConfig,
+        QuantityPartitioner.from_config,
+        "quantity skew: Dirichlet(alpha) client size shares above min_size",
+    ),
+    "speaker": Entry(
+        "speaker", SpeakerConfig, SpeakerPartitioner.from_config, "natural: one speaker per client"
+    ),
+    "speaker-groups": Entry(
+        "speaker-groups",
+        SpeakerGroupsConfig,
+        SpeakerGroupsPartitioner.from_config,
+        "natural: group_size speakers per client",
+    ),
+    "accent": Entry(
+        "accent",
+        AccentConfig,
+        AccentPartitioner.from_config,
+        "natural feature shift: each client speaks one accent (or voice family)",
+    ),
+    "acoustic": Entry(
+        "acoustic",
+        AcousticConfig,
+        AcousticPartitioner.from_config,
+        "feature shift: a recording condition per client (noise, band, gain, speed, reverb)",
+    ),
+    "compose": Entry(
+        "compose",
+        ComposeConfig,
+        ComposePartitioner.from_config,
+        "label shift x quantity skew x acoustic feature shift",
+    ),
 }
 
 MODELS: dict[str, Entry] = {
@@ -59,7 +162,28 @@ MODELS: dict[str, Entry] = {
 }
 
 STRATEGIES: dict[str, Entry] = {
-    "fedavg": Entry("fedavg", FedAvgConfig, build_fedavg, "Federated Averaging (McMahan 2017)"),
+    entry.name: entry
+    for entry in (
+        Entry("fedavg", FedAvgConfig, build_fedavg, "Federated Averaging (McMahan 2017)"),
+        Entry("fedavgm", FedAvgMConfig, build_fedavgm, "FedAvg with server momentum (Hsu 2019)"),
+        Entry("fedprox", FedProxConfig, build_fedprox, "proximal term mu/2||w-w_g||^2 (Li 2020)"),
+        Entry("fedadam", FedAdamConfig, build_fedadam, "adaptive server Adam (Reddi 2021)"),
+        Entry("fedyogi", FedYogiConfig, build_fedyogi, "adaptive server Yogi (Reddi 2021)"),
+        Entry("fedadagrad", FedAdagradConfig, build_fedadagrad, "server Adagrad (Reddi 2021)"),
+        Entry("fedmedian", FedMedianConfig, build_fedmedian, "coordinate-wise median (Yin 2018)"),
+        Entry(
+            "fedtrimmedavg",
+            FedTrimmedAvgConfig,
+            build_fedtrimmedavg,
+            "coordinate-wise trimmed mean (Yin 2018)",
+        ),
+        Entry("krum", KrumConfig, build_krum, "Byzantine-robust selection (Blanchard 2017)"),
+        Entry("multikrum", MultiKrumConfig, build_multikrum, "mean of best Krum scores"),
+        Entry("bulyan", BulyanConfig, build_bulyan, "Krum + trimmed median (El Mhamdi 2018)"),
+        Entry("qfedavg", QFedAvgConfig, build_qfedavg, "fair q-FFL weighting (Li 2020)"),
+        Entry("fedbn", FedBNConfig, build_fedavg, "FedAvg, BatchNorm kept local (Li 2021)"),
+        Entry("fedper", FedPerConfig, build_fedavg, "FedAvg, head kept local (Arivazhagan 2019)"),
+    )
 }
 
 TABLES: dict[str, dict[str, Entry]] = {

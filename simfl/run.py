@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,9 @@ def run_scenario(
     callbacks: list[RunCallback] | None = None,
     progress: StageProgress | None = None,
     verbose: bool = False,
+    run_dir: Path | None = None,
+    run_name: str | None = None,
+    wandb_group: str | None = None,
 ) -> RunOutcome:
     """Prepare data and split (nothing written to results yet), then simulate and record.
 
@@ -46,13 +50,13 @@ def run_scenario(
     start = time.perf_counter()
     cache_dir = Path(scenario.tracking.cache_dir)
     data = prepare_data(scenario.data, cache_dir, progress)
-    federation = build_federation(scenario, data, cache_dir)
+    federation = build_federation(scenario, data, cache_dir, progress)
     prepared = time.perf_counter()
 
-    run_dir = new_run_dir(scenario)
+    run_dir = run_dir or new_run_dir(scenario)
     info = RunInfo(
         scenario,
-        run_dir.name,
+        run_name or run_dir.name,
         run_dir,
         _now(),
         federation.clients,
@@ -63,15 +67,23 @@ def run_scenario(
     chain = CallbackList([ResultsWriter(run_dir), history])
     mode = wandb_mode or scenario.tracking.wandb_mode
     if mode != "disabled":
-        chain.callbacks.append(WandbLogger(mode))
+        chain.callbacks.append(WandbLogger(mode, group=wandb_group))
     chain.callbacks.extend(callbacks or [])
+    # Clients' local parts (FedPer heads, FedBN statistics) live here during the run only.
+    state_dir = cache_dir / "client-state" / run_dir.name
+    shutil.rmtree(state_dir, ignore_errors=True)
     plan = RunPlan(
-        scenario, data.train.store_dir, data.test.store_dir, federation.index_dir, data.num_classes
+        scenario,
+        federation.train_store,
+        data.test.store_dir,
+        federation.index_dir,
+        data.num_classes,
+        state_dir.resolve(),
     )
 
     chain.on_run_start(info)
     try:
-        simulate(
+        concurrency = simulate(
             build_server_app(plan, data.test.rows, data.test.labels, chain),
             build_client_app(plan),
             scenario.data.num_clients,
@@ -83,9 +95,23 @@ def run_scenario(
         chain.on_run_failed(summarize(info, history, "failed", timings, _now(), error=str(error)))
         error.add_note(f"results (marked failed): {run_dir}")
         raise
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
     summary = summarize(info, history, "completed", _timings(start, prepared), _now())
+    summary["throughput"] = throughput(history, concurrency)
     chain.on_run_end(summary)
     return RunOutcome(run_dir, summary, history)
+
+
+def throughput(history: History, concurrency: int) -> dict[str, float | int]:
+    """How parallel the clients ran and how many client updates per second that gave."""
+    rounds = [r for r in history.rounds if r.round > 0]
+    train_seconds = sum(r.train_seconds for r in rounds)
+    updates = sum(r.clients_succeeded for r in rounds)
+    return {
+        "concurrent_clients": concurrency,
+        "client_updates_per_s": updates / train_seconds if train_seconds else 0.0,
+    }
 
 
 def _timings(start: float, prepared: float) -> dict[str, float]:

@@ -32,8 +32,15 @@ def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: value.detach().cpu() for name, value in model.state_dict().items()}
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def make_optimizer(
+    model: nn.Module, config: TrainConfig, only: frozenset[str] | None = None
+) -> torch.optim.Optimizer:
+    """The configured optimizer over the model's parameters (only those named in ``only``)."""
+    params = [
+        p
+        for name, p in model.named_parameters()
+        if p.requires_grad and (only is None or name in only)
+    ]
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
@@ -49,18 +56,26 @@ def train_epochs(
     labels: torch.Tensor,
     config: TrainConfig,
     seed: int,
+    *,
+    proximal_mu: float = 0.0,
+    anchor: dict[str, torch.Tensor] | None = None,
+    trainable: frozenset[str] | None = None,
 ) -> LoopStats:
     """``config.local_epochs`` passes of minibatch training, shuffled by ``seed``.
 
     The optimizer is created fresh on every call: a client keeps no optimizer state between
-    rounds, as in FedAvg.
+    rounds, as in FedAvg. With ``proximal_mu > 0`` the loss gains FedProx's
+    mu/2 * ||w - anchor||^2 over the parameters named in ``anchor`` (the received global
+    weights); ``trainable`` restricts the optimizer to those parameter names (the local part,
+    when shared layers are frozen). The reported loss is the data loss alone.
     """
     model.train()
-    optimizer = make_optimizer(model, config)
+    optimizer = make_optimizer(model, config, trainable)
     loss_fn = nn.CrossEntropyLoss()
     shuffle = np.random.default_rng(seed)
     torch.manual_seed(seed)  # dropout and any other torch randomness in this process
     device = device_of(model)
+    proximal = _proximal_pairs(model, anchor) if proximal_mu > 0 else []
     total_loss, correct, seen = 0.0, 0, 0
     for _ in range(config.local_epochs):
         order = torch.from_numpy(shuffle.permutation(len(labels)))
@@ -69,12 +84,30 @@ def train_epochs(
             optimizer.zero_grad(set_to_none=True)
             logits = model(x)
             loss = loss_fn(logits, y)
-            loss.backward()
+            objective = loss
+            if proximal:
+                drift = sum((w - w0).pow(2).sum() for w, w0 in proximal)
+                objective = loss + 0.5 * proximal_mu * drift
+            objective.backward()
             optimizer.step()
             total_loss += float(loss.detach()) * len(batch)
             correct += int((logits.argmax(dim=1) == y).sum())
             seen += len(batch)
     return LoopStats(total_loss / max(seen, 1), correct / max(seen, 1), len(labels))
+
+
+def _proximal_pairs(
+    model: nn.Module, anchor: dict[str, torch.Tensor] | None
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(parameter, its global value) for every trainable parameter named in ``anchor``."""
+    if not anchor:
+        return []
+    device = device_of(model)
+    return [
+        (p, anchor[name].detach().to(device))
+        for name, p in model.named_parameters()
+        if p.requires_grad and name in anchor
+    ]
 
 
 @torch.no_grad()

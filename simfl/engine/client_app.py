@@ -18,10 +18,13 @@ from flwr.clientapp import ClientApp
 
 from simfl.data.client_index import ClientIndex
 from simfl.data.features import FeatureStore
+from simfl.engine.client_state import ClientStateStore
 from simfl.engine.plan import RunPlan
+from simfl.personalization import local_names, split_state
 from simfl.seeding import derive_seed
+from simfl.strategies.qfedavg import LOSS_AT_GLOBAL_FLAG, LOSS_AT_GLOBAL_KEY
 from simfl.systems.faults import maybe_crash
-from simfl.training import cpu_state, evaluate, pick_device, train_epochs
+from simfl.training import LoopStats, cpu_state, evaluate, pick_device, train_epochs
 
 PARTITION_ID_KEY = "partition-id"
 
@@ -55,13 +58,28 @@ class WorkerState:
     def __init__(self, plan: RunPlan) -> None:
         resources = plan.scenario.resources
         torch.set_num_threads(max(1, int(resources.num_cpus)))
-        self.model = plan.build_model().to(pick_device(resources.num_gpus))
+        initial = plan.initial_model()
+        self.model = initial.to(pick_device(resources.num_gpus))
         self.store = FeatureStore.open(plan.train_store)
         self.index = ClientIndex(plan.index_dir)
+        self.local = local_names(initial, plan.scenario.strategy)
+        self.initial_local = split_state(cpu_state(initial), self.local)[1]
+        self.client_states = ClientStateStore(plan.state_dir) if plan.state_dir else None
 
     def tensors(self, rows, labels) -> tuple[torch.Tensor, torch.Tensor]:
         features = torch.from_numpy(self.store.read(rows))
         return features, torch.from_numpy(labels.astype("int64"))
+
+    def own_local(self, cid: int) -> dict[str, torch.Tensor]:
+        """The client's local part as it left it, or the initial one before its first round."""
+        if not self.local:
+            return {}
+        if self.client_states is None:
+            raise RuntimeError("a strategy with a local part needs RunPlan.state_dir")
+        return self.client_states.load(cid) or self.initial_local
+
+    def load(self, shared: dict[str, torch.Tensor], local: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict({**shared, **local}, strict=True)
 
 
 class WorkerCache:
@@ -98,48 +116,79 @@ def _with_traceback(handler: Callable[[Message, Context], Message]) -> Callable[
     return guarded
 
 
-def _load_global(state: WorkerState, message: Message) -> int:
+def _global_shared(message: Message) -> dict[str, torch.Tensor]:
     arrays: ArrayRecord = message.content["arrays"]
-    state.model.load_state_dict(arrays.to_torch_state_dict(), strict=True)
-    return int(message.content["config"]["server-round"])
+    return arrays.to_torch_state_dict()
 
 
 def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
+    """Local training from the global shared part plus this client's own local part.
+
+    Only the shared part goes back; the local part is saved in the client's state file.
+    FedProx's ``proximal-mu`` and q-FFL's ``loss-at-global`` arrive in the train config.
+    """
     cid, state = partition_id(context), WORKER_CACHE.get(plan)
-    server_round = _load_global(state, message)
+    config = message.content["config"]
+    server_round = int(config["server-round"])
     seed = plan.scenario.scenario.seed
     maybe_crash(plan.scenario.faults, seed, "train", cid, server_round)
+    shared = _global_shared(message)
+    state.load(shared, state.own_local(cid))
     split = state.index.client(cid)
     features, labels = state.tensors(split.train_rows, split.train_labels)
+    metrics: dict[str, float | int] = {}
+    if bool(config.get(LOSS_AT_GLOBAL_FLAG, False)):
+        at_global = evaluate(state.model, features, labels, plan.scenario.train.eval_batch_size)
+        metrics[LOSS_AT_GLOBAL_KEY] = at_global.loss
+    strategy = plan.scenario.strategy
     stats = train_epochs(
         state.model,
         features,
         labels,
         plan.scenario.train,
         derive_seed(seed, "train", cid, server_round),
+        proximal_mu=float(config.get("proximal-mu", 0.0)),
+        anchor=shared,
+        trainable=state.local if strategy.freeze_shared else None,
     )
-    metrics = {
+    new_shared, new_local = split_state(cpu_state(state.model), state.local)
+    if state.local:
+        state.client_states.save(cid, new_local)  # type: ignore[union-attr]
+    metrics |= {
         "train_loss": stats.loss,
         "train_accuracy": stats.accuracy,
         "num-examples": stats.num_examples,
     }
-    content = RecordDict(
-        {"arrays": ArrayRecord(cpu_state(state.model)), "metrics": MetricRecord(metrics)}
-    )
+    content = RecordDict({"arrays": ArrayRecord(new_shared), "metrics": MetricRecord(metrics)})
     return Message(content=content, reply_to=message)
 
 
 def handle_evaluate(plan: RunPlan, message: Message, context: Context) -> Message:
+    """Federated (global model) and personalized (global shared + own local part) evaluation.
+
+    The global model's local part is the initial one, as on the server: no client's local
+    part ever leaves it. Without a local part both evaluations are the same model.
+    """
     cid, state = partition_id(context), WORKER_CACHE.get(plan)
-    server_round = _load_global(state, message)
+    server_round = int(message.content["config"]["server-round"])
     maybe_crash(plan.scenario.faults, plan.scenario.scenario.seed, "evaluate", cid, server_round)
+    shared = _global_shared(message)
     split = state.index.client(cid)
     features, labels = state.tensors(split.test_rows, split.test_labels)
-    stats = evaluate(state.model, features, labels, plan.scenario.train.eval_batch_size)
+    batch_size = plan.scenario.train.eval_batch_size
+
+    def run(local: dict[str, torch.Tensor]) -> LoopStats:
+        state.load(shared, local)
+        return evaluate(state.model, features, labels, batch_size)
+
+    fed = run(state.initial_local)
+    pers = run(state.own_local(cid)) if state.local else fed
     metrics = {
-        "eval_loss": stats.loss,
-        "eval_accuracy": stats.accuracy,
-        "num-examples": stats.num_examples,
+        "eval_loss": fed.loss,
+        "eval_accuracy": fed.accuracy,
+        "pers_loss": pers.loss,
+        "pers_accuracy": pers.accuracy,
+        "num-examples": fed.num_examples,
     }
     return Message(content=RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from simfl import registry
 from simfl.config import Scenario
+from simfl.seeding import derive_seed
 
 
 @dataclass(frozen=True)
@@ -20,10 +22,17 @@ class RunPlan:
     test_store: Path
     index_dir: Path
     num_classes: int
+    state_dir: Path | None = None  # per-client state (FedBN/FedPer local parts), one file each
 
     def cache_key(self) -> str:
-        return f"{self.scenario.full_hash()}:{self.train_store}:{self.index_dir}"
+        return f"{self.scenario.full_hash()}:{self.train_store}:{self.index_dir}:{self.state_dir}"
 
     def build_model(self) -> nn.Module:
         entry = registry.MODELS[self.scenario.model.name]
         return entry.factory(self.scenario.model, self.num_classes)
+
+    def initial_model(self) -> nn.Module:
+        """The run's initial model, identical wherever it is built (server or any client)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(self.scenario.scenario.seed, "model-init"))
+            return self.build_model()

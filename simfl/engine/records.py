@@ -22,6 +22,10 @@ class RoundRecord:
     fed_accuracy_mean: float = NAN
     fed_accuracy_std: float = NAN
     fed_accuracy_worst10: float = NAN
+    pers_loss_mean: float = NAN
+    pers_accuracy_mean: float = NAN
+    pers_accuracy_std: float = NAN
+    pers_accuracy_worst10: float = NAN
     clients_sampled: int = 0
     clients_succeeded: int = 0
     clients_failed: int = 0

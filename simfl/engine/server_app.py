@@ -6,6 +6,10 @@ adds what Flower leaves out: client failures are counted and fail the run below
 (Flower's node ids are random per run); replies are aggregated in partition order, never in
 arrival order; bytes on the wire and wall time are measured; the global model is evaluated
 centrally on held-out speakers every round.
+
+With partial sharing (FedPer, FedBN) the server's model is the shared part only: that is what
+the strategy aggregates and what travels. Its central evaluation completes it with the initial
+local part, the same one an unseen client starts from.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from simfl.engine.client_app import client_traceback
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientFailure, RoundRecord
 from simfl.errors import ClientFailuresError, SimflError
+from simfl.personalization import local_names, split_state
 from simfl.seeding import derive_seed
 from simfl.tracking.callbacks import RunCallback
-from simfl.training import evaluate, pick_device
+from simfl.training import cpu_state, evaluate, pick_device
 
 PARTITION_ID_KEY = "partition-id"
 
@@ -63,13 +68,15 @@ class CentralEvaluator:
     """Evaluates global weights on the held-out test speakers, loaded into memory once."""
 
     def __init__(self, plan: RunPlan, test_rows: np.ndarray, test_labels: np.ndarray) -> None:
-        self.model = plan.build_model().to(pick_device(plan.scenario.resources.num_gpus))
+        initial = plan.initial_model()
+        self.base = cpu_state(initial)  # completes a shared-only global model
+        self.model = initial.to(pick_device(plan.scenario.resources.num_gpus))
         self.features = torch.from_numpy(FeatureStore.open(plan.test_store).read(test_rows))
         self.labels = torch.from_numpy(np.asarray(test_labels, dtype=np.int64))
         self.batch_size = plan.scenario.train.eval_batch_size
 
     def __call__(self, arrays: ArrayRecord) -> tuple[float, float]:
-        self.model.load_state_dict(arrays.to_torch_state_dict(), strict=True)
+        self.model.load_state_dict({**self.base, **arrays.to_torch_state_dict()}, strict=True)
         stats = evaluate(self.model, self.features, self.labels, self.batch_size)
         return stats.loss, stats.accuracy
 
@@ -93,11 +100,11 @@ class FederationLoop:
         )
         self.seed = plan.scenario.scenario.seed
         self.timeout = plan.scenario.resources.round_timeout_s
-        self.grid = PartitionOrderedGrid(grid, discover_partitions(grid, self.timeout))
+        partition_of = discover_partitions(grid, plan.scenario.data.num_clients, self.timeout)
+        self.grid = PartitionOrderedGrid(grid, partition_of)
 
     def initial_arrays(self) -> ArrayRecord:
-        torch.manual_seed(derive_seed(self.seed, "model-init"))
-        return ArrayRecord(self.plan.build_model().state_dict())
+        return initial_shared_arrays(self.plan)
 
     def run(self) -> ArrayRecord:
         arrays = self.initial_arrays()
@@ -153,9 +160,8 @@ class FederationLoop:
         random.seed(
             derive_seed(self.seed, "sample-train", server_round)
         )  # Flower samples with `random`
-        messages = list(
-            self.strategy.configure_train(server_round, arrays, ConfigRecord(), self.grid)
-        )
+        config = ConfigRecord(self.plan.scenario.strategy.client_train_config())
+        messages = list(self.strategy.configure_train(server_round, arrays, config, self.grid))
         ok, failures = self.exchange(server_round, "train", messages)
         record.clients_sampled, record.clients_succeeded = len(messages), len(ok)
         record.clients_failed = len(failures)
@@ -186,23 +192,48 @@ class FederationLoop:
         record.bytes_down += message_bytes(messages)
         if not ok:
             return
-        accuracies = np.array([float(r.content["metrics"]["eval_accuracy"]) for r in ok])
-        losses = np.array([float(r.content["metrics"]["eval_loss"]) for r in ok])
-        worst = np.sort(accuracies)[: max(1, int(np.ceil(0.1 * len(accuracies))))]
-        record.fed_accuracy_mean, record.fed_accuracy_std = (
-            float(accuracies.mean()),
-            float(accuracies.std()),
-        )
-        record.fed_accuracy_worst10, record.fed_loss_mean = (
-            float(worst.mean()),
-            float(losses.mean()),
-        )
+        metric = lambda key: np.array([float(r.content["metrics"][key]) for r in ok])  # noqa: E731
+        record.fed_loss_mean = float(metric("eval_loss").mean())
+        (
+            record.fed_accuracy_mean,
+            record.fed_accuracy_std,
+            record.fed_accuracy_worst10,
+        ) = spread(metric("eval_accuracy"))
+        record.pers_loss_mean = float(metric("pers_loss").mean())
+        (
+            record.pers_accuracy_mean,
+            record.pers_accuracy_std,
+            record.pers_accuracy_worst10,
+        ) = spread(metric("pers_accuracy"))
         self.strategy.aggregate_evaluate(server_round, ok)
 
 
-def discover_partitions(grid: Grid, timeout: float) -> dict[int, int]:
+def initial_shared_arrays(plan: RunPlan) -> ArrayRecord:
+    """The initial model's shared part (all of it unless the strategy keeps some local)."""
+    model = plan.initial_model()
+    shared, _ = split_state(model.state_dict(), local_names(model, plan.scenario.strategy))
+    return ArrayRecord(shared)
+
+
+def spread(accuracies: np.ndarray) -> tuple[float, float, float]:
+    """Mean, standard deviation and mean of the worst 10% of clients (at least one)."""
+    worst = np.sort(accuracies)[: max(1, int(np.ceil(0.1 * len(accuracies))))]
+    return float(accuracies.mean()), float(accuracies.std()), float(worst.mean())
+
+
+def wait_for_nodes(grid: Grid, expected: int, timeout: float) -> list[int]:
+    """Flower registers simulated nodes while the ServerApp already runs: wait for all."""
+    deadline = time.monotonic() + timeout
+    while len(node_ids := sorted(grid.get_node_ids())) < expected:
+        if time.monotonic() > deadline:
+            raise SimflError(f"only {len(node_ids)} of {expected} nodes connected in {timeout} s")
+        time.sleep(0.05)
+    return node_ids
+
+
+def discover_partitions(grid: Grid, expected: int, timeout: float) -> dict[int, int]:
     """Ask every node which partition it serves (one tiny query message per node)."""
-    node_ids = sorted(grid.get_node_ids())
+    node_ids = wait_for_nodes(grid, expected, timeout)
     queries = [
         Message(RecordDict(), dst_node_id=node, message_type=MessageType.QUERY) for node in node_ids
     ]
@@ -224,7 +255,8 @@ def build_server_app(
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        strategy = registry.STRATEGIES[plan.scenario.strategy.name].factory(plan.scenario.strategy)
+        entry = registry.STRATEGIES[plan.scenario.strategy.name]
+        strategy = entry.factory(plan.scenario.strategy, plan.scenario)
         evaluator = CentralEvaluator(plan, test_rows, test_labels)
         FederationLoop(plan, grid, strategy, evaluator, callback).run()
 

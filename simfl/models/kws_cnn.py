@@ -1,8 +1,9 @@
 """Small keyword-spotting CNN over log-mel features (the benchmark reference model).
 
-No BatchNorm: its running statistics are client-local state that federated averaging
-handles badly. Inputs are instead normalized per clip, which needs no statistics shared
-across clients.
+No BatchNorm by default: its running statistics are client-local state that federated
+averaging handles badly. Inputs are instead normalized per clip, which needs no statistics
+shared across clients. ``batch_norm = true`` adds one BatchNorm2d per block (``features.bn{i}``),
+the variant FedBN keeps local to each client.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class KwsCnnParams(BaseModel):
     normalize_input: bool = True
     freq_bins: int = Field(1, ge=1, le=64)
     time_pool: Literal["avg", "max"] = "avg"
+    batch_norm: bool = False
 
     @field_validator("channels")
     @classmethod
@@ -56,11 +58,13 @@ class PerUtteranceNorm(nn.Module):
         return (x - mean) * torch.rsqrt(var + self.eps)
 
 
-def _conv_blocks(channels: list[int], kernel_size: int) -> nn.Sequential:
+def _conv_blocks(channels: list[int], kernel_size: int, batch_norm: bool) -> nn.Sequential:
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     in_ch = 1
     for i, out_ch in enumerate(channels, start=1):
         layers[f"conv{i}"] = nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2)
+        if batch_norm:
+            layers[f"bn{i}"] = nn.BatchNorm2d(out_ch)
         layers[f"relu{i}"] = nn.ReLU()
         layers[f"pool{i}"] = nn.MaxPool2d(2)
         in_ch = out_ch
@@ -82,7 +86,8 @@ class KwsCnn(nn.Module):
     """Conv blocks -> global average pool -> (dropout) -> linear ``head``.
 
     Input [B, 1, n_mels, frames] or [B, n_mels, frames]; output logits [B, num_classes].
-    Parameter names are ``features.conv{i}.{weight,bias}`` and ``head.{weight,bias}``, so
+    Parameter names are ``features.conv{i}.{weight,bias}`` (``features.bn{i}.*`` with
+    ``batch_norm``) and ``head.{weight,bias}``, so
     personalization can select the classifier with the pattern ``"head"``. Each block
     halves both spatial sizes, so 40 x 101 inputs allow at most 5 blocks.
     """
@@ -94,7 +99,7 @@ class KwsCnn(nn.Module):
         self.params = params
         self.num_classes = num_classes
         self.normalize: nn.Module = PerUtteranceNorm() if params.normalize_input else nn.Identity()
-        self.features = _conv_blocks(params.channels, params.kernel_size)
+        self.features = _conv_blocks(params.channels, params.kernel_size, params.batch_norm)
         self.pool = _final_pool(params.freq_bins, params.time_pool)
         self.flatten = nn.Flatten()
         self.dropout = nn.Dropout(params.dropout)

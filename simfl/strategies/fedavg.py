@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from flwr.serverapp.strategy import FedAvg
 
 from simfl.strategies.base import StrategyBase
+
+if TYPE_CHECKING:
+    from simfl.config import Scenario
 
 
 class FedAvgConfig(StrategyBase):
@@ -15,5 +18,5 @@ class FedAvgConfig(StrategyBase):
     name: Literal["fedavg"]
 
 
-def build_fedavg(config: FedAvgConfig) -> FedAvg:
+def build_fedavg(config: StrategyBase, scenario: Scenario | None = None) -> FedAvg:
     return FedAvg(**config.sampling_kwargs())

@@ -78,6 +78,8 @@ def summarize(
             "train_loss": _clean(last.train_loss) if last else None,
             "fed_accuracy_mean": _clean(last.fed_accuracy_mean) if last else None,
             "fed_accuracy_worst10": _clean(last.fed_accuracy_worst10) if last else None,
+            "pers_accuracy_mean": _clean(last.pers_accuracy_mean) if last else None,
+            "pers_accuracy_worst10": _clean(last.pers_accuracy_worst10) if last else None,
         },
         "best": {
             "central_accuracy": _clean(accuracies[best]) if best is not None else None,

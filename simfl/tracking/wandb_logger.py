@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from simfl.engine.records import RoundRecord
 from simfl.tracking.callbacks import RunCallback, RunInfo
@@ -36,6 +39,11 @@ class WandbLogger(RunCallback):
             tags=[info.scenario.strategy.name, info.scenario.partition.kind],
         )
         self.run.summary.update({f"partition/{k}": v for k, v in info.partition_scores.items()})
+        logged = {"partition/clients": wandb.Table(dataframe=info.partition_clients)}
+        figure = info.run_dir / "partition.png"  # drawn by ResultsWriter, which runs first
+        if figure.is_file():
+            logged["partition/figure"] = wandb.Image(str(figure))
+        self.run.log(logged, step=0)
 
     def on_round_end(self, record: RoundRecord) -> None:
         row = {k: v for k, v in record.as_row().items() if not _is_nan(v)}
@@ -53,6 +61,32 @@ class WandbLogger(RunCallback):
         self.run.summary.update({k: v for k, v in flat.items() if not _is_nan(v)})
         self.run.finish(exit_code=exit_code)
         self.run = None
+
+
+def log_table(
+    frame: pd.DataFrame,
+    name: str,
+    group: str,
+    mode: str,
+    directory: Path,
+    project: str = "simfl",
+    entity: str | None = None,
+) -> None:
+    """One summary W&B run in ``group`` holding ``frame`` as a table (sweep index, report)."""
+    os.environ.setdefault("WANDB_SILENT", "true")
+    import wandb
+
+    run = wandb.init(
+        project=project,
+        entity=entity or None,
+        group=group,
+        name=f"{group}-{name}",
+        job_type="summary",
+        dir=str(directory),
+        mode=mode,
+    )
+    run.log({name: wandb.Table(dataframe=frame.astype(str))})
+    run.finish()
 
 
 def _is_nan(value: Any) -> bool:

@@ -1,0 +1,44 @@
+"""Per-client state that outlives a round: one file per client, written atomically.
+
+Ray actors serve many clients and may be restarted, so a client's FedBN statistics or FedPer
+head cannot live in an actor's memory; keeping one small file per client on disk also keeps
+10,000 clients' state out of RAM. Only the client itself reads or writes its file: the server
+never sees it (it is never in a message).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+class ClientStateStore:
+    """``directory/client-<id>.pt`` holding a dict of CPU tensors."""
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+
+    def path(self, cid: int) -> Path:
+        return self.directory / f"client-{cid}.pt"
+
+    def load(self, cid: int) -> dict[str, torch.Tensor] | None:
+        """The client's saved state, or None before its first save."""
+        path = self.path(cid)
+        if not path.exists():
+            return None
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    def save(self, cid: int, state: dict[str, torch.Tensor]) -> None:
+        """Write to a temporary file in the same directory, then rename over the old one."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".client-{cid}-", suffix=".tmp", dir=self.directory)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                torch.save({k: v.detach().cpu() for k, v in state.items()}, handle)
+            os.replace(tmp, self.path(cid))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,51 @@
+"""Which model entries stay on a client (FedPer heads, FedBN BatchNorm) and which are shared.
+
+A state-dict entry is local when a ``local_layers`` pattern occurs in its name (FedPer's
+``"head" in name``) or, with ``local_batch_norm``, when it belongs to a BatchNorm module (its
+weight, bias and running statistics: FedBN). Everything else is shared and is all that travels
+in Flower messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
+
+from torch import nn
+
+from simfl.strategies.base import StrategyBase
+
+V = TypeVar("V")
+
+
+def batch_norm_names(model: nn.Module) -> set[str]:
+    """State-dict names of every BatchNorm module's parameters and buffers."""
+    names: set[str] = set()
+    for prefix, module in model.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            names.update(f"{prefix}.{key}" for key in module.state_dict())
+    return names
+
+
+def local_names(model: nn.Module, strategy: StrategyBase) -> frozenset[str]:
+    """The state-dict names this strategy keeps on the clients."""
+    names = {
+        name
+        for name in model.state_dict()
+        if any(pattern in name for pattern in strategy.local_layers)
+    }
+    if strategy.local_batch_norm:
+        names |= batch_norm_names(model)
+    return frozenset(names)
+
+
+def unmatched_patterns(model: nn.Module, patterns: Iterable[str]) -> list[str]:
+    """``local_layers`` patterns that match no state-dict entry (almost surely typos)."""
+    names = list(model.state_dict())
+    return [pattern for pattern in patterns if not any(pattern in name for name in names)]
+
+
+def split_state(state: Mapping[str, V], local: frozenset[str]) -> tuple[dict[str, V], dict[str, V]]:
+    """(shared, local) parts of a state dict, each in the state dict's order."""
+    shared = {k: v for k, v in state.items() if k not in local}
+    return shared, {k: v for k, v in state.items() if k in local}

@@ -1,0 +1,28 @@
+"""FedProx (Li et al. 2020): Flower's ``FedProx`` sends ``proximal-mu``; simfl's client uses it.
+
+Flower's strategy only puts mu into the train ConfigRecord; the client (simfl/engine/client_app.py
+with :func:`simfl.training.train_epochs`) adds mu/2 * ||w - w_global||^2 to its local loss.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from flwr.serverapp.strategy import FedProx
+from pydantic import Field
+
+from simfl.strategies.base import StrategyBase
+
+if TYPE_CHECKING:
+    from simfl.config import Scenario
+
+
+class FedProxConfig(StrategyBase):
+    """``[strategy] name = "fedprox"``; ``proximal_mu = 0`` is FedAvg exactly."""
+
+    name: Literal["fedprox"]
+    proximal_mu: float = Field(default=0.01, ge=0.0, le=1000.0)
+
+
+def build_fedprox(config: FedProxConfig, scenario: Scenario | None = None) -> FedProx:
+    return FedProx(**config.sampling_kwargs(), proximal_mu=config.proximal_mu)

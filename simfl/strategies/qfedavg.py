@@ -1,0 +1,47 @@
+"""q-FedAvg (Li et al. 2020, q-FFL): Flower's ``QFedAvg`` fed with the loss q-FFL defines.
+
+q-FFL weights each client by F_k(w^t)^q, the loss of the *received global model* on the
+client's training data. Flower reads that loss from the reply under ``train_loss_key``; simfl's
+client reports the mean loss over its local epochs as ``train_loss``, so this adapter asks the
+client (train config ``loss-at-global``) to evaluate the global model first and reads that value.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from flwr.serverapp.strategy import QFedAvg
+from pydantic import Field
+
+from simfl.strategies.base import StrategyBase
+
+if TYPE_CHECKING:
+    from simfl.config import Scenario
+
+LOSS_AT_GLOBAL_FLAG = "loss-at-global"
+LOSS_AT_GLOBAL_KEY = "loss_at_global"
+
+
+class QFedAvgConfig(StrategyBase):
+    """``[strategy] name = "qfedavg"``; L = 1 / client_learning_rate (default: ``train.lr``)."""
+
+    name: Literal["qfedavg"]
+    q: float = Field(default=0.1, ge=0.0, le=100.0)
+    client_learning_rate: float | None = Field(default=None, gt=0.0, le=10.0)
+
+    def client_train_config(self) -> dict[str, Any]:
+        return {LOSS_AT_GLOBAL_FLAG: True}
+
+
+def build_qfedavg(config: QFedAvgConfig, scenario: Scenario | None = None) -> QFedAvg:
+    lr = config.client_learning_rate
+    if lr is None:
+        if scenario is None:
+            raise ValueError("qfedavg needs client_learning_rate or the scenario's train.lr")
+        lr = scenario.train.lr
+    return QFedAvg(
+        client_learning_rate=lr,
+        q=config.q,
+        train_loss_key=LOSS_AT_GLOBAL_KEY,
+        **config.sampling_kwargs(),
+    )
