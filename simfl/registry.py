@@ -38,7 +38,14 @@ from partitioners.quantity import (
     PowerLawConfig,
     QuantityPartitioner,
 )
-from simfl.data.sources import SynthCommandsData, load_synth_source
+from simfl.data.sources import (
+    AudioFolderData,
+    SpeechCommandsData,
+    SynthCommandsData,
+    load_audiofolder_source,
+    load_speech_commands_source,
+    load_synth_source,
+)
 from simfl.models.kws_cnn import KwsCnnParams, build_kws_cnn
 from simfl.strategies.adaptive import (
     FedAdagradConfig,
@@ -87,6 +94,18 @@ DATASETS: dict[str, Entry] = {
         SynthCommandsData,
         load_synth_source,
         "Speech Commands words synthesized offline with eSpeak NG (many synthetic speakers)",
+    ),
+    "speech-commands": Entry(
+        "speech-commands",
+        SpeechCommandsData,
+        load_speech_commands_source,
+        "Google Speech Commands v0.02 from a local copy (extracted archive or Hub Parquet)",
+    ),
+    "audiofolder": Entry(
+        "audiofolder",
+        AudioFolderData,
+        load_audiofolder_source,
+        "any local <split>/<label>/<audio> folder (metadata.csv for speakers), read with soundfile",
     ),
 }
 

@@ -13,7 +13,9 @@ from typing import Literal
 import datasets
 from pydantic import BaseModel, ConfigDict, Field
 
+from simfl.data.audiofolder import AudioFolderSettings, load_audiofolder
 from simfl.data.features import FeatureSettings
+from simfl.data.speech_commands import SpeechCommandsSettings, load_speech_commands
 from simfl.data.synth_commands import SynthCommandsSettings, load_synth_commands
 from simfl.data.views import VIEWS
 
@@ -49,3 +51,37 @@ def load_synth_source(
     config: SynthCommandsData, cache_dir: Path, progress: ProgressFn | None = None
 ) -> datasets.DatasetDict:
     return load_synth_commands(config.synth, cache_dir, progress=progress)
+
+
+class SpeechCommandsData(DataBase, SpeechCommandsSettings):
+    """``[data] dataset = "speech-commands"``: a local copy of Google Speech Commands v0.02.
+
+    ``path`` (required) and ``layout`` ("auto", "archive", "parquet") and the silence settings
+    are flat ``[data]`` keys, so ``--set data.path=...`` points a scenario at the user's copy.
+    """
+
+    dataset: Literal["speech-commands"]
+
+    def source_key(self) -> str:
+        return f"speech-commands-{self.cache_key()}"
+
+
+def load_speech_commands_source(
+    config: SpeechCommandsData, cache_dir: Path, progress: ProgressFn | None = None
+) -> datasets.DatasetDict:
+    return load_speech_commands(config, cache_dir, progress=progress)
+
+
+class AudioFolderData(DataBase, AudioFolderSettings):
+    """``[data] dataset = "audiofolder"``: ``<split>/<label>/<audio>`` with optional metadata."""
+
+    dataset: Literal["audiofolder"]
+
+    def source_key(self) -> str:
+        return f"audiofolder-{self.cache_key()}"
+
+
+def load_audiofolder_source(
+    config: AudioFolderData, cache_dir: Path, progress: ProgressFn | None = None
+) -> datasets.DatasetDict:
+    return load_audiofolder(config, cache_dir, progress=progress)
