@@ -48,7 +48,9 @@ def _label_bars(ax, table: pd.DataFrame) -> None:
     width = 0.85 if len(table) <= 200 else 1.0
     for colour, column in zip(colours, columns, strict=True):
         values = table[column].to_numpy()
-        ax.bar(clients, values, bottom=bottom, color=colour, width=width, label=column[6:])
+        # matplotlib hides legend labels starting with "_", so "_silence_" shows as "silence"
+        label = column[6:].strip("_") or column[6:]
+        ax.bar(clients, values, bottom=bottom, color=colour, width=width, label=label)
         bottom += values
     ax.set(xlabel="client", ylabel="samples", title="label mix per client")
     ax.margins(x=0.005)

@@ -39,7 +39,8 @@ def test_powerlaw_sizes_fit_a_pareto(seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_dirichlet_sizes_fit_beta_marginals(seed):
     alpha = 0.5
-    shares = _spare_sizes(DirichletSizesConfig(kind="dirichlet-sizes", alpha=alpha, min_size=MIN))
+    config = DirichletSizesConfig(kind="dirichlet-sizes", alpha=alpha, min_size=MIN)
+    shares = _spare_sizes(config, seed)
     shares /= TOTAL - CLIENTS * MIN
     beta = stats.beta(alpha, (CLIENTS - 1) * alpha)
     assert stats.kstest(shares, beta.cdf).pvalue > 0.01

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from simfl.errors import ScenarioError, SimflError
+from simfl.errors import ScenarioError, SimflError, blamed_on
 
 app = typer.Typer(
     help="Federated-learning simulation benchmarks for speech, on Flower's Ray engine.",
@@ -60,7 +60,7 @@ def run(
     from simfl.run import run_scenario
 
     scenario = _load(scenario_file, set_)
-    with RunDisplay(console) as display:
+    with blamed_on(scenario_file), RunDisplay(console) as display:
         outcome = run_scenario(
             scenario,
             wandb_mode=wandb.value if wandb else None,
@@ -143,7 +143,7 @@ def partition(
     if plot is not None and plot.suffix.lower() != ".png":
         raise ScenarioError(f"--plot {plot}: the figure is a PNG; give a path ending in .png")
     cache_dir = Path(scenario.tracking.cache_dir)
-    with RunDisplay(console) as display:
+    with blamed_on(scenario_file), RunDisplay(console) as display:
         data = prepare_data(scenario.data, cache_dir, display)
         federation = build_federation(scenario, data, cache_dir, display)
     for table in clients_tables(federation.clients, f"{scenario.partition.kind} split"):

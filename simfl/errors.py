@@ -1,5 +1,11 @@
 """The errors simfl turns into one clear message and a non-zero exit code."""
 
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
 
 class SimflError(Exception):
     """Base of every error simfl reports to the user without a traceback."""
@@ -24,3 +30,18 @@ class ClientFailuresError(SimflError):
             f"{required} required (strategy.min_train_nodes). First client failure:\n"
             f"{first_failure}"
         )
+
+
+@contextlib.contextmanager
+def blamed_on(path: Path) -> Iterator[None]:
+    """Name the scenario file in a ScenarioError raised once data is known (e.g. min_size).
+
+    Schema errors already start with the file name; checks that need the dataset run later,
+    far from the file, so the command that loaded the file adds it here.
+    """
+    try:
+        yield
+    except ScenarioError as error:
+        if str(error).startswith(path.name):
+            raise
+        raise ScenarioError(f"{path.name}: {error}") from error

@@ -130,6 +130,7 @@ def test_bad_partitions_exit_2_with_one_line_and_write_nothing(workspace, overri
     done = simfl("run", base, *args, cwd=workspace)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and len(lines) == 1 and expected in lines[0], done.stderr
+    assert lines[0].startswith(f"error: {base}: "), lines[0]  # data checks name the file too
     assert not (workspace / "results").exists()
 
 

@@ -21,6 +21,7 @@ settings and its index, not on the worker that made it or what that worker did b
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -30,7 +31,7 @@ import os
 import shutil
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -610,6 +611,20 @@ def _to_dataset_dict(
     return datasets.DatasetDict(splits)
 
 
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Silence HF datasets' tqdm bars for a block, restoring the caller's setting after."""
+    import datasets
+
+    was_disabled = not datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
+
+
 def _save_atomically(
     dataset_dict: datasets.DatasetDict, settings: SynthCommandsSettings, final: Path
 ) -> None:
@@ -617,7 +632,8 @@ def _save_atomically(
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex}"
     try:
-        dataset_dict.save_to_disk(str(tmp))
+        with _quiet_datasets():  # simfl's own progress bar already covers this stage
+            dataset_dict.save_to_disk(str(tmp))
         info = json.dumps(_info_payload(settings), indent=2, sort_keys=True)
         (tmp / INFO_FILE).write_text(info + "\n")
         try:
