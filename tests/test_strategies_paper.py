@@ -16,6 +16,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, Re
 
 from simfl import registry
 from simfl.config import scenario_from_dict
+from simfl.engine.server_app import like
 from simfl.strategies.qfedavg import LOSS_AT_GLOBAL_KEY
 
 NUM_CLIENTS = 5
@@ -185,6 +186,36 @@ def test_fedadam_matches_reddi_2021_with_flowers_bias_correction():
     with pytest.raises(AssertionError):  # the paper's uncorrected step is not what Flower does
         strategy = build({"name": "fedadam", "eta": eta, "beta_1": b1, "beta_2": b2})
         rounds(strategy, reddi("adam", eta, b1, b2, 1e-3, v_init=0.0), EQUAL)
+
+
+def test_adaptive_global_model_keeps_the_models_dtype():
+    """Flower's FedAdam returns float64 (numpy float64 scalars times float32 weights); the
+    server casts back, so the global model never doubles its bytes on the wire."""
+    strategy = build({"name": "fedadam"})
+    rng = np.random.default_rng(0)
+    global_w = {k: v.astype(np.float32) for k, v in random_weights(rng).items()}
+    clients = [
+        {k: v.astype(np.float32) for k, v in c.items()} for c in client_results(rng, global_w)
+    ]
+    random.seed(1)
+    grid = in_memory_grid(NUM_CLIENTS)
+    sent = as_record(global_w)
+    messages = list(strategy.configure_train(1, sent, ConfigRecord(), grid))
+    replies = [
+        Message(
+            content=RecordDict(
+                {"arrays": as_record(w), "metrics": MetricRecord({"num-examples": 1})}
+            ),
+            reply_to=m,
+        )
+        for m, w in zip(messages, clients, strict=True)
+    ]
+    aggregated, _ = strategy.aggregate_train(1, replies)
+    assert {aggregated[k].dtype for k in SHAPES} == {"float64"}  # Flower's own output
+    kept = like(aggregated, sent)
+    assert {kept[k].dtype for k in SHAPES} == {"float32"}
+    for k in SHAPES:
+        np.testing.assert_allclose(kept[k].numpy(), aggregated[k].numpy(), rtol=1e-6)
 
 
 # ----------------------------------------------------------------------- Yin et al. 2018

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy
 
@@ -62,6 +62,18 @@ def message_bytes(messages: Iterable[Message]) -> int:
         for record in message.content.array_records.values():
             total += sum(len(array.data) for array in record.values())
     return total
+
+
+def like(new: ArrayRecord, reference: ArrayRecord) -> ArrayRecord:
+    """``new`` in the dtypes of ``reference``.
+
+    Flower's FedOpt family multiplies float32 weights by numpy float64 scalars and returns
+    float64: the global model would double its bytes on the wire and drift from the model's
+    own precision. Casting back keeps every strategy's global model in the model's dtype.
+    """
+    if all(new[key].dtype == reference[key].dtype for key in new):
+        return new
+    return ArrayRecord({key: Array(new[key].numpy().astype(reference[key].dtype)) for key in new})
 
 
 class CentralEvaluator:
@@ -175,7 +187,7 @@ class FederationLoop:
         if metrics is not None:
             record.train_loss = float(metrics.get("train_loss", np.nan))
             record.train_accuracy = float(metrics.get("train_accuracy", np.nan))
-        return new_arrays if new_arrays is not None else arrays
+        return like(new_arrays, arrays) if new_arrays is not None else arrays
 
     def federated_evaluate(
         self, server_round: int, arrays: ArrayRecord, record: RoundRecord
