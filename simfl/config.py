@@ -111,6 +111,9 @@ class Scenario(_Section):
                 f"data.num_clients ({self.data.num_clients})"
             )
         self.strategy.check_scenario(self)
+        check_model = getattr(self.model, "check_scenario", None)
+        if check_model is not None:  # e.g. Whisper models need Whisper log-mels
+            check_model(self)
         if self.strategy.local_layers:
             model = registry.MODELS[self.model.name].factory(self.model, 2)
             missing = unmatched_patterns(model, self.strategy.local_layers)

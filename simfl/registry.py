@@ -40,6 +40,7 @@ from partitioners.quantity import (
 )
 from simfl.data.sources import SynthCommandsData, load_synth_source
 from simfl.models.kws_cnn import KwsCnnParams, build_kws_cnn
+from simfl.models.whisper_kws import WhisperKwsParams, build_whisper_kws
 from simfl.strategies.adaptive import (
     FedAdagradConfig,
     FedAdamConfig,
@@ -159,6 +160,12 @@ PARTITIONERS: dict[str, Entry] = {
 
 MODELS: dict[str, Entry] = {
     "kws-cnn": Entry("kws-cnn", KwsCnnConfig, build_kws_cnn, "small CNN over log-mel features"),
+    "whisper-kws": Entry(
+        "whisper-kws",
+        WhisperKwsParams,
+        build_whisper_kws,
+        "Whisper encoder (frozen by default) + conv/linear head over Whisper log-mels",
+    ),
 }
 
 STRATEGIES: dict[str, Entry] = {
