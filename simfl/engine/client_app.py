@@ -20,7 +20,7 @@ from simfl.data.client_index import ClientIndex
 from simfl.data.features import FeatureStore
 from simfl.engine.client_state import ClientStateStore
 from simfl.engine.plan import RunPlan
-from simfl.personalization import local_names, split_state
+from simfl.personalization import frozen_names, local_names, split_state
 from simfl.seeding import derive_seed
 from simfl.strategies.qfedavg import LOSS_AT_GLOBAL_FLAG, LOSS_AT_GLOBAL_KEY
 from simfl.systems.faults import maybe_crash
@@ -63,7 +63,8 @@ class WorkerState:
         self.store = FeatureStore.open(plan.train_store)
         self.index = ClientIndex(plan.index_dir)
         self.local = local_names(initial, plan.scenario.strategy)
-        self.initial_local = split_state(cpu_state(initial), self.local)[1]
+        self.frozen = frozen_names(initial)  # never travel: identical in every process
+        self.initial_local = split_state(cpu_state(initial), self.local, self.frozen)[1]
         self.client_states = ClientStateStore(plan.state_dir) if plan.state_dir else None
 
     def tensors(self, rows, labels) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,7 +80,14 @@ class WorkerState:
         return self.client_states.load(cid) or self.initial_local
 
     def load(self, shared: dict[str, torch.Tensor], local: dict[str, torch.Tensor]) -> None:
-        self.model.load_state_dict({**shared, **local}, strict=True)
+        """Shared and local parts in; the frozen parameters already hold their only values."""
+        result = self.model.load_state_dict({**shared, **local}, strict=False)
+        if result.unexpected_keys or set(result.missing_keys) != self.frozen:
+            missing = set(result.missing_keys) - self.frozen
+            raise RuntimeError(
+                f"model update does not match the model: missing {sorted(missing)}, "
+                f"unexpected {result.unexpected_keys}"
+            )
 
 
 class WorkerCache:
@@ -151,7 +159,7 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
         anchor=shared,
         trainable=state.local if strategy.freeze_shared else None,
     )
-    new_shared, new_local = split_state(cpu_state(state.model), state.local)
+    new_shared, new_local = split_state(cpu_state(state.model), state.local, state.frozen)
     if state.local:
         state.client_states.save(cid, new_local)  # type: ignore[union-attr]
     metrics |= {

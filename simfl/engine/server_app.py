@@ -7,9 +7,10 @@ adds what Flower leaves out: client failures are counted and fail the run below
 arrival order; bytes on the wire and wall time are measured; the global model is evaluated
 centrally on held-out speakers every round.
 
-With partial sharing (FedPer, FedBN) the server's model is the shared part only: that is what
-the strategy aggregates and what travels. Its central evaluation completes it with the initial
-local part, the same one an unseen client starts from.
+With partial sharing (FedPer, FedBN) or frozen parameters (a frozen Whisper encoder) the
+server's model is the shared part only: that is what the strategy aggregates and what travels.
+Its central evaluation completes it with the initial local and frozen parts, the same ones an
+unseen client starts from.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from simfl.engine.client_app import client_traceback
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientFailure, RoundRecord
 from simfl.errors import ClientFailuresError, SimflError
-from simfl.personalization import local_names, split_state
+from simfl.personalization import frozen_names, local_names, split_state
 from simfl.seeding import derive_seed
 from simfl.tracking.callbacks import RunCallback
 from simfl.training import cpu_state, evaluate, pick_device
@@ -209,9 +210,10 @@ class FederationLoop:
 
 
 def initial_shared_arrays(plan: RunPlan) -> ArrayRecord:
-    """The initial model's shared part (all of it unless the strategy keeps some local)."""
+    """The initial model's shared part: what trains and is not kept local by the strategy."""
     model = plan.initial_model()
-    shared, _ = split_state(model.state_dict(), local_names(model, plan.scenario.strategy))
+    local = local_names(model, plan.scenario.strategy)
+    shared, _ = split_state(model.state_dict(), local, frozen_names(model))
     return ArrayRecord(shared)
 
 
