@@ -59,6 +59,9 @@ class WhisperParams(BaseModel):
     input_frames: int = Field(default=100, ge=2, le=FULL_FRAMES)
     unfreeze_top_layers: int = Field(default=0, ge=0)
     train_all: bool = False
+    # Random init only: Whisper's 0.02 leaves a random encoder's output ~98% position embedding,
+    # useless as frozen features; ~0.1 keeps the clip's content (see scenarios/whisper-kws.toml).
+    init_std: float = Field(default=0.02, gt=0.0, le=1.0)
 
     @field_validator("input_frames")
     @classmethod
@@ -111,6 +114,7 @@ def whisper_config(params: WhisperParams, **extra: Any) -> Any:
     return WhisperConfig(
         **PRESETS[params.config_preset],
         max_source_positions=params.positions,
+        init_std=params.init_std,
         suppress_tokens=None,
         begin_suppress_tokens=None,
         **extra,
