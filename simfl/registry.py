@@ -38,8 +38,14 @@ from partitioners.quantity import (
     PowerLawConfig,
     QuantityPartitioner,
 )
-from simfl.data.sources import SynthCommandsData, load_synth_source
+from simfl.data.sources import (
+    SynthCommandsData,
+    SynthPhrasesData,
+    load_phrases_source,
+    load_synth_source,
+)
 from simfl.models.kws_cnn import KwsCnnParams, build_kws_cnn
+from simfl.models.whisper_asr import WhisperAsrParams, build_whisper_asr
 from simfl.models.whisper_kws import WhisperKwsParams, build_whisper_kws
 from simfl.strategies.adaptive import (
     FedAdagradConfig,
@@ -80,6 +86,7 @@ class Entry:
     config: type[BaseModel]
     factory: Callable[..., Any]
     summary: str
+    task: str = "classification"  # models only: "classification" or "transcription"
 
 
 DATASETS: dict[str, Entry] = {
@@ -88,6 +95,12 @@ DATASETS: dict[str, Entry] = {
         SynthCommandsData,
         load_synth_source,
         "Speech Commands words synthesized offline with eSpeak NG (many synthetic speakers)",
+    ),
+    "synth-phrases": Entry(
+        "synth-phrases",
+        SynthPhrasesData,
+        load_phrases_source,
+        "transcribed command phrases and digit strings by the same synthetic speakers (ASR)",
     ),
 }
 
@@ -165,6 +178,13 @@ MODELS: dict[str, Entry] = {
         WhisperKwsParams,
         build_whisper_kws,
         "Whisper encoder (frozen by default) + conv/linear head over Whisper log-mels",
+    ),
+    "whisper-asr": Entry(
+        "whisper-asr",
+        WhisperAsrParams,
+        build_whisper_asr,
+        "Whisper seq2seq speech-to-text (greedy decoding, WER/CER) on transcribed clips",
+        task="transcription",
     ),
 }
 

@@ -80,6 +80,7 @@ def run_scenario(
         federation.index_dir,
         data.num_classes,
         state_dir.resolve(),
+        tuple(data.label_names),
     )
 
     model = model_summary(plan)  # builds the model: a bad model.pretrained fails here

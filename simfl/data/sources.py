@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import datasets
 from pydantic import BaseModel, ConfigDict, Field
 
 from simfl.data.features import FeatureSettings
 from simfl.data.synth_commands import SynthCommandsSettings, load_synth_commands
-from simfl.data.views import VIEWS
+from simfl.data.synth_phrases import SynthPhrasesSettings, load_synth_phrases
+from simfl.data.views import TRANSCRIPT_VIEW, VIEWS
 
 ProgressFn = Callable[[int, int], None]
 
@@ -29,6 +30,8 @@ class DataBase(BaseModel):
     view: Literal[VIEWS] = "12-class"  # type: ignore[valid-type]
     local_test_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
     features: FeatureSettings = FeatureSettings()
+    #: Whether rows carry transcripts (label names are the texts), for speech-to-text models.
+    has_transcripts: ClassVar[bool] = False
 
     def source_key(self) -> str:
         """Identifies the raw dataset on disk (features and partitions are cached under it)."""
@@ -49,3 +52,25 @@ def load_synth_source(
     config: SynthCommandsData, cache_dir: Path, progress: ProgressFn | None = None
 ) -> datasets.DatasetDict:
     return load_synth_commands(config.synth, cache_dir, progress=progress)
+
+
+class SynthPhrasesData(DataBase):
+    """``[data] dataset = "synth-phrases"``: transcribed phrases, settings under ``[data.synth]``.
+
+    Its only view is ``"transcripts"``: each distinct text is a label, and the label names are
+    the transcripts, so partitioners work unchanged and a row's text is its label's name.
+    """
+
+    dataset: Literal["synth-phrases"]
+    view: Literal["transcripts"] = TRANSCRIPT_VIEW  # type: ignore[assignment]
+    synth: SynthPhrasesSettings = SynthPhrasesSettings()
+    has_transcripts: ClassVar[bool] = True
+
+    def source_key(self) -> str:
+        return f"synth-phrases-{self.synth.cache_key()}"
+
+
+def load_phrases_source(
+    config: SynthPhrasesData, cache_dir: Path, progress: ProgressFn | None = None
+) -> datasets.DatasetDict:
+    return load_synth_phrases(config.synth, cache_dir, progress=progress)

@@ -66,6 +66,7 @@ class WorkerState:
         self.frozen = frozen_names(initial)  # never travel: identical in every process
         self.initial_local = split_state(cpu_state(initial), self.local, self.frozen)[1]
         self.client_states = ClientStateStore(plan.state_dir) if plan.state_dir else None
+        self.task = plan.task()  # None: classification; else e.g. transcription (WER/CER)
 
     def tensors(self, rows, labels) -> tuple[torch.Tensor, torch.Tensor]:
         features = torch.from_numpy(self.store.read(rows))
@@ -146,7 +147,9 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
     features, labels = state.tensors(split.train_rows, split.train_labels)
     metrics: dict[str, float | int] = {}
     if bool(config.get(LOSS_AT_GLOBAL_FLAG, False)):
-        at_global = evaluate(state.model, features, labels, plan.scenario.train.eval_batch_size)
+        at_global = evaluate(
+            state.model, features, labels, plan.scenario.train.eval_batch_size, state.task
+        )
         metrics[LOSS_AT_GLOBAL_KEY] = at_global.loss
     strategy = plan.scenario.strategy
     stats = train_epochs(
@@ -158,6 +161,7 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
         proximal_mu=float(config.get("proximal-mu", 0.0)),
         anchor=shared,
         trainable=state.local if strategy.freeze_shared else None,
+        task=state.task,
     )
     new_shared, new_local = split_state(cpu_state(state.model), state.local, state.frozen)
     if state.local:
@@ -187,7 +191,7 @@ def handle_evaluate(plan: RunPlan, message: Message, context: Context) -> Messag
 
     def run(local: dict[str, torch.Tensor]) -> LoopStats:
         state.load(shared, local)
-        return evaluate(state.model, features, labels, batch_size)
+        return evaluate(state.model, features, labels, batch_size, state.task)
 
     fed = run(state.initial_local)
     pers = run(state.own_local(cid)) if state.local else fed
@@ -198,6 +202,7 @@ def handle_evaluate(plan: RunPlan, message: Message, context: Context) -> Messag
         "pers_accuracy": pers.accuracy,
         "num-examples": fed.num_examples,
     }
+    metrics |= {f"eval_{name}": value for name, value in fed.extra.items()}  # e.g. eval_wer
     return Message(content=RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
 
 
