@@ -157,6 +157,8 @@ BENCHMARKS = {
     "w1": "w1_engine_overhead.py",
     "partition": "partition_dirichlet.py",
     "sweep": "sweep_startup.py",
+    "whisper-length": "whisper_input_length.py",
+    "gpu-whisper": "gpu_whisper_kws.py",
 }
 BENCH_ENV = {
     "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"

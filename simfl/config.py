@@ -111,8 +111,12 @@ class Scenario(_Section):
                 f"data.num_clients ({self.data.num_clients})"
             )
         self.strategy.check_scenario(self)
+        check_model = getattr(self.model, "check_scenario", None)
+        if check_model is not None:  # e.g. Whisper models need Whisper log-mels
+            check_model(self)
         if self.strategy.local_layers:
-            model = registry.MODELS[self.model.name].factory(self.model, 2)
+            entry = registry.MODELS[self.model.name]
+            model = entry.factory(self.model, 2 if entry.task == "classification" else None)
             missing = unmatched_patterns(model, self.strategy.local_layers)
             if missing:
                 names = ", ".join(model.state_dict())

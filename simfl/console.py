@@ -65,6 +65,8 @@ class RunDisplay(RunCallback):
             f"  fed acc {_fmt(record.fed_accuracy_mean)}"
             f"  pers acc {_fmt(record.pers_accuracy_mean)}  failed {record.clients_failed}"
         )
+        if record.central_wer == record.central_wer:  # not NaN: a transcription task
+            latest = f"central WER {_fmt(record.central_wer)}  " + latest
         self.progress.update(self.rounds, completed=record.round, latest=latest)
 
     def on_client_failures(self, failures: list[ClientFailure]) -> None:
@@ -97,6 +99,16 @@ def summary_table(summary: dict[str, Any]) -> Table:
             f"{summary['communication']['bytes_up'] / 1e6:.1f}",
         ),
     ]
+    if final.get("central_wer") is not None:
+        rows[:0] = [
+            ("final central WER / CER", f"{_fmt(final['central_wer'])} / "
+             f"{_fmt(final['central_cer'])}"),
+            ("final federated WER (mean)", _fmt(final.get("fed_wer_mean"))),
+        ]  # fmt: skip
+    model = summary.get("model")
+    if model:
+        rows.append(("model", f"{model['name']}, {model['init']}"))
+        rows.append(("update / full model", f"{model['update_fraction']:.1%}"))
     for name, value in rows:
         table.add_row(name, value)
     return table

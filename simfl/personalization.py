@@ -1,9 +1,12 @@
-"""Which model entries stay on a client (FedPer heads, FedBN BatchNorm) and which are shared.
+"""Which model entries travel in Flower messages: trainable and not local.
 
 A state-dict entry is local when a ``local_layers`` pattern occurs in its name (FedPer's
 ``"head" in name``) or, with ``local_batch_norm``, when it belongs to a BatchNorm module (its
-weight, bias and running statistics: FedBN). Everything else is shared and is all that travels
-in Flower messages.
+weight, bias and running statistics: FedBN). It is frozen when it is a parameter that never
+trains (a frozen Whisper encoder): the server and every client rebuild frozen parameters
+identically (seeded initialisation, deterministic pretrained loads), so sending them would only
+cost bytes. What remains (buffers such as running statistics included) is shared and is all
+that travels.
 """
 
 from __future__ import annotations
@@ -39,13 +42,28 @@ def local_names(model: nn.Module, strategy: StrategyBase) -> frozenset[str]:
     return frozenset(names)
 
 
+def frozen_names(model: nn.Module) -> frozenset[str]:
+    """State-dict names of parameters that do not require gradients (tied names included)."""
+    return frozenset(
+        name
+        for name, param in model.named_parameters(remove_duplicate=False)
+        if not param.requires_grad
+    )
+
+
 def unmatched_patterns(model: nn.Module, patterns: Iterable[str]) -> list[str]:
     """``local_layers`` patterns that match no state-dict entry (almost surely typos)."""
     names = list(model.state_dict())
     return [pattern for pattern in patterns if not any(pattern in name for name in names)]
 
 
-def split_state(state: Mapping[str, V], local: frozenset[str]) -> tuple[dict[str, V], dict[str, V]]:
-    """(shared, local) parts of a state dict, each in the state dict's order."""
-    shared = {k: v for k, v in state.items() if k not in local}
-    return shared, {k: v for k, v in state.items() if k in local}
+def split_state(
+    state: Mapping[str, V], local: frozenset[str], frozen: frozenset[str] = frozenset()
+) -> tuple[dict[str, V], dict[str, V]]:
+    """(shared, local) parts of a state dict, each in the state dict's order, frozen left out.
+
+    A frozen entry is in neither part: it never changes, so it needs neither sending nor saving.
+    """
+    kept = {k: v for k, v in state.items() if k not in frozen}
+    shared = {k: v for k, v in kept.items() if k not in local}
+    return shared, {k: v for k, v in kept.items() if k in local}

@@ -42,11 +42,15 @@ from simfl.data.sources import (
     AudioFolderData,
     SpeechCommandsData,
     SynthCommandsData,
+    SynthPhrasesData,
     load_audiofolder_source,
+    load_phrases_source,
     load_speech_commands_source,
     load_synth_source,
 )
 from simfl.models.kws_cnn import KwsCnnParams, build_kws_cnn
+from simfl.models.whisper_asr import WhisperAsrParams, build_whisper_asr
+from simfl.models.whisper_kws import WhisperKwsParams, build_whisper_kws
 from simfl.strategies.adaptive import (
     FedAdagradConfig,
     FedAdamConfig,
@@ -86,6 +90,7 @@ class Entry:
     config: type[BaseModel]
     factory: Callable[..., Any]
     summary: str
+    task: str = "classification"  # models only: "classification" or "transcription"
 
 
 DATASETS: dict[str, Entry] = {
@@ -106,6 +111,12 @@ DATASETS: dict[str, Entry] = {
         AudioFolderData,
         load_audiofolder_source,
         "any local <split>/<label>/<audio> folder (metadata.csv for speakers), read with soundfile",
+    ),
+    "synth-phrases": Entry(
+        "synth-phrases",
+        SynthPhrasesData,
+        load_phrases_source,
+        "transcribed command phrases and digit strings by the same synthetic speakers (ASR)",
     ),
 }
 
@@ -178,6 +189,19 @@ PARTITIONERS: dict[str, Entry] = {
 
 MODELS: dict[str, Entry] = {
     "kws-cnn": Entry("kws-cnn", KwsCnnConfig, build_kws_cnn, "small CNN over log-mel features"),
+    "whisper-kws": Entry(
+        "whisper-kws",
+        WhisperKwsParams,
+        build_whisper_kws,
+        "Whisper encoder (frozen by default) + conv/linear head over Whisper log-mels",
+    ),
+    "whisper-asr": Entry(
+        "whisper-asr",
+        WhisperAsrParams,
+        build_whisper_asr,
+        "Whisper seq2seq speech-to-text (greedy decoding, WER/CER) on transcribed clips",
+        task="transcription",
+    ),
 }
 
 STRATEGIES: dict[str, Entry] = {

@@ -11,6 +11,7 @@ from pathlib import Path
 from simfl.config import Scenario
 from simfl.data.prepare import StageProgress, prepare_data
 from simfl.engine.client_app import build_client_app
+from simfl.engine.model_summary import model_summary
 from simfl.engine.plan import RunPlan
 from simfl.engine.runtime import simulate
 from simfl.engine.server_app import build_server_app
@@ -79,8 +80,10 @@ def run_scenario(
         federation.index_dir,
         data.num_classes,
         state_dir.resolve(),
+        tuple(data.label_names),
     )
 
+    model = model_summary(plan)  # builds the model: a bad model.pretrained fails here
     chain.on_run_start(info)
     try:
         concurrency = simulate(
@@ -92,12 +95,14 @@ def run_scenario(
         )
     except BaseException as error:
         timings = _timings(start, prepared)
-        chain.on_run_failed(summarize(info, history, "failed", timings, _now(), error=str(error)))
+        failed = summarize(info, history, "failed", timings, _now(), error=str(error))
+        chain.on_run_failed({**failed, "model": model})
         error.add_note(f"results (marked failed): {run_dir}")
         raise
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
     summary = summarize(info, history, "completed", _timings(start, prepared), _now())
+    summary["model"] = model
     summary["throughput"] = throughput(history, concurrency)
     chain.on_run_end(summary)
     return RunOutcome(run_dir, summary, history)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ class LoopStats:
     loss: float
     accuracy: float
     num_examples: int
+    extra: dict[str, float] = field(default_factory=dict)  # task metrics, e.g. wer and cer
 
 
 def device_of(model: nn.Module) -> torch.device:
@@ -60,6 +62,7 @@ def train_epochs(
     proximal_mu: float = 0.0,
     anchor: dict[str, torch.Tensor] | None = None,
     trainable: frozenset[str] | None = None,
+    task: Any = None,
 ) -> LoopStats:
     """``config.local_epochs`` passes of minibatch training, shuffled by ``seed``.
 
@@ -67,7 +70,8 @@ def train_epochs(
     rounds, as in FedAvg. With ``proximal_mu > 0`` the loss gains FedProx's
     mu/2 * ||w - anchor||^2 over the parameters named in ``anchor`` (the received global
     weights); ``trainable`` restricts the optimizer to those parameter names (the local part,
-    when shared layers are frozen). The reported loss is the data loss alone.
+    when shared layers are frozen). The reported loss is the data loss alone. ``task`` (see
+    :mod:`simfl.tasks`) replaces classification's loss and accuracy, e.g. for transcription.
     """
     model.train()
     optimizer = make_optimizer(model, config, trainable)
@@ -82,8 +86,12 @@ def train_epochs(
         for batch in order.split(config.batch_size):
             x, y = features[batch].to(device), labels[batch].to(device)
             optimizer.zero_grad(set_to_none=True)
-            logits = model(x)
-            loss = loss_fn(logits, y)
+            if task is None:
+                logits = model(x)
+                loss = loss_fn(logits, y)
+                batch_correct = int((logits.argmax(dim=1) == y).sum())
+            else:
+                loss, batch_correct = task.batch_loss(model, x, y)
             objective = loss
             if proximal:
                 drift = sum((w - w0).pow(2).sum() for w, w0 in proximal)
@@ -91,7 +99,7 @@ def train_epochs(
             objective.backward()
             optimizer.step()
             total_loss += float(loss.detach()) * len(batch)
-            correct += int((logits.argmax(dim=1) == y).sum())
+            correct += batch_correct
             seen += len(batch)
     return LoopStats(total_loss / max(seen, 1), correct / max(seen, 1), len(labels))
 
@@ -112,9 +120,15 @@ def _proximal_pairs(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, features: torch.Tensor, labels: torch.Tensor, batch_size: int
+    model: nn.Module,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    task: Any = None,
 ) -> LoopStats:
-    """Mean cross-entropy and accuracy over the whole set, in fixed order."""
+    """Mean cross-entropy and accuracy over the whole set, in fixed order (or ``task``'s)."""
+    if task is not None:
+        return task.evaluate(model, features, labels, batch_size)
     model.eval()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     device = device_of(model)

@@ -36,11 +36,32 @@ INT16_SCALE = 1.0 / 32768.0
 ProgressFn = Callable[[int, int], None]
 
 
+#: Whisper's front end (WhisperFeatureExtractor's defaults): 25 ms windows, 10 ms hop, 16 kHz.
+WHISPER_DEFAULTS: dict[str, Any] = {
+    "n_mels": 80,
+    "n_fft": 400,
+    "win_length": 400,
+    "hop_length": 160,
+    "f_min": 0.0,
+    "f_max": 8000.0,
+    "sample_rate": 16000,
+    "frames": 100,
+}
+
+
 class FeatureSettings(BaseModel):
-    """Log-mel parameters; defaults are 40 mels, 30 ms windows, 10 ms hop at 16 kHz."""
+    """Log-mel parameters; defaults are 40 mels, 30 ms windows, 10 ms hop at 16 kHz.
+
+    ``kind = "whisper"`` computes Whisper's own normalized log-mels with transformers'
+    ``WhisperFeatureExtractor`` (built offline, no hub) over the first ``frames`` 10 ms frames
+    (100 = 1 s) instead of Whisper's 30 s window; unset keys take Whisper's values
+    (:data:`WHISPER_DEFAULTS`).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    kind: Literal["log-mel", "whisper"] = "log-mel"
+    frames: int | None = Field(None, ge=2, le=3000)
     n_mels: int = Field(40, gt=0)
     n_fft: int = Field(480, gt=0)
     win_length: int = Field(480, gt=0)
@@ -50,8 +71,20 @@ class FeatureSettings(BaseModel):
     sample_rate: int = Field(16000, gt=0)
     dtype: Literal["float16", "float32"] = "float16"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _whisper_defaults(cls, data: Any) -> Any:
+        """Whisper features default to Whisper's front end, not to the KWS log-mel one."""
+        if isinstance(data, dict) and data.get("kind") == "whisper":
+            return {**WHISPER_DEFAULTS, **data}
+        return data
+
     @model_validator(mode="after")
     def _check_consistency(self) -> FeatureSettings:
+        if self.kind == "whisper":
+            return self._check_whisper()
+        if self.frames is not None:
+            raise ValueError('frames applies to kind = "whisper" only')
         if self.win_length > self.n_fft:
             raise ValueError(f"win_length ({self.win_length}) must be <= n_fft ({self.n_fft})")
         if self.f_max > self.sample_rate / 2:
@@ -65,19 +98,39 @@ class FeatureSettings(BaseModel):
             )
         return self
 
+    def _check_whisper(self) -> FeatureSettings:
+        """WhisperFeatureExtractor fixes everything but the mel count and the kept frames."""
+        fixed = {k: v for k, v in WHISPER_DEFAULTS.items() if k not in ("n_mels", "frames")}
+        changed = [k for k, v in fixed.items() if getattr(self, k) != v]
+        if changed:
+            raise ValueError(
+                f'kind = "whisper" fixes {", ".join(changed)} to Whisper\'s values '
+                f"({', '.join(f'{k}={fixed[k]}' for k in changed)}); leave them out"
+            )
+        if self.n_mels not in (80, 128):
+            raise ValueError(f'kind = "whisper" takes n_mels 80 or 128, got {self.n_mels}')
+        return self
+
     @property
     def n_freqs(self) -> int:
         return self.n_fft // 2 + 1
 
     def num_frames(self, num_samples: int) -> int:
-        """Frames produced by the centered STFT for a clip of ``num_samples`` samples."""
+        """Frames per clip: the centered STFT's count, or ``frames`` for Whisper features."""
+        if self.kind == "whisper":
+            return int(self.frames)  # type: ignore[arg-type]
         return 1 + num_samples // self.hop_length
 
     def cache_key(self) -> str:
-        """Short stable hash of the settings and FEATURE_VERSION, for cache directory names."""
-        payload = json.dumps(
-            {"feature_version": FEATURE_VERSION, **self.model_dump(mode="json")}, sort_keys=True
-        )
+        """Short stable hash of the settings and FEATURE_VERSION, for cache directory names.
+
+        ``kind`` and ``frames`` enter the key only for Whisper features, so the keys (and
+        caches) of log-mel settings are those from before Whisper features existed.
+        """
+        settings = self.model_dump(mode="json")
+        if self.kind == "log-mel":
+            del settings["kind"], settings["frames"]
+        payload = json.dumps({"feature_version": FEATURE_VERSION, **settings}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -148,6 +201,44 @@ def log_mel(
     power = spec.real.square() + spec.imag.square()
     mel = torch.matmul(fb.to(wave.device).T, power)  # [B, n_mels, frames]
     return torch.log(mel + LOG_EPS)
+
+
+def whisper_log_mel(audio: torch.Tensor, settings: FeatureSettings) -> np.ndarray:
+    """Whisper's normalized log-mels of ``settings.frames`` frames: [B, T] -> [B, n_mels, frames].
+
+    The extractor pads or cuts every clip to ``frames`` hops (not 30 s): Whisper's log-mels are
+    clamped to 8 below the clip's maximum, which silence padding never raises, so the frames
+    equal the first ``frames`` of the 30 s features (checked in the tests).
+    """
+    from transformers import WhisperFeatureExtractor
+
+    extractor = _whisper_extractor(WhisperFeatureExtractor, settings.n_mels)
+    wave = _to_float_audio(audio).numpy()
+    out = extractor(
+        list(wave),
+        sampling_rate=settings.sample_rate,
+        max_length=int(settings.frames) * settings.hop_length,  # type: ignore[arg-type]
+        return_tensors="np",
+    )["input_features"]
+    return np.asarray(out, dtype=np.float32)
+
+
+_EXTRACTORS: dict[int, Any] = {}
+
+
+def _whisper_extractor(cls: Any, n_mels: int) -> Any:
+    """One offline WhisperFeatureExtractor per mel count (building its filterbank is slow)."""
+    if n_mels not in _EXTRACTORS:
+        _EXTRACTORS[n_mels] = cls(feature_size=n_mels)
+    return _EXTRACTORS[n_mels]
+
+
+def feature_function(settings: FeatureSettings) -> Callable[[torch.Tensor], np.ndarray]:
+    """audio batch [B, T] -> features [B, n_mels, frames] for these settings."""
+    if settings.kind == "whisper":
+        return lambda chunk: whisper_log_mel(chunk, settings)
+    fb = mel_filterbank(settings)
+    return lambda chunk: log_mel(chunk, settings, filterbank=fb).numpy()
 
 
 # --------------------------------------------------------------------------- store
@@ -290,7 +381,7 @@ def _write_store(
     """Compute features batch by batch into ``tmp/features.npy``; return the metadata."""
     if num_rows <= 0:
         raise ValueError(f"num_rows must be positive, got {num_rows}")
-    fb = mel_filterbank(settings)
+    compute = feature_function(settings)
     out: np.ndarray | None = None
     num_samples = -1
     done = 0
@@ -306,7 +397,7 @@ def _write_store(
             raise ValueError(f"audio has more than num_rows={num_rows} rows")
         for start in range(0, len(batch), compute_batch_size):
             chunk = torch.from_numpy(batch[start : start + compute_batch_size])
-            feats = log_mel(chunk, settings, filterbank=fb).numpy()
+            feats = compute(chunk)
             out[done : done + len(feats)] = feats
             done += len(feats)
         if progress is not None:

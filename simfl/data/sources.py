@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import datasets
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,7 +17,8 @@ from simfl.data.audiofolder import AudioFolderSettings, load_audiofolder
 from simfl.data.features import FeatureSettings
 from simfl.data.speech_commands import SpeechCommandsSettings, load_speech_commands
 from simfl.data.synth_commands import SynthCommandsSettings, load_synth_commands
-from simfl.data.views import VIEWS
+from simfl.data.synth_phrases import SynthPhrasesSettings, load_synth_phrases
+from simfl.data.views import TRANSCRIPT_VIEW, VIEWS
 
 ProgressFn = Callable[[int, int], None]
 
@@ -31,6 +32,8 @@ class DataBase(BaseModel):
     view: Literal[VIEWS] = "12-class"  # type: ignore[valid-type]
     local_test_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
     features: FeatureSettings = FeatureSettings()
+    #: Whether rows carry transcripts (label names are the texts), for speech-to-text models.
+    has_transcripts: ClassVar[bool] = False
 
     def source_key(self) -> str:
         """Identifies the raw dataset on disk (features and partitions are cached under it)."""
@@ -85,3 +88,25 @@ def load_audiofolder_source(
     config: AudioFolderData, cache_dir: Path, progress: ProgressFn | None = None
 ) -> datasets.DatasetDict:
     return load_audiofolder(config, cache_dir, progress=progress)
+
+
+class SynthPhrasesData(DataBase):
+    """``[data] dataset = "synth-phrases"``: transcribed phrases, settings under ``[data.synth]``.
+
+    Its only view is ``"transcripts"``: each distinct text is a label, and the label names are
+    the transcripts, so partitioners work unchanged and a row's text is its label's name.
+    """
+
+    dataset: Literal["synth-phrases"]
+    view: Literal["transcripts"] = TRANSCRIPT_VIEW  # type: ignore[assignment]
+    synth: SynthPhrasesSettings = SynthPhrasesSettings()
+    has_transcripts: ClassVar[bool] = True
+
+    def source_key(self) -> str:
+        return f"synth-phrases-{self.synth.cache_key()}"
+
+
+def load_phrases_source(
+    config: SynthPhrasesData, cache_dir: Path, progress: ProgressFn | None = None
+) -> datasets.DatasetDict:
+    return load_synth_phrases(config.synth, cache_dir, progress=progress)

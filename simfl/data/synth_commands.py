@@ -379,8 +379,11 @@ def fit_length(wave: np.ndarray, max_len: int = _MAX_SPEECH, fade: int = 320) ->
 def mix_clip(
     speech: np.ndarray, noise: np.ndarray, rng: np.random.Generator, snr_db: float
 ) -> np.ndarray:
-    """Place ``speech`` at a random offset over ``noise`` at ``snr_db``; peak-normalize to int16."""
-    offset = int(rng.integers(0, CLIP_SAMPLES - len(speech) + 1))
+    """Place ``speech`` at a random offset over ``noise`` at ``snr_db``; peak-normalize to int16.
+
+    The clip is as long as ``noise`` (1 s here; longer for synth-phrases).
+    """
+    offset = int(rng.integers(0, len(noise) - len(speech) + 1))
     speech_power = float(np.mean(speech**2)) + 1e-12
     clip = noise * np.sqrt(speech_power / 10 ** (snr_db / 10))
     clip[offset : offset + len(speech)] += speech
@@ -449,9 +452,13 @@ def _word_clip(
 
 
 def _speak_within_a_second(
-    tts: ESpeak, rng: np.random.Generator, profile: SpeakerProfile, word: str
+    tts: ESpeak,
+    rng: np.random.Generator,
+    profile: SpeakerProfile,
+    word: str,
+    max_len: int = _MAX_SPEECH,
 ) -> np.ndarray:
-    """Synthesize with take jitter; if longer than fits, re-speak faster (keeps the pitch)."""
+    """Synthesize with take jitter; if longer than ``max_len``, re-speak faster (keeps pitch)."""
     rate = profile.rate * rng.uniform(0.92, 1.08)
     pitch = int(np.clip(profile.pitch + rng.integers(-4, 5), 0, 100))
     text = word + str(rng.choice([".", ".", ".", "!", "?"]))  # mostly statements
@@ -463,10 +470,10 @@ def _speak_within_a_second(
             pitch_range=profile.pitch_range, seed=espeak_seed,
         )  # fmt: skip
         speech = trim_silence(resample_to_16k(raw))
-        if len(speech) <= _MAX_SPEECH:
+        if len(speech) <= max_len:
             return speech
-        rate *= 1.05 * len(speech) / _MAX_SPEECH
-    return fit_length(speech)
+        rate *= 1.05 * len(speech) / max_len
+    return fit_length(speech, max_len)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,19 +519,23 @@ def synthesize_all(
     settings: SynthCommandsSettings,
     num_workers: int | None = None,
     progress: ProgressFn | None = None,
+    worker: Callable[[Any, int], Any] | None = None,
 ) -> list[SpeakerClips]:
     """All speakers, in speaker order, made by a pool of spawned processes.
 
     Spawn (not fork): the parent may hold torch/Ray threads. As with any spawn pool, a calling
     script needs an ``if __name__ == "__main__":`` guard. Workers are reused safely because
-    each speaker gets a freshly loaded eSpeak (see the module docstring).
+    each speaker gets a freshly loaded eSpeak (see the module docstring). ``worker`` (a
+    top-level function of (settings, speaker index)) replaces :func:`synthesize_speaker` for
+    other datasets built from the same speakers (synth-phrases).
     """
+    worker = worker or synthesize_speaker
     total = settings.num_speakers
     workers = max(1, min(num_workers or _available_cpus(), total))
     results: list[SpeakerClips | None] = [None] * total
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(synthesize_speaker, settings, i): i for i in range(total)}
+        futures = {pool.submit(worker, settings, i): i for i in range(total)}
         try:
             for done, future in enumerate(as_completed(futures), 1):
                 results[futures[future]] = future.result()

@@ -15,6 +15,8 @@ import numpy as np
 from simfl.data.synth_commands import SILENCE_LABEL, SPEECH_COMMANDS_WORDS
 
 VIEWS = ("35-class", "12-class")
+#: Transcribed datasets' view: every distinct text is a class whose name is the text.
+TRANSCRIPT_VIEW = "transcripts"
 UNKNOWN_LABEL = "_unknown_"
 COMMAND_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 TWELVE_CLASS_NAMES = (*COMMAND_WORDS, UNKNOWN_LABEL, SILENCE_LABEL)
@@ -35,6 +37,11 @@ def apply_view(words: Sequence[str] | np.ndarray, view: str, seed: int = 0) -> V
         return _all_words(names)
     if view == "12-class":
         return _twelve_class(names, seed)
+    if view == TRANSCRIPT_VIEW:
+        label_names = sorted(set(names.tolist()))
+        lookup = {text: i for i, text in enumerate(label_names)}
+        labels = np.array([lookup[text] for text in names], dtype=np.int64)
+        return np.arange(len(names), dtype=np.int64), labels, label_names
     raise ValueError(f"unknown view {view!r}; allowed views: {', '.join(VIEWS)}")
 
 

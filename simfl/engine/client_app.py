@@ -20,7 +20,7 @@ from simfl.data.client_index import ClientIndex
 from simfl.data.features import FeatureStore
 from simfl.engine.client_state import ClientStateStore
 from simfl.engine.plan import RunPlan
-from simfl.personalization import local_names, split_state
+from simfl.personalization import frozen_names, local_names, split_state
 from simfl.seeding import derive_seed
 from simfl.strategies.qfedavg import LOSS_AT_GLOBAL_FLAG, LOSS_AT_GLOBAL_KEY
 from simfl.systems.faults import maybe_crash
@@ -63,8 +63,10 @@ class WorkerState:
         self.store = FeatureStore.open(plan.train_store)
         self.index = ClientIndex(plan.index_dir)
         self.local = local_names(initial, plan.scenario.strategy)
-        self.initial_local = split_state(cpu_state(initial), self.local)[1]
+        self.frozen = frozen_names(initial)  # never travel: identical in every process
+        self.initial_local = split_state(cpu_state(initial), self.local, self.frozen)[1]
         self.client_states = ClientStateStore(plan.state_dir) if plan.state_dir else None
+        self.task = plan.task()  # None: classification; else e.g. transcription (WER/CER)
 
     def tensors(self, rows, labels) -> tuple[torch.Tensor, torch.Tensor]:
         features = torch.from_numpy(self.store.read(rows))
@@ -79,7 +81,14 @@ class WorkerState:
         return self.client_states.load(cid) or self.initial_local
 
     def load(self, shared: dict[str, torch.Tensor], local: dict[str, torch.Tensor]) -> None:
-        self.model.load_state_dict({**shared, **local}, strict=True)
+        """Shared and local parts in; the frozen parameters already hold their only values."""
+        result = self.model.load_state_dict({**shared, **local}, strict=False)
+        if result.unexpected_keys or set(result.missing_keys) != self.frozen:
+            missing = set(result.missing_keys) - self.frozen
+            raise RuntimeError(
+                f"model update does not match the model: missing {sorted(missing)}, "
+                f"unexpected {result.unexpected_keys}"
+            )
 
 
 class WorkerCache:
@@ -138,7 +147,9 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
     features, labels = state.tensors(split.train_rows, split.train_labels)
     metrics: dict[str, float | int] = {}
     if bool(config.get(LOSS_AT_GLOBAL_FLAG, False)):
-        at_global = evaluate(state.model, features, labels, plan.scenario.train.eval_batch_size)
+        at_global = evaluate(
+            state.model, features, labels, plan.scenario.train.eval_batch_size, state.task
+        )
         metrics[LOSS_AT_GLOBAL_KEY] = at_global.loss
     strategy = plan.scenario.strategy
     stats = train_epochs(
@@ -150,8 +161,9 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
         proximal_mu=float(config.get("proximal-mu", 0.0)),
         anchor=shared,
         trainable=state.local if strategy.freeze_shared else None,
+        task=state.task,
     )
-    new_shared, new_local = split_state(cpu_state(state.model), state.local)
+    new_shared, new_local = split_state(cpu_state(state.model), state.local, state.frozen)
     if state.local:
         state.client_states.save(cid, new_local)  # type: ignore[union-attr]
     metrics |= {
@@ -179,7 +191,7 @@ def handle_evaluate(plan: RunPlan, message: Message, context: Context) -> Messag
 
     def run(local: dict[str, torch.Tensor]) -> LoopStats:
         state.load(shared, local)
-        return evaluate(state.model, features, labels, batch_size)
+        return evaluate(state.model, features, labels, batch_size, state.task)
 
     fed = run(state.initial_local)
     pers = run(state.own_local(cid)) if state.local else fed
@@ -190,6 +202,7 @@ def handle_evaluate(plan: RunPlan, message: Message, context: Context) -> Messag
         "pers_accuracy": pers.accuracy,
         "num-examples": fed.num_examples,
     }
+    metrics |= {f"eval_{name}": value for name, value in fed.extra.items()}  # e.g. eval_wer
     return Message(content=RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,12 +24,27 @@ class RunPlan:
     index_dir: Path
     num_classes: int
     state_dir: Path | None = None  # per-client state (FedBN/FedPer local parts), one file each
+    label_names: tuple[str, ...] = ()  # the transcripts, for transcription tasks
+
+    @property
+    def transcribes(self) -> bool:
+        return registry.MODELS[self.scenario.model.name].task == "transcription"
+
+    def task(self) -> Any:
+        """The learning task (see :mod:`simfl.tasks`); None for classification."""
+        if not self.transcribes:
+            return None
+        from simfl.tasks import transcription_task
+
+        return transcription_task(self)
 
     def cache_key(self) -> str:
         return f"{self.scenario.full_hash()}:{self.train_store}:{self.index_dir}:{self.state_dir}"
 
     def build_model(self) -> nn.Module:
         entry = registry.MODELS[self.scenario.model.name]
+        if self.transcribes:
+            return entry.factory(self.scenario.model, self.task().tokenizer)
         return entry.factory(self.scenario.model, self.num_classes)
 
     def initial_model(self) -> nn.Module:

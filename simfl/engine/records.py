@@ -26,6 +26,13 @@ class RoundRecord:
     pers_accuracy_mean: float = NAN
     pers_accuracy_std: float = NAN
     pers_accuracy_worst10: float = NAN
+    # Transcription tasks only (NaN otherwise): word and character error rates.
+    central_wer: float = NAN
+    central_cer: float = NAN
+    fed_wer_mean: float = NAN
+    fed_wer_std: float = NAN
+    fed_wer_worst10: float = NAN
+    fed_cer_mean: float = NAN
     clients_sampled: int = 0
     clients_succeeded: int = 0
     clients_failed: int = 0

@@ -7,9 +7,10 @@ adds what Flower leaves out: client failures are counted and fail the run below
 arrival order; bytes on the wire and wall time are measured; the global model is evaluated
 centrally on held-out speakers every round.
 
-With partial sharing (FedPer, FedBN) the server's model is the shared part only: that is what
-the strategy aggregates and what travels. Its central evaluation completes it with the initial
-local part, the same one an unseen client starts from.
+With partial sharing (FedPer, FedBN) or frozen parameters (a frozen Whisper encoder) the
+server's model is the shared part only: that is what the strategy aggregates and what travels.
+Its central evaluation completes it with the initial local and frozen parts, the same ones an
+unseen client starts from.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from simfl.engine.client_app import client_traceback
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientFailure, RoundRecord
 from simfl.errors import ClientFailuresError, SimflError
-from simfl.personalization import local_names, split_state
+from simfl.personalization import frozen_names, local_names, split_state
 from simfl.seeding import derive_seed
 from simfl.tracking.callbacks import RunCallback
-from simfl.training import cpu_state, evaluate, pick_device
+from simfl.training import LoopStats, cpu_state, evaluate, pick_device
 
 PARTITION_ID_KEY = "partition-id"
 
@@ -86,11 +87,18 @@ class CentralEvaluator:
         self.features = torch.from_numpy(FeatureStore.open(plan.test_store).read(test_rows))
         self.labels = torch.from_numpy(np.asarray(test_labels, dtype=np.int64))
         self.batch_size = plan.scenario.train.eval_batch_size
+        self.task = plan.task()
 
-    def __call__(self, arrays: ArrayRecord) -> tuple[float, float]:
+    def __call__(self, arrays: ArrayRecord) -> LoopStats:
         self.model.load_state_dict({**self.base, **arrays.to_torch_state_dict()}, strict=True)
-        stats = evaluate(self.model, self.features, self.labels, self.batch_size)
-        return stats.loss, stats.accuracy
+        return evaluate(self.model, self.features, self.labels, self.batch_size, self.task)
+
+
+def record_central(record: RoundRecord, stats: LoopStats) -> None:
+    """Central loss and accuracy, plus WER and CER when the task reports them."""
+    record.central_loss, record.central_accuracy = stats.loss, stats.accuracy
+    record.central_wer = stats.extra.get("wer", record.central_wer)
+    record.central_cer = stats.extra.get("cer", record.central_cer)
 
 
 class FederationLoop:
@@ -122,7 +130,7 @@ class FederationLoop:
         arrays = self.initial_arrays()
         start = time.perf_counter()
         record = RoundRecord(round=0)
-        record.central_loss, record.central_accuracy = self.evaluator(arrays)
+        record_central(record, self.evaluator(arrays))
         record.central_eval_seconds = record.round_seconds = time.perf_counter() - start
         self.callback.on_round_end(record)
         for server_round in range(1, self.plan.scenario.scenario.rounds + 1):
@@ -136,7 +144,7 @@ class FederationLoop:
         self.federated_evaluate(server_round, arrays, record)
         record.evaluate_seconds = time.perf_counter() - start - record.train_seconds
         central_start = time.perf_counter()
-        record.central_loss, record.central_accuracy = self.evaluator(arrays)
+        record_central(record, self.evaluator(arrays))
         record.central_eval_seconds = time.perf_counter() - central_start
         record.round_seconds = time.perf_counter() - start
         self.callback.on_round_end(record)
@@ -217,13 +225,24 @@ class FederationLoop:
             record.pers_accuracy_std,
             record.pers_accuracy_worst10,
         ) = spread(metric("pers_accuracy"))
+        if all("eval_wer" in reply.content["metrics"] for reply in ok):
+            wer = metric("eval_wer")
+            # Worst 10% of clients by WER are those with the *highest* WER.
+            worst = -spread(-wer)[2]
+            record.fed_wer_mean, record.fed_wer_std, record.fed_wer_worst10 = (
+                float(wer.mean()),
+                float(wer.std()),
+                worst,
+            )
+            record.fed_cer_mean = float(metric("eval_cer").mean())
         self.strategy.aggregate_evaluate(server_round, ok)
 
 
 def initial_shared_arrays(plan: RunPlan) -> ArrayRecord:
-    """The initial model's shared part (all of it unless the strategy keeps some local)."""
+    """The initial model's shared part: what trains and is not kept local by the strategy."""
     model = plan.initial_model()
-    shared, _ = split_state(model.state_dict(), local_names(model, plan.scenario.strategy))
+    local = local_names(model, plan.scenario.strategy)
+    shared, _ = split_state(model.state_dict(), local, frozen_names(model))
     return ArrayRecord(shared)
 
 

@@ -80,6 +80,9 @@ def summarize(
             "fed_accuracy_worst10": _clean(last.fed_accuracy_worst10) if last else None,
             "pers_accuracy_mean": _clean(last.pers_accuracy_mean) if last else None,
             "pers_accuracy_worst10": _clean(last.pers_accuracy_worst10) if last else None,
+            "central_wer": _clean(last.central_wer) if last else None,
+            "central_cer": _clean(last.central_cer) if last else None,
+            "fed_wer_mean": _clean(last.fed_wer_mean) if last else None,
         },
         "best": {
             "central_accuracy": _clean(accuracies[best]) if best is not None else None,
