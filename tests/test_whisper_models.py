@@ -92,7 +92,11 @@ def test_unreachable_pretrained_weights_give_one_scenario_error(tmp_path, monkey
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"input_frames": 101}, "even"), ({"input_frames": 4000}, "3000"), ({"pretrained": " "}, "")],
+    [
+        ({"input_frames": 101}, "even"),
+        ({"input_frames": 4000}, "3000"),
+        ({"pretrained": " "}, "model name or path"),
+    ],
 )
 def test_bad_params_are_refused(kwargs, match):
     with pytest.raises(ValidationError, match=match):
