@@ -79,6 +79,13 @@ def formatted(table: pd.DataFrame, keys: list[str], target: float) -> pd.DataFra
             _pm(mean, std, digits.get(metric, 3))
             for mean, std in zip(table[f"{metric}_mean"], table[f"{metric}_std"], strict=True)
         ]
+    rounds = names["rounds_to_target"]  # a mean over the seeds that got there: say how many
+    out[rounds] = [
+        text if reached in (0, seeds) else f"{text} ({int(reached)}/{int(seeds)} seeds reached)"
+        for text, reached, seeds in zip(
+            out[rounds], table["reached_target"], table["seeds"], strict=True
+        )
+    ]
     out["seeds"] = [
         f"{int(done)}/{int(planned)}"
         for done, planned in zip(table["seeds"], table["seeds_planned"], strict=True)
