@@ -3,10 +3,10 @@
 A state-dict entry is local when a ``local_layers`` pattern occurs in its name (FedPer's
 ``"head" in name``) or, with ``local_batch_norm``, when it belongs to a BatchNorm module (its
 weight, bias and running statistics: FedBN). It is frozen when it is a parameter that never
-trains (a frozen Whisper encoder): the server and every client rebuild frozen parameters
-identically (seeded initialisation, deterministic pretrained loads), so sending them would only
-cost bytes. What remains (buffers such as running statistics included) is shared and is all
-that travels.
+trains (a frozen Whisper encoder) or an integer counter (BatchNorm's ``num_batches_tracked``):
+the server and every client rebuild frozen parameters identically (seeded initialisation,
+deterministic pretrained loads), so sending them would only cost bytes. What remains (floating
+buffers such as running statistics included) is shared and is all that travels.
 """
 
 from __future__ import annotations
@@ -43,12 +43,24 @@ def local_names(model: nn.Module, strategy: StrategyBase) -> frozenset[str]:
 
 
 def frozen_names(model: nn.Module) -> frozenset[str]:
-    """State-dict names of parameters that do not require gradients (tied names included)."""
-    return frozenset(
+    """State-dict names that never travel: parameters without gradients (tied names included)
+    and integer buffers.
+
+    An integer buffer is a counter, not a learned value (BatchNorm's ``num_batches_tracked``,
+    which only matters with ``momentum=None``): it cannot be averaged, and Flower's QFedAvg
+    fails on it (it scales every array in place by a float).
+    """
+    untrained = {
         name
         for name, param in model.named_parameters(remove_duplicate=False)
         if not param.requires_grad
-    )
+    }
+    counters = {
+        name
+        for name, buffer in model.named_buffers(remove_duplicate=False)
+        if not buffer.is_floating_point()
+    }
+    return frozenset(untrained | counters)
 
 
 def unmatched_patterns(model: nn.Module, patterns: Iterable[str]) -> list[str]:

@@ -158,7 +158,8 @@ def test_fedbn_keeps_batch_norm_on_each_client(data, tmp_path):
         assert "features.conv1.weight" in array_keys(message)
     states = ClientStateStore(plan.state_dir)
     first, second = states.load(0), states.load(1)
-    assert set(first) == set(second) == bn
+    learned = {name for name in bn if not name.endswith("num_batches_tracked")}  # counters stay
+    assert set(first) == set(second) == learned
     for key in ("features.bn1.weight", "features.bn1.running_mean", "features.bn2.running_var"):
         assert not torch.equal(first[key], second[key]), key
     reply = client_app.handle_evaluate(plan, evaluate_message(start), context(0))
@@ -217,3 +218,18 @@ def test_client_state_store_round_trip(tmp_path):
     store.save(3, {"head.weight": torch.zeros(2, 2)})
     assert torch.equal(store.load(3)["head.weight"], torch.zeros(2, 2))
     assert [p.name for p in (tmp_path / "s").iterdir()] == ["client-3.pt"]
+
+
+@pytest.mark.parametrize("name", ["qfedavg", "fedavg", "fedadam", "fedmedian"])
+def test_batch_norm_model_aggregates_with_every_kind_of_rule(data, tmp_path, name):
+    """BatchNorm's integer counter never travels (Flower's QFedAvg scaled it in place and
+    failed on int64); running statistics do, and every rule aggregates the float arrays."""
+    plan = make_plan(data, tmp_path, {"name": name}, batch_norm=True)
+    start = initial_shared_arrays(plan)
+    keys = set(start.keys())
+    assert "features.bn1.running_mean" in keys
+    assert not any(key.endswith("num_batches_tracked") for key in keys)
+    strategy = strategy_of(plan)
+    _, replies = train_round(plan, strategy, start, [0, 1])
+    arrays, _ = strategy.aggregate_train(1, replies)
+    assert arrays is not None and set(arrays.keys()) == keys
