@@ -13,7 +13,7 @@ from simfl.data.prepare import StageProgress, prepare_data
 from simfl.engine.client_app import build_client_app
 from simfl.engine.model_summary import model_summary
 from simfl.engine.plan import RunPlan
-from simfl.engine.runtime import simulate
+from simfl.engine.runtime import RaySession, simulate
 from simfl.engine.server_app import build_server_app
 from simfl.federation import build_federation
 from simfl.tracking.callbacks import CallbackList, History, RunCallback, RunInfo
@@ -43,6 +43,7 @@ def run_scenario(
     run_dir: Path | None = None,
     run_name: str | None = None,
     wandb_group: str | None = None,
+    session: RaySession | None = None,
 ) -> RunOutcome:
     """Prepare data and split (nothing written to results yet), then simulate and record.
 
@@ -92,6 +93,7 @@ def run_scenario(
             scenario.data.num_clients,
             scenario.resources,
             verbose=verbose,
+            session=session,
         )
     except BaseException as error:
         timings = _timings(start, prepared)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from simfl.engine.runtime import ray_session
+from simfl.engine.runtime import RaySession, ray_session
 from simfl.errors import ScenarioError
 from simfl.run import run_scenario
 from simfl.sweep.grid import Cell, Sweep
@@ -61,11 +61,11 @@ def run_cells(
     if not todo:  # nothing to run: do not start Ray at all
         store.write_index(sweep)
         return report
-    with ray_session(ray_address, init_args):
+    with ray_session(ray_address, init_args) as session:
         for cell in todo:
             if on_cell:
                 on_cell(cell, "start")
-            status = _run_one(cell, sweep, store, report, wandb_mode, callbacks_for)
+            status = _run_one(cell, sweep, store, report, session, wandb_mode, callbacks_for)
             store.write_index(sweep)
             if on_cell:
                 on_cell(cell, status)
@@ -79,6 +79,7 @@ def _run_one(
     sweep: Sweep,
     store: SweepStore,
     report: SweepReport,
+    session: RaySession,
     wandb_mode: str | None,
     callbacks_for: Callable[[Cell], list[RunCallback]] | None,
 ) -> str:
@@ -92,6 +93,7 @@ def _run_one(
             run_dir=run_dir,
             run_name=f"{cell.label} [{cell.cell_id}]",
             wandb_group=sweep.sweep_id,
+            session=session,
         )
     except Exception as error:  # a failed cell must not stop the sweep
         report.failed[cell.cell_id] = f"{type(error).__name__}: {error}"
