@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from simfl.data.synth_commands import CLIP_SAMPLES
+from simfl.tracking.atomic import publish_directory
 
 SPLITS = ("train", "test")
 INFO_FILE = "source.json"
@@ -122,9 +120,6 @@ def build_converted(
     """Write every split (each from a fresh clip iterator) into ``final``, atomically."""
     if final.exists():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
     done = 0
 
     def advance(count: int) -> None:
@@ -133,19 +128,15 @@ def build_converted(
         if progress is not None:
             progress(min(done, total), max(total, done))
 
-    try:
+    def fill(tmp: Path) -> None:
+        tmp.mkdir()
         counts = {
             name: write_split(make(), tmp / f"{name}.arrow", advance)
             for name, make in splits.items()
         }
         (tmp / INFO_FILE).write_text(json.dumps({**info, "rows": counts}, indent=2, sort_keys=True))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not final.exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    publish_directory(final, fill)
     return final
 
 

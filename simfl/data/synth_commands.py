@@ -28,8 +28,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
-import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -39,6 +37,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from simfl.tracking.atomic import publish_directory
 
 if TYPE_CHECKING:
     import datasets
@@ -498,7 +498,7 @@ def build_synth_commands(
         return final
     speakers = synthesize_all(settings, num_workers, progress)
     dataset_dict = _to_dataset_dict(settings, speakers)
-    _save_atomically(dataset_dict, settings, final)
+    save_dataset(dataset_dict, final, _info_payload(settings))
     return final
 
 
@@ -636,21 +636,15 @@ def _quiet_datasets() -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-def _save_atomically(
-    dataset_dict: datasets.DatasetDict, settings: SynthCommandsSettings, final: Path
+def save_dataset(
+    dataset_dict: datasets.DatasetDict, final: Path, info: dict[str, Any] | None = None
 ) -> None:
-    """Write into a temporary sibling, then rename; if another builder won, keep theirs."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex}"
-    try:
+    """Publish ``dataset_dict`` (and its ``info`` file) at ``final`` atomically."""
+
+    def fill(tmp: Path) -> None:
         with _quiet_datasets():  # simfl's own progress bar already covers this stage
             dataset_dict.save_to_disk(str(tmp))
-        info = json.dumps(_info_payload(settings), indent=2, sort_keys=True)
-        (tmp / INFO_FILE).write_text(info + "\n")
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not final.exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if info is not None:
+            (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+    publish_directory(final, fill)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -210,20 +208,5 @@ def load_synth_phrases(
             progress,
             worker=synthesize_phrases,
         )
-        _save_atomically(_to_dataset_dict(settings, speakers), final)
+        sc.save_dataset(_to_dataset_dict(settings, speakers), final)
     return datasets.load_from_disk(str(final))
-
-
-def _save_atomically(dataset_dict: datasets.DatasetDict, final: Path) -> None:
-    """Write into a temporary sibling, then rename; if another builder won, keep theirs."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex}"
-    try:
-        dataset_dict.save_to_disk(str(tmp))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not final.exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

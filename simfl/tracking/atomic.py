@@ -1,15 +1,18 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic writes: a reader sees the old file (or directory) or the new one, never half of one."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # synthesis workers import this module: keep it light
+    import pandas as pd
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
@@ -24,6 +27,25 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def publish_directory(final: Path, fill: Callable[[Path], None]) -> None:
+    """Let ``fill`` build a temporary sibling directory, then rename it to ``final``.
+
+    A reader sees no directory or a complete one. If another process published ``final``
+    first, its copy wins and ours is discarded (the rename is atomic, the contents equal).
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex}"
+    try:
+        fill(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _umask() -> int:
