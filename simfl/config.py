@@ -28,6 +28,35 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: Marks a field added after scenarios were first hashed: at its default it is left out of the
+#: scenario's identity, so existing scenarios, sweeps and cell ids keep their hashes. Use as
+#: ``Field(default=..., json_schema_extra=HASH_NEUTRAL)``; a whole new section's class may set
+#: ``model_config = ConfigDict(..., json_schema_extra=HASH_NEUTRAL)`` instead.
+HASH_NEUTRAL: dict[str, Any] = {"hash_neutral": True}
+
+
+def _is_hash_neutral(extra: Any) -> bool:
+    return isinstance(extra, dict) and bool(extra.get("hash_neutral"))
+
+
+def identity_dump(model: BaseModel) -> dict[str, Any]:
+    """``model_dump(mode="json")`` without hash-neutral fields that hold their default."""
+    dumped = model.model_dump(mode="json")
+    out: dict[str, Any] = {}
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        section_neutral = isinstance(value, BaseModel) and _is_hash_neutral(
+            value.model_config.get("json_schema_extra")
+        )
+        at_default = not field.is_required() and value == field.get_default(
+            call_default_factory=True
+        )
+        if at_default and (section_neutral or _is_hash_neutral(field.json_schema_extra)):
+            continue
+        out[name] = identity_dump(value) if isinstance(value, BaseModel) else dumped[name]
+    return out
+
+
 class ScenarioMeta(_Section):
     """``[scenario]``: identity and length of the experiment."""
 
@@ -128,7 +157,10 @@ class Scenario(_Section):
 
     def identity(self) -> dict[str, Any]:
         """Everything that decides the numbers (tracking only decides where they go)."""
-        return self.model_dump(mode="json", exclude={"tracking", "sweep"})
+        identity = identity_dump(self)
+        for name in ("tracking", "sweep"):
+            identity.pop(name, None)
+        return identity
 
     def full_hash(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
