@@ -15,7 +15,8 @@ import time
 import torch
 
 from simfl.models.whisper_common import FULL_FRAMES
-from simfl.models.whisper_kws import WhisperKwsParams, build_whisper_kws
+from simfl.models.whisper_kws import build_whisper_kws
+from simfl.schema.model import WhisperKwsParams
 
 
 def seconds_per_batch(frames: int, args: argparse.Namespace) -> float:

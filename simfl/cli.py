@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from simfl.errors import ScenarioError, SimflError, blamed_on
+from simfl.errors import ScenarioError, SimflError
 
 app = typer.Typer(
     help="Federated-learning simulation benchmarks for speech, on Flower's Ray engine.",
@@ -60,7 +60,7 @@ def run(
     from simfl.run import run_scenario
 
     scenario = _load(scenario_file, set_)
-    with blamed_on(scenario_file), RunDisplay(console) as display:
+    with RunDisplay(console) as display:
         outcome = run_scenario(
             scenario,
             wandb_mode=wandb.value if wandb else None,
@@ -105,7 +105,10 @@ def data_prepare(
 
     scenario = _load(scenario_file, set_)
     with RunDisplay(console) as display:
-        data = prepare_data(scenario.data, Path(scenario.tracking.cache_dir), display)
+        try:
+            data = prepare_data(scenario.data, Path(scenario.tracking.cache_dir), display)
+        except ScenarioError as error:
+            raise error.with_source(scenario.source) from None
     console.print(
         f"{scenario.data.dataset} ({scenario.data.view}): {len(data.train.rows)} train and "
         f"{len(data.test.rows)} test clips, {data.num_classes} classes; "
@@ -136,16 +139,13 @@ def partition(
     from partitioners.plots import plot_partition
     from partitioners.report import clients_tables, scores_table
     from simfl.console import RunDisplay
-    from simfl.data.prepare import prepare_data
-    from simfl.federation import build_federation
+    from simfl.pipeline import prepare_run
 
     scenario = _load(scenario_file, set_)
     if plot is not None and plot.suffix.lower() != ".png":
         raise ScenarioError(f"--plot {plot}: the figure is a PNG; give a path ending in .png")
-    cache_dir = Path(scenario.tracking.cache_dir)
-    with blamed_on(scenario_file), RunDisplay(console) as display:
-        data = prepare_data(scenario.data, cache_dir, display)
-        federation = build_federation(scenario, data, cache_dir, display)
+    with RunDisplay(console) as display:
+        federation = prepare_run(scenario, display).federation
     for table in clients_tables(federation.clients, f"{scenario.partition.kind} split"):
         console.print(table)
     console.print(scores_table(federation.scores))

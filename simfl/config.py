@@ -13,89 +13,23 @@ import json
 import tomllib
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from simfl import registry
 from simfl.errors import ScenarioError
-from simfl.personalization import unmatched_patterns
-from simfl.systems.faults import FaultsConfig
+from simfl.schema.base import HASH_NEUTRAL, CrossTableRule, Section, identity_dump
+from simfl.schema.sections import (
+    FaultsConfig,
+    ResourcesConfig,
+    ScenarioMeta,
+    TrackingConfig,
+    TrainConfig,
+)
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-#: Marks a field added after scenarios were first hashed: at its default it is left out of the
-#: scenario's identity, so existing scenarios, sweeps and cell ids keep their hashes. Use as
-#: ``Field(default=..., json_schema_extra=HASH_NEUTRAL)``; a whole new section's class may set
-#: ``model_config = ConfigDict(..., json_schema_extra=HASH_NEUTRAL)`` instead.
-HASH_NEUTRAL: dict[str, Any] = {"hash_neutral": True}
-
-
-def _is_hash_neutral(extra: Any) -> bool:
-    return isinstance(extra, dict) and bool(extra.get("hash_neutral"))
-
-
-def identity_dump(model: BaseModel) -> dict[str, Any]:
-    """``model_dump(mode="json")`` without hash-neutral fields that hold their default."""
-    dumped = model.model_dump(mode="json")
-    out: dict[str, Any] = {}
-    for name, field in type(model).model_fields.items():
-        value = getattr(model, name)
-        section_neutral = isinstance(value, BaseModel) and _is_hash_neutral(
-            value.model_config.get("json_schema_extra")
-        )
-        at_default = not field.is_required() and value == field.get_default(
-            call_default_factory=True
-        )
-        if at_default and (section_neutral or _is_hash_neutral(field.json_schema_extra)):
-            continue
-        out[name] = identity_dump(value) if isinstance(value, BaseModel) else dumped[name]
-    return out
-
-
-class ScenarioMeta(_Section):
-    """``[scenario]``: identity and length of the experiment."""
-
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    seed: int = Field(default=0, ge=0)
-    rounds: int = Field(ge=1, le=100_000)
-    description: str = ""
-
-
-class TrainConfig(_Section):
-    """``[train]``: what each client does locally every round."""
-
-    local_epochs: int = Field(default=1, ge=1, le=1000)
-    batch_size: int = Field(default=32, ge=1, le=65_536)
-    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
-    lr: float = Field(default=0.05, gt=0.0, le=10.0)
-    momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
-    weight_decay: float = Field(default=0.0, ge=0.0)
-    eval_batch_size: int = Field(default=256, ge=1)
-
-
-class ResourcesConfig(_Section):
-    """``[resources]``: Flower's ``client_resources`` and Ray's init arguments."""
-
-    num_cpus: float = Field(default=1.0, gt=0.0)
-    num_gpus: float = Field(default=0.0, ge=0.0)
-    ray_init: dict[str, Any] = Field(default_factory=dict)
-    round_timeout_s: float = Field(default=3600.0, gt=0.0)
-
-
-class TrackingConfig(_Section):
-    """``[tracking]``: where results go; W&B is offline unless the user asks otherwise."""
-
-    results_dir: str = "results"
-    cache_dir: str = ".cache/simfl"
-    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
-    wandb_project: str = "simfl"
-    wandb_entity: str = ""
-    wandb_group: str = ""
+__all__ = ["HASH_NEUTRAL", "Scenario", "load_scenario", "scenario_from_dict"]
 
 
 def _tagged(members: tuple[type[BaseModel], ...], tag: str) -> Any:
@@ -105,13 +39,13 @@ def _tagged(members: tuple[type[BaseModel], ...], tag: str) -> Any:
     return Annotated[typing.Union[members], Field(discriminator=tag)]  # noqa: UP007
 
 
-DataSection = _tagged(registry.dataset_configs(), "dataset")
-PartitionSection = _tagged(registry.partitioner_configs(), "kind")
-ModelSection = _tagged(registry.model_configs(), "name")
-StrategySection = _tagged(registry.strategy_configs(), "name")
+DataSection = _tagged(registry.configs(registry.DATASETS), "dataset")
+PartitionSection = _tagged(registry.configs(registry.PARTITIONERS), "kind")
+ModelSection = _tagged(registry.configs(registry.MODELS), "name")
+StrategySection = _tagged(registry.configs(registry.STRATEGIES), "name")
 
 
-class Scenario(_Section):
+class Scenario(Section):
     """A whole experiment. Built only through :func:`load_scenario` / :func:`scenario_from_dict`."""
 
     scenario: ScenarioMeta
@@ -127,8 +61,16 @@ class Scenario(_Section):
     # ``simfl run`` ignores it and it is not part of the scenario's identity.
     sweep: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
 
+    #: The file (or sweep cell) this scenario came from, for error messages; not its identity.
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
+        """Schema phase, cross-table: pure rules only (data-dependent ones run in preparation)."""
         if self.strategy.fraction_evaluate > 0 and self.data.local_test_fraction == 0:
             raise ValueError(
                 "strategy.fraction_evaluate > 0 needs data.local_test_fraction > 0 "
@@ -139,21 +81,17 @@ class Scenario(_Section):
                 f"strategy.min_available_nodes ({self.strategy.min_available_nodes}) exceeds "
                 f"data.num_clients ({self.data.num_clients})"
             )
-        self.strategy.check_scenario(self)
-        check_model = getattr(self.model, "check_scenario", None)
-        if check_model is not None:  # e.g. Whisper models need Whisper log-mels
-            check_model(self)
-        if self.strategy.local_layers:
-            entry = registry.MODELS[self.model.name]
-            model = entry.factory(self.model, 2 if entry.task == "classification" else None)
-            missing = unmatched_patterns(model, self.strategy.local_layers)
-            if missing:
-                names = ", ".join(model.state_dict())
-                raise ValueError(
-                    f"strategy.local_layers {missing} match no parameter of model "
-                    f"{self.model.name!r} (names: {names})"
-                )
+        for section in self.sections():
+            section.check_scenario(self)
         return self
+
+    def sections(self) -> list[CrossTableRule]:
+        """Every table of the scenario, each able to check itself against the others."""
+        return [
+            getattr(self, name)
+            for name in type(self).model_fields
+            if isinstance(getattr(self, name), CrossTableRule)
+        ]
 
     def identity(self) -> dict[str, Any]:
         """Everything that decides the numbers (tracking only decides where they go)."""
@@ -195,10 +133,13 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
 
 
 def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """Schema phase: types, ranges, cross-table rules and names; touches no file or data."""
     try:
-        return Scenario.model_validate(raw)
+        scenario = Scenario.model_validate(raw)
     except ValidationError as err:
         raise ScenarioError(describe_validation_error(err, raw, source)) from None
+    scenario._source = source
+    return scenario
 
 
 def parse_override(item: str, source: str) -> tuple[list[str], Any]:

@@ -61,12 +61,13 @@ class RunDisplay(RunCallback):
 
     def on_round_end(self, record: RoundRecord) -> None:
         latest = (
-            f"central acc {_fmt(record.central_accuracy)}  loss {_fmt(record.central_loss)}"
-            f"  fed acc {_fmt(record.fed_accuracy_mean)}"
-            f"  pers acc {_fmt(record.pers_accuracy_mean)}  failed {record.clients_failed}"
+            f"central acc {_fmt(record.get('central_accuracy'))}"
+            f"  loss {_fmt(record.get('central_loss'))}"
+            f"  fed acc {_fmt(record.get('fed_accuracy_mean'))}"
+            f"  pers acc {_fmt(record.get('pers_accuracy_mean'))}  failed {record.clients_failed}"
         )
-        if record.central_wer == record.central_wer:  # not NaN: a transcription task
-            latest = f"central WER {_fmt(record.central_wer)}  " + latest
+        if "central_wer" in record.metrics:  # a transcription task
+            latest = f"central WER {_fmt(record.get('central_wer'))}  " + latest
         self.progress.update(self.rounds, completed=record.round, latest=latest)
 
     def on_client_failures(self, failures: list[ClientFailure]) -> None:
@@ -76,16 +77,31 @@ class RunDisplay(RunCallback):
         )
 
 
+#: Final metrics the summary table shows on lines of their own (the rest follow by name).
+SHOWN_FINAL = {
+    "central_accuracy",
+    "central_loss",
+    "fed_accuracy_mean",
+    "fed_accuracy_worst10",
+    "pers_accuracy_mean",
+    "pers_accuracy_worst10",
+    "central_wer",
+    "central_cer",
+    "fed_wer_mean",
+}
+
+
 def summary_table(summary: dict[str, Any]) -> Table:
+    """The run at a glance; every final metric a component added appears, by name, too."""
     table = Table(title=f"{summary['run_name']} ({summary['status']})", show_header=False)
     final, best, timings = summary["final"], summary["best"], summary["timings"]
     rows = [
-        ("final central accuracy", _fmt(final["central_accuracy"])),
+        ("final central accuracy", _fmt(final.get("central_accuracy"))),
         ("best central accuracy", f"{_fmt(best['central_accuracy'])} (round {best['round']})"),
         ("chance accuracy", _fmt(summary["chance_accuracy"])),
-        ("final central loss", _fmt(final["central_loss"])),
-        ("final federated accuracy (mean)", _fmt(final["fed_accuracy_mean"])),
-        ("final federated accuracy (worst 10%)", _fmt(final["fed_accuracy_worst10"])),
+        ("final central loss", _fmt(final.get("central_loss"))),
+        ("final federated accuracy (mean)", _fmt(final.get("fed_accuracy_mean"))),
+        ("final federated accuracy (worst 10%)", _fmt(final.get("fed_accuracy_worst10"))),
         ("final personalized accuracy (mean)", _fmt(final.get("pers_accuracy_mean"))),
         ("final personalized accuracy (worst 10%)", _fmt(final.get("pers_accuracy_worst10"))),
         ("rounds completed", f"{summary['rounds_completed']}/{summary['rounds_planned']}"),
@@ -102,9 +118,16 @@ def summary_table(summary: dict[str, Any]) -> Table:
     if final.get("central_wer") is not None:
         rows[:0] = [
             ("final central WER / CER", f"{_fmt(final['central_wer'])} / "
-             f"{_fmt(final['central_cer'])}"),
+             f"{_fmt(final.get('central_cer'))}"),
             ("final federated WER (mean)", _fmt(final.get("fed_wer_mean"))),
         ]  # fmt: skip
+    rows += [
+        (f"final {name}", _fmt(value, 4))
+        for name, value in final.items()
+        if name not in SHOWN_FINAL and value is not None
+    ]
+    if summary.get("stopped"):
+        rows.append(("stopped early", summary["stopped"]))
     model = summary.get("model")
     if model:
         rows.append(("model", f"{model['name']}, {model['init']}"))

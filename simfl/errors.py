@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from pathlib import Path
-
 
 class SimflError(Exception):
     """Base of every error simfl reports to the user without a traceback."""
@@ -14,9 +10,31 @@ class SimflError(Exception):
 
 
 class ScenarioError(SimflError):
-    """Bad input: a scenario file, an override or a CLI flag. Nothing has been written yet."""
+    """Bad input: a scenario file, an override or a CLI flag. Nothing has been written yet.
+
+    Carries the dotted scenario key at fault and the file it came from, so that a check made
+    far from the file (during data preparation, say) still prints
+    ``<file>: key '<key>': <what is wrong and what is allowed>``.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, *, key: str | None = None, source: str | None = None):
+        self.message, self.key, self.source = message, key, source
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        text = f"key '{self.key}': {self.message}" if self.key else self.message
+        return f"{self.source}: {text}" if self.source else text
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def with_source(self, source: str | None) -> ScenarioError:
+        """The same error naming ``source``, unless it already names a file."""
+        if self.source or not source:
+            return self
+        return ScenarioError(self.message, key=self.key, source=source)
 
 
 class ClientFailuresError(SimflError):
@@ -30,18 +48,3 @@ class ClientFailuresError(SimflError):
             f"{required} required (strategy.min_train_nodes). First client failure:\n"
             f"{first_failure}"
         )
-
-
-@contextlib.contextmanager
-def blamed_on(path: Path) -> Iterator[None]:
-    """Name the scenario file in a ScenarioError raised once data is known (e.g. min_size).
-
-    Schema errors already start with the file name; checks that need the dataset run later,
-    far from the file, so the command that loaded the file adds it here.
-    """
-    try:
-        yield
-    except ScenarioError as error:
-        if str(error).startswith(path.name):
-            raise
-        raise ScenarioError(f"{path.name}: {error}") from error

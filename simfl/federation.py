@@ -53,7 +53,7 @@ def build_federation(
 ) -> Federation:
     entry = registry.PARTITIONERS[scenario.partition.kind]
     seed = derive_seed(scenario.scenario.seed, "partition")
-    partitioner = entry.factory(scenario.partition, scenario.data.num_clients, seed)
+    partitioner = entry.load().from_config(scenario.partition, scenario.data.num_clients, seed)
     parts = partitioner.split(data.train.labels, data.train.metadata)
     key = partition_key(scenario)
     index_dir = cache_dir / "partitions" / key
@@ -71,7 +71,8 @@ def build_federation(
         owner = owners_by_store_row(len(FeatureStore.open(train_store)), data.train.rows, parts)
         noise_seed = derive_seed(scenario.scenario.seed, "acoustic")
         train_store = conditioned_train_store(
-            scenario.data, cache_dir, owner, conditions, noise_seed, key, progress
+            scenario.data, data.source["train"], cache_dir, owner, conditions, noise_seed, key,
+            progress,
         )
     distance = feature_distances(feature_row_means(train_store, data.train.rows), parts)
     table = client_table(

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from torch import nn
 
-from simfl.strategies.base import StrategyBase
+from simfl.schema.strategy import StrategyBase
 
 V = TypeVar("V")
 

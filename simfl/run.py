@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from simfl.config import Scenario
-from simfl.data.prepare import StageProgress, prepare_data
+from simfl.data.prepare import StageProgress
 from simfl.engine.client_app import build_client_app
 from simfl.engine.model_summary import model_summary
 from simfl.engine.plan import RunPlan
 from simfl.engine.runtime import RaySession, simulate
 from simfl.engine.server_app import build_server_app
-from simfl.federation import build_federation
+from simfl.engine.server_callbacks import ServerCallback
+from simfl.pipeline import prepare_run
 from simfl.tracking.callbacks import CallbackList, History, RunCallback, RunInfo
 from simfl.tracking.results import ResultsWriter, new_run_dir
 from simfl.tracking.summary import summarize
@@ -44,15 +46,18 @@ def run_scenario(
     run_name: str | None = None,
     wandb_group: str | None = None,
     session: RaySession | None = None,
+    server_callbacks: Sequence[ServerCallback] = (),
 ) -> RunOutcome:
     """Prepare data and split (nothing written to results yet), then simulate and record.
 
+    ``callbacks`` observe the run (results, console, W&B); ``server_callbacks`` add metrics
+    about the global model after every round, after central evaluation, or stop the run.
     Raises the run's error after its results directory has been marked failed.
     """
     start = time.perf_counter()
     cache_dir = Path(scenario.tracking.cache_dir)
-    data = prepare_data(scenario.data, cache_dir, progress)
-    federation = build_federation(scenario, data, cache_dir, progress)
+    pipeline = prepare_run(scenario, progress)
+    data, federation = pipeline.data, pipeline.federation
     prepared = time.perf_counter()
 
     run_dir = run_dir or new_run_dir(scenario)
@@ -88,7 +93,7 @@ def run_scenario(
     chain.on_run_start(info)
     try:
         concurrency = simulate(
-            build_server_app(plan, data.test.rows, data.test.labels, chain),
+            build_server_app(plan, data.test.rows, data.test.labels, chain, server_callbacks),
             build_client_app(plan),
             scenario.data.num_clients,
             scenario.resources,

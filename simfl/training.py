@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from simfl.config import TrainConfig
+from simfl.schema.sections import TrainConfig
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def make_plan(data, tmp_path: Path, strategy: dict, **model) -> RunPlan:
 
 
 def strategy_of(plan: RunPlan):
-    return registry.STRATEGIES[plan.scenario.strategy.name].factory(
+    return registry.STRATEGIES[plan.scenario.strategy.name].load()(
         plan.scenario.strategy, plan.scenario
     )
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from simfl.models.kws_cnn import KwsCnn, KwsCnnParams, PerUtteranceNorm, build_kws_cnn
+from simfl.models.kws_cnn import KwsCnn, PerUtteranceNorm, build_kws_cnn
+from simfl.schema.model import KwsCnnParams
 
 N_MELS, FRAMES = 40, 101
 

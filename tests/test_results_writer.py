@@ -34,8 +34,8 @@ def test_writer_marks_running_then_failed_and_keeps_completed_rounds(tmp_path):
     writer = ResultsWriter(info.run_dir)
     writer.on_run_start(info)
     assert json.loads((info.run_dir / "summary.json").read_text())["status"] == "running"
-    writer.on_round_end(RoundRecord(round=0, central_accuracy=0.1))
-    writer.on_round_end(RoundRecord(round=1, central_accuracy=0.2, clients_failed=1))
+    writer.on_round_end(RoundRecord(round=0, metrics={"central_accuracy": 0.1}))
+    writer.on_round_end(RoundRecord(round=1, clients_failed=1, metrics={"central_accuracy": 0.2}))
     writer.on_client_failures([ClientFailure(1, "train", 3, 99, "Traceback ...")])
     writer.on_run_failed({"status": "failed", "error": "boom"})
     metrics = pd.read_parquet(info.run_dir / "metrics.parquet")

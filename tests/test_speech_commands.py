@@ -30,11 +30,11 @@ from simfl.config import scenario_from_dict
 from simfl.data import speech_commands as SC
 from simfl.data.audiofolder import AudioFolderSettings, load_audiofolder
 from simfl.data.prepare import prepare_data
-from simfl.data.sources import SpeechCommandsData
 from simfl.data.speech_commands import SpeechCommandsSettings, load_speech_commands
 from simfl.data.synth_commands import CLIP_SAMPLES, SILENCE_LABEL
 from simfl.data.views import COMMAND_WORDS, TWELVE_CLASS_NAMES, UNKNOWN_LABEL
 from simfl.errors import ScenarioError
+from simfl.schema.data import SpeechCommandsData
 
 COLUMNS = ["audio", "word", "speaker_id", "accent", "take", "file"]
 LAYOUTS = ("archive", "parquet")

@@ -17,7 +17,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, Re
 from simfl import registry
 from simfl.config import scenario_from_dict
 from simfl.engine.server_app import like
-from simfl.strategies.qfedavg import LOSS_AT_GLOBAL_KEY
+from simfl.schema.strategy import LOSS_AT_GLOBAL_KEY
 
 NUM_CLIENTS = 5
 SHAPES = {"conv.weight": (2, 3), "conv.bias": (3,), "head.weight": (4, 2)}
@@ -40,7 +40,7 @@ def build(strategy: dict):
         }
     )
     entry = registry.STRATEGIES[scenario.strategy.name]
-    return entry.factory(scenario.strategy, scenario)
+    return entry.load()(scenario.strategy, scenario)
 
 
 def random_weights(rng: np.random.Generator, scale: float = 1.0) -> Weights:

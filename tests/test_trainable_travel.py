@@ -61,7 +61,7 @@ def test_frozen_encoder_stays_home_and_reloads(data, tmp_path):
     start = initial_shared_arrays(plan)
     assert set(start) == {"head.conv.weight", "head.conv.bias",
                           "head.linear.weight", "head.linear.bias"}  # fmt: skip
-    strategy = registry.STRATEGIES["fedavg"].factory(plan.scenario.strategy, plan.scenario)
+    strategy = registry.STRATEGIES["fedavg"].load()(plan.scenario.strategy, plan.scenario)
     with flower_task():
         random.seed(0)
         config = ConfigRecord({})

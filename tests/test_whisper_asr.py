@@ -8,7 +8,8 @@ import torch
 from simfl.data.synth_phrases import SynthPhrasesSettings, synthesize_phrases
 from simfl.data.views import apply_view
 from simfl.models.tokenizer import word_tokenizer
-from simfl.models.whisper_asr import WhisperAsrParams, build_whisper_asr
+from simfl.models.whisper_asr import build_whisper_asr
+from simfl.schema.model import WhisperAsrParams
 from simfl.tasks import IGNORE, TranscriptionTask
 
 TEXTS = ["go up", "turn left", "one two three"]

@@ -8,7 +8,8 @@ from pydantic import ValidationError
 
 from simfl.errors import ScenarioError
 from simfl.models.whisper_common import whisper_config
-from simfl.models.whisper_kws import WhisperKwsParams, build_whisper_kws
+from simfl.models.whisper_kws import build_whisper_kws
+from simfl.schema.model import WhisperKwsParams
 
 
 def params(**kwargs) -> WhisperKwsParams:

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import datasets
 import numpy as np
 
 from partitioners.feature_shift import Condition, apply_condition
 from simfl.data.features import INT16_SCALE, FeatureStore, iter_dataset_audio
-from simfl.data.prepare import StageProgress, load_source
-from simfl.data.sources import DataBase
+from simfl.data.prepare import StageProgress
+from simfl.schema.data import DataBase
 from simfl.seeding import rng_for
 
 BATCH_ROWS = 512
@@ -33,6 +34,7 @@ def owners_by_store_row(num_rows: int, store_rows: np.ndarray, parts: list[np.nd
 
 def conditioned_train_store(
     config: DataBase,
+    split: datasets.Dataset,
     cache_dir: Path,
     owner: np.ndarray,
     conditions: list[Condition],
@@ -40,12 +42,11 @@ def conditioned_train_store(
     partition_key: str,
     progress: StageProgress | None = None,
 ) -> Path:
-    """Build (or reuse) the conditioned train store; returns its directory."""
+    """Build (or reuse) the conditioned train store from the loaded ``split``; its directory."""
     name = f"{config.source_key()}-train-{config.features.cache_key()}-acoustic-{partition_key}"
     directory = cache_dir / "features" / name
     if directory.exists():
         return FeatureStore.open(directory).directory
-    split = load_source(config, cache_dir)["train"]
     report = (lambda done, total: progress("features:acoustic", done, total)) if progress else None
     FeatureStore.build(
         _conditioned_batches(split, owner, conditions, seed, config.features.sample_rate),

@@ -12,8 +12,8 @@ import pandas as pd
 
 from simfl import registry
 from simfl.data.features import FeatureStore, iter_dataset_audio
-from simfl.data.sources import DataBase
 from simfl.data.views import apply_view
+from simfl.schema.data import DataBase
 
 StageProgress = Callable[[str, int, int], None]
 METADATA_COLUMNS = ("speaker_id", "accent", "voice")
@@ -31,6 +31,9 @@ class SplitData:
 
 @dataclass(frozen=True)
 class PreparedData:
+    """The source as loaded (handed on, never reloaded), its feature stores and label view."""
+
+    source: datasets.DatasetDict
     train: SplitData
     test: SplitData
     label_names: list[str]
@@ -44,7 +47,7 @@ def load_source(config: DataBase, cache_dir: Path, progress: StageProgress | Non
     """The dataset as a DatasetDict (built on first use, e.g. synthesized)."""
     entry = registry.DATASETS[config.dataset]  # type: ignore[attr-defined]
     report = (lambda done, total: progress("dataset", done, total)) if progress else None
-    return entry.factory(config, cache_dir, progress=report)
+    return entry.load()(config, cache_dir, progress=report)
 
 
 def prepare_data(
@@ -54,7 +57,7 @@ def prepare_data(
     train, names = _prepare_split(config, dataset["train"], "train", cache_dir, progress)
     test, test_names = _prepare_split(config, dataset["test"], "test", cache_dir, progress)
     assert names == test_names, "views must give both splits the same label names"
-    return PreparedData(train=train, test=test, label_names=names)
+    return PreparedData(source=dataset, train=train, test=test, label_names=names)
 
 
 def _prepare_split(

@@ -18,38 +18,15 @@ from flwr.clientapp import ClientApp
 
 from simfl.data.client_index import ClientIndex
 from simfl.data.features import FeatureStore
+from simfl.engine.client_errors import ClientTaskError, wrap_traceback
 from simfl.engine.client_state import ClientStateStore
+from simfl.engine.flower_internals import PARTITION_ID_KEY
 from simfl.engine.plan import RunPlan
 from simfl.personalization import frozen_names, local_names, split_state
+from simfl.schema.strategy import LOSS_AT_GLOBAL_FLAG, LOSS_AT_GLOBAL_KEY
 from simfl.seeding import derive_seed
-from simfl.strategies.qfedavg import LOSS_AT_GLOBAL_FLAG, LOSS_AT_GLOBAL_KEY
 from simfl.systems.faults import maybe_crash
 from simfl.training import LoopStats, cpu_state, evaluate, pick_device, train_epochs
-
-PARTITION_ID_KEY = "partition-id"
-
-
-TRACEBACK_BEGIN, TRACEBACK_END = "<<simfl-client-traceback>>", "<<end-simfl-client-traceback>>"
-
-
-class ClientTaskError(RuntimeError):
-    """Carries the client's own traceback between markers through Ray's and Flower's wrapping.
-
-    Flower turns a client exception into an error reply whose reason is Ray's nested repr;
-    :func:`client_traceback` recovers the client's own traceback from it on the server.
-    """
-
-
-def client_traceback(reason: str) -> str:
-    """The client's traceback inside an error reply's reason (the reason itself if absent)."""
-    begin = reason.rfind(TRACEBACK_BEGIN)  # the last copy is the plain format_exc() text
-    end = reason.find(TRACEBACK_END, begin)
-    if begin < 0 or end < 0:
-        return reason
-    lines = reason[begin + len(TRACEBACK_BEGIN) : end].strip("\n").splitlines()
-    if lines and "ray::" in lines[0]:  # Ray swaps the traceback header for its actor's name
-        lines[0] = "Traceback (most recent call last):"
-    return "\n".join(lines)
 
 
 class WorkerState:
@@ -117,10 +94,8 @@ def _with_traceback(handler: Callable[[Message, Context], Message]) -> Callable[
         try:
             return handler(message, context)
         except Exception as error:  # report the full traceback to the server
-            raise ClientTaskError(
-                f"client {context.node_config.get(PARTITION_ID_KEY)}:\n"
-                f"{TRACEBACK_BEGIN}\n{traceback.format_exc()}{TRACEBACK_END}"
-            ) from error
+            client = context.node_config.get(PARTITION_ID_KEY)
+            raise ClientTaskError(wrap_traceback(client, traceback.format_exc())) from error
 
     return guarded
 

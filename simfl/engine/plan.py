@@ -44,8 +44,8 @@ class RunPlan:
     def build_model(self) -> nn.Module:
         entry = registry.MODELS[self.scenario.model.name]
         if self.transcribes:
-            return entry.factory(self.scenario.model, self.task().tokenizer)
-        return entry.factory(self.scenario.model, self.num_classes)
+            return entry.load()(self.scenario.model, self.task().tokenizer)
+        return entry.load()(self.scenario.model, self.num_classes)
 
     def initial_model(self) -> nn.Module:
         """The run's initial model, identical wherever it is built (server or any client)."""

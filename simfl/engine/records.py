@@ -1,9 +1,15 @@
-"""What the engine reports each round; the recorder turns these into files and W&B logs."""
+"""What the engine reports each round: a typed core plus metrics any component may add.
+
+Why a mapping: evaluation, privacy accounting, a simulated clock... each contributes its own
+figures. The core holds what every round has (counts, bytes, timings); ``metrics`` holds the
+rest by name. Every sink (results files, console, W&B, report) reads :meth:`RoundRecord.as_row`,
+so a new metric needs no edit anywhere but in the component that computes it.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 NAN = math.nan
 TIMING_COLUMNS = ("round_seconds", "train_seconds", "evaluate_seconds", "central_eval_seconds")
@@ -11,28 +17,9 @@ TIMING_COLUMNS = ("round_seconds", "train_seconds", "evaluate_seconds", "central
 
 @dataclass
 class RoundRecord:
-    """One row of ``metrics.parquet``. Round 0 holds the central evaluation of the initial model."""
+    """One row of ``metrics.parquet``. Round 0 holds the evaluation of the initial model."""
 
     round: int
-    train_loss: float = NAN
-    train_accuracy: float = NAN
-    central_loss: float = NAN
-    central_accuracy: float = NAN
-    fed_loss_mean: float = NAN
-    fed_accuracy_mean: float = NAN
-    fed_accuracy_std: float = NAN
-    fed_accuracy_worst10: float = NAN
-    pers_loss_mean: float = NAN
-    pers_accuracy_mean: float = NAN
-    pers_accuracy_std: float = NAN
-    pers_accuracy_worst10: float = NAN
-    # Transcription tasks only (NaN otherwise): word and character error rates.
-    central_wer: float = NAN
-    central_cer: float = NAN
-    fed_wer_mean: float = NAN
-    fed_wer_std: float = NAN
-    fed_wer_worst10: float = NAN
-    fed_cer_mean: float = NAN
     clients_sampled: int = 0
     clients_succeeded: int = 0
     clients_failed: int = 0
@@ -44,10 +31,29 @@ class RoundRecord:
     round_seconds: float = 0.0
     train_seconds: float = 0.0
     evaluate_seconds: float = 0.0
-    central_eval_seconds: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def add(self, metrics: dict[str, float], source: str = "") -> None:
+        """Add named metrics; a name already present is a programming error, not an update."""
+        clash = sorted(set(metrics) & (set(self.metrics) | set(CORE_FIELDS)))
+        if clash:
+            raise ValueError(f"{source or 'a component'} reports {clash} a second time")
+        self.metrics.update({name: float(value) for name, value in metrics.items()})
+
+    def get(self, name: str, default: float = NAN) -> float:
+        """A metric (or core figure) by name; NaN when this round does not have it."""
+        if name in CORE_FIELDS:
+            return getattr(self, name)
+        return self.metrics.get(name, default)
 
     def as_row(self) -> dict[str, float | int]:
-        return asdict(self)
+        """Core figures then metrics, flat: one row of the results table."""
+        row: dict[str, float | int] = {name: getattr(self, name) for name in CORE_FIELDS}
+        row.update(self.metrics)
+        return row
+
+
+CORE_FIELDS = tuple(f.name for f in fields(RoundRecord) if f.name != "metrics")
 
 
 @dataclass(frozen=True)

@@ -4,54 +4,31 @@ Ours drives the strategy's own ``configure_*``/``aggregate_*`` (as ``Strategy.st
 adds what Flower leaves out: client failures are counted and fail the run below
 ``min_train_nodes``; node sampling is seeded per round over nodes ordered by partition id
 (Flower's node ids are random per run); replies are aggregated in partition order, never in
-arrival order; bytes on the wire and wall time are measured; the global model is evaluated
-centrally on held-out speakers every round.
-
-With partial sharing (FedPer, FedBN) or frozen parameters (a frozen Whisper encoder) the
-server's model is the shared part only: that is what the strategy aggregates and what travels.
-Its central evaluation completes it with the initial local and frozen parts, the same ones an
-unseen client starts from.
+arrival order; bytes on the wire and wall time are measured; federated evaluation is weighted
+by each client's test examples. What is measured about the global model (central evaluation
+first of all) comes from :mod:`simfl.engine.server_callbacks`, which may also stop the run.
 """
 
 from __future__ import annotations
 
-import random
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 import numpy as np
-import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy
 
 from simfl import registry
-from simfl.data.features import FeatureStore
-from simfl.engine.client_app import client_traceback
+from simfl.engine.client_errors import client_traceback
+from simfl.engine.flower_internals import PARTITION_ID_KEY, PartitionOrderedGrid, seeded_sampling
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientFailure, RoundRecord
+from simfl.engine.server_callbacks import CentralEvaluation, RoundState, ServerCallback
 from simfl.errors import ClientFailuresError, SimflError
 from simfl.personalization import frozen_names, local_names, split_state
 from simfl.seeding import derive_seed
 from simfl.tracking.callbacks import RunCallback
-from simfl.training import LoopStats, cpu_state, evaluate, pick_device
-
-PARTITION_ID_KEY = "partition-id"
-
-
-class PartitionOrderedGrid:
-    """A Grid whose node ids come in partition order, so seeded sampling picks the same clients."""
-
-    def __init__(self, grid: Grid, partition_of: dict[int, int]) -> None:
-        self._grid = grid
-        self.partition_of = partition_of
-
-    def get_node_ids(self) -> list[int]:
-        return sorted(self._grid.get_node_ids(), key=lambda node: self.partition_of[node])
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._grid, name)
 
 
 def message_bytes(messages: Iterable[Message]) -> int:
@@ -77,30 +54,6 @@ def like(new: ArrayRecord, reference: ArrayRecord) -> ArrayRecord:
     return ArrayRecord({key: Array(new[key].numpy().astype(reference[key].dtype)) for key in new})
 
 
-class CentralEvaluator:
-    """Evaluates global weights on the held-out test speakers, loaded into memory once."""
-
-    def __init__(self, plan: RunPlan, test_rows: np.ndarray, test_labels: np.ndarray) -> None:
-        initial = plan.initial_model()
-        self.base = cpu_state(initial)  # completes a shared-only global model
-        self.model = initial.to(pick_device(plan.scenario.resources.num_gpus))
-        self.features = torch.from_numpy(FeatureStore.open(plan.test_store).read(test_rows))
-        self.labels = torch.from_numpy(np.asarray(test_labels, dtype=np.int64))
-        self.batch_size = plan.scenario.train.eval_batch_size
-        self.task = plan.task()
-
-    def __call__(self, arrays: ArrayRecord) -> LoopStats:
-        self.model.load_state_dict({**self.base, **arrays.to_torch_state_dict()}, strict=True)
-        return evaluate(self.model, self.features, self.labels, self.batch_size, self.task)
-
-
-def record_central(record: RoundRecord, stats: LoopStats) -> None:
-    """Central loss and accuracy, plus WER and CER when the task reports them."""
-    record.central_loss, record.central_accuracy = stats.loss, stats.accuracy
-    record.central_wer = stats.extra.get("wer", record.central_wer)
-    record.central_cer = stats.extra.get("cer", record.central_cer)
-
-
 class FederationLoop:
     """Runs ``rounds`` of the strategy over the grid and reports each round to the callback."""
 
@@ -109,52 +62,62 @@ class FederationLoop:
         plan: RunPlan,
         grid: Grid,
         strategy: Strategy,
-        evaluator: CentralEvaluator,
+        server_callbacks: Sequence[ServerCallback],
         callback: RunCallback,
     ) -> None:
-        self.plan, self.strategy, self.evaluator, self.callback = (
-            plan,
-            strategy,
-            evaluator,
-            callback,
-        )
+        self.plan, self.strategy = plan, strategy
+        self.server_callbacks, self.callback = list(server_callbacks), callback
         self.seed = plan.scenario.scenario.seed
         self.timeout = plan.scenario.resources.round_timeout_s
         partition_of = discover_partitions(grid, plan.scenario.data.num_clients, self.timeout)
         self.grid = PartitionOrderedGrid(grid, partition_of)
 
-    def initial_arrays(self) -> ArrayRecord:
-        return initial_shared_arrays(self.plan)
-
     def run(self) -> ArrayRecord:
-        arrays = self.initial_arrays()
+        """Round 0 evaluates the initial model; then rounds until done or a callback stops."""
+        arrays = initial_shared_arrays(self.plan)
         start = time.perf_counter()
         record = RoundRecord(round=0)
-        record_central(record, self.evaluator(arrays))
-        record.central_eval_seconds = record.round_seconds = time.perf_counter() - start
+        stop = self.after_round(record, arrays, None)
+        record.round_seconds = time.perf_counter() - start
         self.callback.on_round_end(record)
-        for server_round in range(1, self.plan.scenario.scenario.rounds + 1):
-            arrays = self.run_round(server_round, arrays)
+        server_round = 0
+        while stop is None and server_round < self.plan.scenario.scenario.rounds:
+            server_round += 1
+            arrays, stop = self.run_round(server_round, arrays)
+        if stop is not None:
+            self.callback.on_stop(server_round, stop)
         return arrays
 
-    def run_round(self, server_round: int, arrays: ArrayRecord) -> ArrayRecord:
+    def run_round(self, server_round: int, arrays: ArrayRecord) -> tuple[ArrayRecord, str | None]:
         record, start = RoundRecord(round=server_round), time.perf_counter()
+        previous = arrays
         arrays = self.train(server_round, arrays, record)
         record.train_seconds = time.perf_counter() - start
         self.federated_evaluate(server_round, arrays, record)
         record.evaluate_seconds = time.perf_counter() - start - record.train_seconds
-        central_start = time.perf_counter()
-        record_central(record, self.evaluator(arrays))
-        record.central_eval_seconds = time.perf_counter() - central_start
+        stop = self.after_round(record, arrays, previous)
         record.round_seconds = time.perf_counter() - start
         self.callback.on_round_end(record)
-        return arrays
+        return arrays, stop
+
+    def after_round(
+        self, record: RoundRecord, arrays: ArrayRecord, previous: ArrayRecord | None
+    ) -> str | None:
+        """Every server callback adds its metrics; the first stop reason wins."""
+        stop = None
+        for callback in self.server_callbacks:
+            result = callback.after_round(RoundState(record.round, arrays, previous, record))
+            if result is None:
+                continue
+            record.add(result.metrics, type(callback).__name__)
+            stop = stop or result.stop
+        return stop
 
     def exchange(
         self, server_round: int, phase: str, messages: list[Message]
     ) -> tuple[list[Message], list[ClientFailure]]:
         """Send, receive, sort replies by partition and split off the failures."""
-        replies = list(self.grid.send_and_receive(messages, timeout=self.timeout))
+        replies = self.grid.send_and_receive(messages, timeout=self.timeout)
         order = self.grid.partition_of
         replies.sort(key=lambda reply: order.get(reply.metadata.src_node_id, -1))
         failures = [
@@ -177,11 +140,9 @@ class FederationLoop:
         return [reply for reply in replies if not reply.has_error()], failures
 
     def train(self, server_round: int, arrays: ArrayRecord, record: RoundRecord) -> ArrayRecord:
-        random.seed(
-            derive_seed(self.seed, "sample-train", server_round)
-        )  # Flower samples with `random`
         config = ConfigRecord(self.plan.scenario.strategy.client_train_config())
-        messages = list(self.strategy.configure_train(server_round, arrays, config, self.grid))
+        with seeded_sampling(derive_seed(self.seed, "sample-train", server_round)):
+            messages = list(self.strategy.configure_train(server_round, arrays, config, self.grid))
         ok, failures = self.exchange(server_round, "train", messages)
         record.clients_sampled, record.clients_succeeded = len(messages), len(ok)
         record.clients_failed = len(failures)
@@ -193,17 +154,19 @@ class FederationLoop:
             raise ClientFailuresError(server_round, len(ok), required, first)
         new_arrays, metrics = self.strategy.aggregate_train(server_round, ok)
         if metrics is not None:
-            record.train_loss = float(metrics.get("train_loss", np.nan))
-            record.train_accuracy = float(metrics.get("train_accuracy", np.nan))
+            record.add(
+                {key: float(metrics.get(key, np.nan)) for key in ("train_loss", "train_accuracy")},
+                "training",
+            )
         return like(new_arrays, arrays) if new_arrays is not None else arrays
 
     def federated_evaluate(
         self, server_round: int, arrays: ArrayRecord, record: RoundRecord
     ) -> None:
-        random.seed(derive_seed(self.seed, "sample-evaluate", server_round))
-        messages = list(
-            self.strategy.configure_evaluate(server_round, arrays, ConfigRecord(), self.grid)
-        )
+        with seeded_sampling(derive_seed(self.seed, "sample-evaluate", server_round)):
+            messages = list(
+                self.strategy.configure_evaluate(server_round, arrays, ConfigRecord(), self.grid)
+            )
         if not messages:
             return
         ok, failures = self.exchange(server_round, "evaluate", messages)
@@ -212,30 +175,43 @@ class FederationLoop:
         record.bytes_down += message_bytes(messages)
         if not ok:
             return
-        metric = lambda key: np.array([float(r.content["metrics"][key]) for r in ok])  # noqa: E731
-        record.fed_loss_mean = float(metric("eval_loss").mean())
-        (
-            record.fed_accuracy_mean,
-            record.fed_accuracy_std,
-            record.fed_accuracy_worst10,
-        ) = spread(metric("eval_accuracy"))
-        record.pers_loss_mean = float(metric("pers_loss").mean())
-        (
-            record.pers_accuracy_mean,
-            record.pers_accuracy_std,
-            record.pers_accuracy_worst10,
-        ) = spread(metric("pers_accuracy"))
-        if all("eval_wer" in reply.content["metrics"] for reply in ok):
-            wer = metric("eval_wer")
-            # Worst 10% of clients by WER are those with the *highest* WER.
-            worst = -spread(-wer)[2]
-            record.fed_wer_mean, record.fed_wer_std, record.fed_wer_worst10 = (
-                float(wer.mean()),
-                float(wer.std()),
-                worst,
-            )
-            record.fed_cer_mean = float(metric("eval_cer").mean())
+        record.add(federated_metrics([reply.content["metrics"] for reply in ok]), "evaluation")
         self.strategy.aggregate_evaluate(server_round, ok)
+
+
+def federated_metrics(replies: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Federated and personalized evaluation over the clients that have local test rows.
+
+    Means are weighted by each client's number of test examples (a client without test rows
+    does not count, rather than counting as accuracy 0); the spread (std) and the mean of the
+    worst 10% of clients are over clients, unweighted: they describe fairness between clients.
+    """
+    examples = np.array([float(reply["num-examples"]) for reply in replies])
+    kept = [reply for reply, n in zip(replies, examples, strict=True) if n > 0]
+    if not kept:
+        return {}
+    weights = examples[examples > 0]
+    metric = lambda key: np.array([float(reply[key]) for reply in kept])  # noqa: E731
+    out = {"fed_loss_mean": float(np.average(metric("eval_loss"), weights=weights))}
+    out |= spread("fed_accuracy", metric("eval_accuracy"), weights)
+    out["pers_loss_mean"] = float(np.average(metric("pers_loss"), weights=weights))
+    out |= spread("pers_accuracy", metric("pers_accuracy"), weights)
+    if all("eval_wer" in reply for reply in kept):
+        # Worst 10% of clients by WER are those with the *highest* WER.
+        wer = spread("fed_wer", -metric("eval_wer"), weights)
+        out |= {key: -value if key != "fed_wer_std" else value for key, value in wer.items()}
+        out["fed_cer_mean"] = float(np.average(metric("eval_cer"), weights=weights))
+    return out
+
+
+def spread(name: str, values: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """Weighted mean, std over clients and mean of the worst 10% of clients (at least one)."""
+    worst = np.sort(values)[: max(1, int(np.ceil(0.1 * len(values))))]
+    return {
+        f"{name}_mean": float(np.average(values, weights=weights)),
+        f"{name}_std": float(values.std()),
+        f"{name}_worst10": float(worst.mean()),
+    }
 
 
 def initial_shared_arrays(plan: RunPlan) -> ArrayRecord:
@@ -244,12 +220,6 @@ def initial_shared_arrays(plan: RunPlan) -> ArrayRecord:
     local = local_names(model, plan.scenario.strategy)
     shared, _ = split_state(model.state_dict(), local, frozen_names(model))
     return ArrayRecord(shared)
-
-
-def spread(accuracies: np.ndarray) -> tuple[float, float, float]:
-    """Mean, standard deviation and mean of the worst 10% of clients (at least one)."""
-    worst = np.sort(accuracies)[: max(1, int(np.ceil(0.1 * len(accuracies))))]
-    return float(accuracies.mean()), float(accuracies.std()), float(worst.mean())
 
 
 def wait_for_nodes(grid: Grid, expected: int, timeout: float) -> list[int]:
@@ -280,15 +250,20 @@ def discover_partitions(grid: Grid, expected: int, timeout: float) -> dict[int, 
 
 
 def build_server_app(
-    plan: RunPlan, test_rows: np.ndarray, test_labels: np.ndarray, callback: RunCallback
+    plan: RunPlan,
+    test_rows: np.ndarray,
+    test_labels: np.ndarray,
+    callback: RunCallback,
+    server_callbacks: Sequence[ServerCallback] = (),
 ) -> ServerApp:
+    """The ServerApp: central evaluation first, then ``server_callbacks``, after every round."""
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         entry = registry.STRATEGIES[plan.scenario.strategy.name]
-        strategy = entry.factory(plan.scenario.strategy, plan.scenario)
-        evaluator = CentralEvaluator(plan, test_rows, test_labels)
-        FederationLoop(plan, grid, strategy, evaluator, callback).run()
+        strategy = entry.load()(plan.scenario.strategy, plan.scenario)
+        callbacks = [CentralEvaluation(plan, test_rows, test_labels), *server_callbacks]
+        FederationLoop(plan, grid, strategy, callbacks, callback).run()
 
     return app

@@ -9,39 +9,11 @@ the variant FedBN keeps local to each client.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-
-class KwsCnnParams(BaseModel):
-    """Architecture of :class:`KwsCnn`; one conv-ReLU-maxpool block per ``channels`` entry."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    channels: list[int] = Field(default_factory=lambda: [16, 32], min_length=1)
-    kernel_size: int = Field(3, ge=1)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    normalize_input: bool = True
-    freq_bins: int = Field(1, ge=1, le=64)
-    time_pool: Literal["avg", "max"] = "avg"
-    batch_norm: bool = False
-
-    @field_validator("channels")
-    @classmethod
-    def _positive_channels(cls, value: list[int]) -> list[int]:
-        if any(c <= 0 for c in value):
-            raise ValueError(f"channels must be positive, got {value}")
-        return value
-
-    @field_validator("kernel_size")
-    @classmethod
-    def _odd_kernel(cls, value: int) -> int:
-        if value % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (for 'same' padding), got {value}")
-        return value
+from simfl.schema.model import KwsCnnParams
 
 
 class PerUtteranceNorm(nn.Module):

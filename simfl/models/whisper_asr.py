@@ -9,37 +9,20 @@ local transcript tokenizer, or a pretrained checkpoint (its own vocabulary); the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from simfl.models.tokenizer import word_tokenizer
 from simfl.models.whisper_common import (
-    WhisperParams,
     crop_frames,
     freeze_encoder,
     load_pretrained,
     shorten_encoder,
     whisper_config,
 )
-
-
-class WhisperAsrParams(WhisperParams):
-    """``[model] name = "whisper-asr"``: Whisper options plus the transcript length limit."""
-
-    name: Literal["whisper-asr"]
-    input_frames: int = Field(default=300, ge=2, le=3000)
-    max_target_tokens: int = Field(default=16, ge=1, le=400)
-
-    def check_scenario(self, scenario: Any) -> None:
-        super().check_scenario(scenario)
-        if not getattr(scenario.data, "has_transcripts", False):
-            raise ValueError(
-                f"model 'whisper-asr' needs a transcribed dataset (data.dataset = "
-                f'"synth-phrases"), got {scenario.data.dataset!r}'
-            )
+from simfl.schema.model import WhisperAsrParams
 
 
 class WhisperAsr(nn.Module):

@@ -11,100 +11,12 @@ never travel in Flower messages).
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from simfl.errors import ScenarioError
-
-#: Whisper's own input: 30 s of 10 ms frames.
-FULL_FRAMES = 3000
-
-#: Offline presets. "whisper-tiny" has openai/whisper-tiny's real dimensions; "test-small" is
-#: small enough for unit tests and CPU end-to-end runs.
-PRESETS: dict[str, dict[str, int]] = {
-    "whisper-tiny": {
-        "d_model": 384,
-        "encoder_layers": 4,
-        "decoder_layers": 4,
-        "encoder_attention_heads": 6,
-        "decoder_attention_heads": 6,
-        "encoder_ffn_dim": 1536,
-        "decoder_ffn_dim": 1536,
-        "num_mel_bins": 80,
-    },
-    "test-small": {
-        "d_model": 32,
-        "encoder_layers": 2,
-        "decoder_layers": 2,
-        "encoder_attention_heads": 2,
-        "decoder_attention_heads": 2,
-        "encoder_ffn_dim": 64,
-        "decoder_ffn_dim": 64,
-        "num_mel_bins": 80,
-    },
-}
-
-
-class WhisperParams(BaseModel):
-    """``[model]`` keys every Whisper model accepts."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    pretrained: str | None = Field(
-        default=None, description="hub name or local path; loaded with from_pretrained"
-    )
-    config_preset: Literal["whisper-tiny", "test-small"] = "whisper-tiny"
-    input_frames: int = Field(default=100, ge=2, le=FULL_FRAMES)
-    unfreeze_top_layers: int = Field(default=0, ge=0)
-    train_all: bool = False
-    # Random init only: Whisper's 0.02 leaves a random encoder's output ~98% position embedding,
-    # useless as frozen features; ~0.1 keeps the clip's content (see scenarios/whisper-kws.toml).
-    init_std: float = Field(default=0.02, gt=0.0, le=1.0)
-
-    @field_validator("input_frames")
-    @classmethod
-    def _even_frames(cls, value: int) -> int:
-        if value % 2:
-            raise ValueError(f"input_frames must be even (the encoder halves it), got {value}")
-        return value
-
-    @field_validator("pretrained")
-    @classmethod
-    def _non_empty(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("pretrained must be a model name or path (omit it for random init)")
-        return value
-
-    @property
-    def positions(self) -> int:
-        """Encoder positions for ``input_frames`` (the second convolution has stride 2)."""
-        return self.input_frames // 2
-
-    def init_description(self) -> str:
-        """What the run summary says about where the weights came from."""
-        if self.pretrained:
-            return f"pretrained {self.pretrained}"
-        return f"random (preset {self.config_preset})"
-
-    def check_scenario(self, scenario: Any) -> None:
-        """Cross-table checks, called by the Scenario validator (one-line ValueErrors)."""
-        self.check_features(scenario.data.features)
-
-    def check_features(self, features: Any) -> None:
-        """The cached features must be Whisper log-mels with at least ``input_frames`` frames."""
-        if getattr(features, "kind", "log-mel") != "whisper":
-            raise ValueError('Whisper models need data.features.kind = "whisper"')
-        if features.n_mels != 80:
-            raise ValueError(
-                f"Whisper presets take 80 mel bins (data.features.n_mels), got {features.n_mels}"
-            )
-        if features.frames < self.input_frames:
-            raise ValueError(
-                f"model.input_frames ({self.input_frames}) exceeds data.features.frames "
-                f"({features.frames})"
-            )
+from simfl.schema.model import PRESETS, WhisperParams
 
 
 def whisper_config(params: WhisperParams, **extra: Any) -> Any:

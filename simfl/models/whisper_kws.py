@@ -9,10 +9,7 @@ offline (``config_preset``).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 from torch import nn
 
 from simfl.models.whisper_common import (
@@ -23,13 +20,7 @@ from simfl.models.whisper_common import (
     shorten_encoder,
     whisper_config,
 )
-
-
-class WhisperKwsParams(WhisperParams):
-    """``[model] name = "whisper-kws"``: encoder source and size, head width, what trains."""
-
-    name: Literal["whisper-kws"]
-    head_channels: int = Field(default=128, ge=1, le=4096)
+from simfl.schema.model import WhisperKwsParams
 
 
 def build_encoder(params: WhisperParams) -> nn.Module:

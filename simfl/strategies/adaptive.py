@@ -6,43 +6,13 @@ it is not exposed). Flower's FedAdagrad fixes beta_1 = 0, so it has no momentum 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from flwr.serverapp.strategy import FedAdagrad, FedAdam, FedYogi
-from pydantic import Field
-
-from simfl.strategies.base import StrategyBase
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
-
-
-class FedAdagradConfig(StrategyBase):
-    """``[strategy] name = "fedadagrad"``: server learning rate eta, adaptivity tau."""
-
-    name: Literal["fedadagrad"]
-    eta: float = Field(default=0.1, gt=0.0, le=10.0)
-    tau: float = Field(default=1e-3, gt=0.0, le=1.0)
-
-
-class FedAdamConfig(StrategyBase):
-    """``[strategy] name = "fedadam"``."""
-
-    name: Literal["fedadam"]
-    eta: float = Field(default=0.1, gt=0.0, le=10.0)
-    beta_1: float = Field(default=0.9, ge=0.0, lt=1.0)
-    beta_2: float = Field(default=0.99, ge=0.0, lt=1.0)
-    tau: float = Field(default=1e-3, gt=0.0, le=1.0)
-
-
-class FedYogiConfig(StrategyBase):
-    """``[strategy] name = "fedyogi"``."""
-
-    name: Literal["fedyogi"]
-    eta: float = Field(default=0.01, gt=0.0, le=10.0)
-    beta_1: float = Field(default=0.9, ge=0.0, lt=1.0)
-    beta_2: float = Field(default=0.99, ge=0.0, lt=1.0)
-    tau: float = Field(default=1e-3, gt=0.0, le=1.0)
+    from simfl.schema.strategy import FedAdagradConfig, FedAdamConfig, FedYogiConfig
 
 
 def build_fedadagrad(config: FedAdagradConfig, scenario: Scenario | None = None) -> FedAdagrad:

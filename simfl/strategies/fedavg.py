@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from flwr.serverapp.strategy import FedAvg
 
-from simfl.strategies.base import StrategyBase
-
 if TYPE_CHECKING:
     from simfl.config import Scenario
-
-
-class FedAvgConfig(StrategyBase):
-    """``[strategy] name = "fedavg"``."""
-
-    name: Literal["fedavg"]
+    from simfl.schema.strategy import StrategyBase
 
 
 def build_fedavg(config: StrategyBase, scenario: Scenario | None = None) -> FedAvg:

@@ -6,22 +6,13 @@ with :func:`simfl.training.train_epochs`) adds mu/2 * ||w - w_global||^2 to its 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from flwr.serverapp.strategy import FedProx
-from pydantic import Field
-
-from simfl.strategies.base import StrategyBase
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
-
-
-class FedProxConfig(StrategyBase):
-    """``[strategy] name = "fedprox"``; ``proximal_mu = 0`` is FedAvg exactly."""
-
-    name: Literal["fedprox"]
-    proximal_mu: float = Field(default=0.01, ge=0.0, le=1000.0)
+    from simfl.schema.strategy import FedProxConfig
 
 
 def build_fedprox(config: FedProxConfig, scenario: Scenario | None = None) -> FedProx:

@@ -8,29 +8,15 @@ client (train config ``loss-at-global``) to evaluate the global model first and 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from flwr.serverapp.strategy import QFedAvg
-from pydantic import Field
 
-from simfl.strategies.base import StrategyBase
+from simfl.schema.strategy import LOSS_AT_GLOBAL_KEY
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
-
-LOSS_AT_GLOBAL_FLAG = "loss-at-global"
-LOSS_AT_GLOBAL_KEY = "loss_at_global"
-
-
-class QFedAvgConfig(StrategyBase):
-    """``[strategy] name = "qfedavg"``; L = 1 / client_learning_rate (default: ``train.lr``)."""
-
-    name: Literal["qfedavg"]
-    q: float = Field(default=0.1, ge=0.0, le=100.0)
-    client_learning_rate: float | None = Field(default=None, gt=0.0, le=10.0)
-
-    def client_train_config(self) -> dict[str, Any]:
-        return {LOSS_AT_GLOBAL_FLAG: True}
+    from simfl.schema.strategy import QFedAvgConfig
 
 
 def build_qfedavg(config: QFedAvgConfig, scenario: Scenario | None = None) -> QFedAvg:

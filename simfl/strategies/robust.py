@@ -8,79 +8,19 @@ would silently skip aggregation, and Krum would score with fewer neighbours than
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from flwr.serverapp.strategy import Bulyan, FedMedian, FedTrimmedAvg, Krum, MultiKrum
-from pydantic import Field, model_validator
-
-from simfl.strategies.base import StrategyBase
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
-
-
-class FedMedianConfig(StrategyBase):
-    """``[strategy] name = "fedmedian"``: coordinate-wise median of the client models."""
-
-    name: Literal["fedmedian"]
-
-
-class FedTrimmedAvgConfig(StrategyBase):
-    """``[strategy] name = "fedtrimmedavg"``: per coordinate, trim ``beta`` at each end."""
-
-    name: Literal["fedtrimmedavg"]
-    beta: float = Field(default=0.2, ge=0.0, lt=0.5)
-
-
-class _ByzantineBase(StrategyBase):
-    num_malicious_nodes: int = Field(default=0, ge=0)
-
-    def _needs(self, required: int, rule: str) -> None:
-        if self.min_train_nodes < required:
-            name, f = self.name, self.num_malicious_nodes  # type: ignore[attr-defined]
-            raise ValueError(
-                f"{name} with num_malicious_nodes = {f} needs min_train_nodes >= {required} "
-                f"({rule}), got {self.min_train_nodes}"
-            )
-
-
-class KrumConfig(_ByzantineBase):
-    """``[strategy] name = "krum"``: keep the one model closest to its n - f - 2 neighbours."""
-
-    name: Literal["krum"]
-
-    @model_validator(mode="after")
-    def _enough_clients(self) -> KrumConfig:
-        self._needs(2 * self.num_malicious_nodes + 3, "n > 2f + 2")
-        return self
-
-
-class MultiKrumConfig(_ByzantineBase):
-    """``[strategy] name = "multikrum"``: average the ``num_nodes_to_select`` best Krum scores."""
-
-    name: Literal["multikrum"]
-    num_nodes_to_select: int = Field(default=2, ge=1)
-
-    @model_validator(mode="after")
-    def _enough_clients(self) -> MultiKrumConfig:
-        self._needs(2 * self.num_malicious_nodes + 3, "n > 2f + 2")
-        if self.num_nodes_to_select > self.min_train_nodes:
-            raise ValueError(
-                f"num_nodes_to_select ({self.num_nodes_to_select}) exceeds min_train_nodes "
-                f"({self.min_train_nodes})"
-            )
-        return self
-
-
-class BulyanConfig(_ByzantineBase):
-    """``[strategy] name = "bulyan"``: Krum selection, then a trimmed mean around the median."""
-
-    name: Literal["bulyan"]
-
-    @model_validator(mode="after")
-    def _enough_clients(self) -> BulyanConfig:
-        self._needs(4 * self.num_malicious_nodes + 3, "n >= 4f + 3")
-        return self
+    from simfl.schema.strategy import (
+        BulyanConfig,
+        FedMedianConfig,
+        FedTrimmedAvgConfig,
+        KrumConfig,
+        MultiKrumConfig,
+    )
 
 
 def build_fedmedian(config: FedMedianConfig, scenario: Scenario | None = None) -> FedMedian:

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from simfl.schema.sections import FaultsConfig
 from simfl.seeding import rng_for
-
-
-class FaultsConfig(BaseModel):
-    """``[faults]``: each sampled client crashes with this probability, per round and phase."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    client_crash_probability: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
 class InjectedClientFault(RuntimeError):

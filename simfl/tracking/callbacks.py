@@ -49,6 +49,9 @@ class RunCallback:
 
     def on_client_failures(self, failures: list[ClientFailure]) -> None: ...
 
+    def on_stop(self, server_round: int, reason: str) -> None:
+        """A server callback ended the run early after ``server_round`` (e.g. a budget)."""
+
     def on_run_end(self, summary: dict[str, Any]) -> None: ...
 
     def on_run_failed(self, summary: dict[str, Any]) -> None: ...
@@ -72,6 +75,10 @@ class CallbackList(RunCallback):
         for callback in self.callbacks:
             callback.on_client_failures(failures)
 
+    def on_stop(self, server_round: int, reason: str) -> None:
+        for callback in self.callbacks:
+            callback.on_stop(server_round, reason)
+
     def on_run_end(self, summary: dict[str, Any]) -> None:
         for callback in self.callbacks:
             callback.on_run_end(summary)
@@ -87,9 +94,13 @@ class History(RunCallback):
 
     rounds: list[RoundRecord] = field(default_factory=list)
     failures: list[ClientFailure] = field(default_factory=list)
+    stop_reason: str | None = None
 
     def on_round_end(self, record: RoundRecord) -> None:
         self.rounds.append(record)
+
+    def on_stop(self, server_round: int, reason: str) -> None:
+        self.stop_reason = f"stopped after round {server_round}: {reason}"
 
     def on_client_failures(self, failures: list[ClientFailure]) -> None:
         self.failures.extend(failures)

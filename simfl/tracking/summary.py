@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from simfl.engine.records import TIMING_COLUMNS
 from simfl.tracking.callbacks import History, RunInfo
 
 PACKAGES = ("simfl", "flwr", "ray", "torch", "numpy", "datasets", "transformers", "pandas", "wandb")
@@ -47,8 +48,33 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
-def _clean(value: float) -> float | None:
+#: Always in ``summary.json``'s ``final`` (None when a run has no such metric), in this order.
+CURATED_FINAL = (
+    "central_accuracy",
+    "central_loss",
+    "train_loss",
+    "fed_accuracy_mean",
+    "fed_accuracy_worst10",
+    "pers_accuracy_mean",
+    "pers_accuracy_worst10",
+)
+
+
+def _clean(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def final_metrics(history: History) -> dict[str, float | None]:
+    """Every metric of the last round (timings aside), NaN as None; the curated ones first."""
+    last = history.rounds[-1] if history.rounds else None
+    names = list(CURATED_FINAL)
+    if last is not None:
+        names += [name for name in last.metrics if name not in names]
+    return {
+        name: _clean(last.get(name)) if last else None
+        for name in names
+        if name not in TIMING_COLUMNS
+    }
 
 
 def summarize(
@@ -60,8 +86,7 @@ def summarize(
     error: str | None = None,
 ) -> dict[str, Any]:
     rounds = [r for r in history.rounds if r.round > 0]
-    last = history.rounds[-1] if history.rounds else None
-    accuracies = [r.central_accuracy for r in history.rounds]
+    accuracies = [r.get("central_accuracy") for r in history.rounds]
     best = (
         int(np.nanargmax(accuracies)) if accuracies and not np.all(np.isnan(accuracies)) else None
     )
@@ -72,18 +97,8 @@ def summarize(
         "finished_at": finished_at,
         "rounds_planned": info.scenario.scenario.rounds,
         "rounds_completed": len([r for r in rounds if r.clients_succeeded > 0]),
-        "final": {
-            "central_accuracy": _clean(last.central_accuracy) if last else None,
-            "central_loss": _clean(last.central_loss) if last else None,
-            "train_loss": _clean(last.train_loss) if last else None,
-            "fed_accuracy_mean": _clean(last.fed_accuracy_mean) if last else None,
-            "fed_accuracy_worst10": _clean(last.fed_accuracy_worst10) if last else None,
-            "pers_accuracy_mean": _clean(last.pers_accuracy_mean) if last else None,
-            "pers_accuracy_worst10": _clean(last.pers_accuracy_worst10) if last else None,
-            "central_wer": _clean(last.central_wer) if last else None,
-            "central_cer": _clean(last.central_cer) if last else None,
-            "fed_wer_mean": _clean(last.fed_wer_mean) if last else None,
-        },
+        "stopped": history.stop_reason,
+        "final": final_metrics(history),
         "best": {
             "central_accuracy": _clean(accuracies[best]) if best is not None else None,
             "round": history.rounds[best].round if best is not None else None,

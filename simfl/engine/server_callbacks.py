@@ -1,0 +1,84 @@
+"""Server callbacks: components that add metrics after each round, or stop the run.
+
+As in pfl-research (``TrainingProcessCallback.after_central_iteration``), what is measured
+about the global model is composed from callbacks passed into the server loop rather than
+woven through it: central evaluation is one of them; privacy accounting, a simulated clock or
+an update-norm probe are others. A callback sees the round's global model and the record so
+far, returns named metrics (they become columns of ``metrics.parquet``, lines of the console
+summary and W&B series with no edit elsewhere) and may ask the run to stop after this round.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from flwr.app import ArrayRecord
+
+    from simfl.engine.plan import RunPlan
+    from simfl.engine.records import RoundRecord
+    from simfl.training import LoopStats
+
+
+@dataclass(frozen=True)
+class RoundState:
+    """What a callback may look at after round ``server_round`` (0: the initial model)."""
+
+    server_round: int
+    arrays: ArrayRecord  # the global (shared) model after this round
+    previous: ArrayRecord | None  # the global model before it; None at round 0
+    record: RoundRecord  # core figures and the metrics added so far
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """Metrics to add to the round, and a reason to stop the run after it (None: go on)."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    stop: str | None = None
+
+
+class ServerCallback(Protocol):
+    """Anything with ``after_round``; see the module docstring."""
+
+    def after_round(self, state: RoundState) -> CallbackResult | None: ...
+
+
+class CentralEvaluation:
+    """The global model on the held-out test speakers, loaded into memory once.
+
+    With partial sharing or frozen parameters the global model is the shared part only; it is
+    completed with the initial local and frozen parts, the ones an unseen client starts from.
+    Reports central loss and accuracy (plus WER and CER for transcription) and its own time.
+    """
+
+    def __init__(self, plan: RunPlan, test_rows: np.ndarray, test_labels: np.ndarray) -> None:
+        from simfl.data.features import FeatureStore
+        from simfl.training import cpu_state, pick_device
+
+        initial = plan.initial_model()
+        self.base = cpu_state(initial)
+        self.model = initial.to(pick_device(plan.scenario.resources.num_gpus))
+        self.features = torch.from_numpy(FeatureStore.open(plan.test_store).read(test_rows))
+        self.labels = torch.from_numpy(np.asarray(test_labels, dtype=np.int64))
+        self.batch_size = plan.scenario.train.eval_batch_size
+        self.task = plan.task()
+
+    def evaluate(self, arrays: ArrayRecord) -> LoopStats:
+        from simfl.training import evaluate
+
+        self.model.load_state_dict({**self.base, **arrays.to_torch_state_dict()}, strict=True)
+        return evaluate(self.model, self.features, self.labels, self.batch_size, self.task)
+
+    def after_round(self, state: RoundState) -> CallbackResult:
+        start = time.perf_counter()
+        stats = self.evaluate(state.arrays)
+        metrics = {"central_loss": stats.loss, "central_accuracy": stats.accuracy}
+        metrics |= {f"central_{name}": value for name, value in stats.extra.items()}
+        metrics["central_eval_seconds"] = time.perf_counter() - start
+        return CallbackResult(metrics)

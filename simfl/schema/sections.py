@@ -1,0 +1,57 @@
+"""The sections every scenario has: ``[scenario]``, ``[train]``, ``[resources]``, ``[faults]``,
+``[tracking]``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from simfl.schema.base import Section
+
+
+class ScenarioMeta(Section):
+    """``[scenario]``: identity and length of the experiment."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = Field(default=0, ge=0)
+    rounds: int = Field(ge=1, le=100_000)
+    description: str = ""
+
+
+class TrainConfig(Section):
+    """``[train]``: what each client does locally every round."""
+
+    local_epochs: int = Field(default=1, ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=1, le=65_536)
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = Field(default=0.05, gt=0.0, le=10.0)
+    momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    eval_batch_size: int = Field(default=256, ge=1)
+
+
+class ResourcesConfig(Section):
+    """``[resources]``: Flower's ``client_resources`` and Ray's init arguments."""
+
+    num_cpus: float = Field(default=1.0, gt=0.0)
+    num_gpus: float = Field(default=0.0, ge=0.0)
+    ray_init: dict[str, Any] = Field(default_factory=dict)
+    round_timeout_s: float = Field(default=3600.0, gt=0.0)
+
+
+class FaultsConfig(Section):
+    """``[faults]``: each sampled client crashes with this probability, per round and phase."""
+
+    client_crash_probability: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class TrackingConfig(Section):
+    """``[tracking]``: where results go; W&B is offline unless the user asks otherwise."""
+
+    results_dir: str = "results"
+    cache_dir: str = ".cache/simfl"
+    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+    wandb_project: str = "simfl"
+    wandb_entity: str = ""
+    wandb_group: str = ""
