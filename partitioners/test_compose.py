@@ -22,6 +22,8 @@ def test_quantity_sub_table_is_chosen_by_its_kind():
     assert params.quantity == LogNormalParams(sigma=0.5)
     with pytest.raises(ValidationError, match="'powerlaw', 'lognormal', 'dirichlet-sizes'"):
         ComposeParams.model_validate({"quantity": {"kind": "zipf"}})
+    with pytest.raises(ValidationError, match="Unable to extract tag using discriminator 'kind'"):
+        ComposeParams.model_validate({"quantity": {"min_size": 5}})  # the default does not pick
     with pytest.raises(ValidationError, match="compose needs at least one of"):
         ComposeParams()
 
