@@ -18,6 +18,10 @@ class PartitionError(ValueError):
         self.param = param
         self.message = message
 
+    def __reduce__(self) -> tuple[type[PartitionError], tuple[str, str]]:
+        """Pickle (e.g. across processes) by the two fields, not the formatted text."""
+        return (PartitionError, (self.param, self.message))
+
     def within(self, section: str) -> PartitionError:
         """The same error, its parameter addressed inside ``section`` (``label`` -> ``label.k``)."""
         return PartitionError(f"{section}.{self.param}", self.message)
