@@ -3,7 +3,8 @@
 1,000,000 labels (35 classes, uniform), 1,000 clients, alpha 0.5, min size 10, in one run:
 both partitioners get the same ``datasets.Dataset`` and split it through the same Flower
 Datasets interface (``partitioner.dataset = ds``; ``load_partition(0)`` computes the whole
-split); simfl's is also timed on the bare label array (``split``). Best of ``--repeats`` fresh
+split; ours through ``partitioners.flower.FlowerPartitioner``); ours is also timed on the bare
+label array (``split``). Best of ``--repeats`` fresh
 partitioners each. Prints the times and the ratio, without and with self-balancing.
 """
 
@@ -12,12 +13,15 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 
 import datasets
 import numpy as np
 from flwr_datasets.partitioner import DirichletPartitioner as FlowerDirichlet
 
 from partitioners.dirichlet import DirichletPartitioner
+from partitioners.flower import FlowerPartitioner
+from partitioners.params import DirichletParams
 
 
 def best_of(repeats: int, run: Callable[[], object]) -> float:
@@ -55,9 +59,9 @@ def main() -> None:
         f"alpha {args.alpha}, min size {args.min_size}; best of {args.repeats}"
     )
     for balancing in (False, True):
-        ours = lambda b=balancing: DirichletPartitioner(  # noqa: E731
-            args.clients, args.alpha, args.min_size, seed=0, self_balancing=b
-        )
+        params = DirichletParams(alpha=args.alpha, min_size=args.min_size, self_balancing=balancing)
+        bare = partial(DirichletPartitioner, args.clients, params, 0)
+        ours = lambda bare=bare: FlowerPartitioner(bare())  # noqa: E731
         flower = lambda b=balancing: FlowerDirichlet(  # noqa: E731
             num_partitions=args.clients,
             partition_by="label",
@@ -68,7 +72,7 @@ def main() -> None:
         )
         t_flower = best_of(args.repeats, through_interface(flower, dataset))
         t_ours = best_of(args.repeats, through_interface(ours, dataset))
-        t_bare = best_of(args.repeats, lambda o=ours: o().split(labels))
+        t_bare = best_of(args.repeats, lambda bare=bare: bare().split(labels))
         print(
             f"self_balancing={balancing!s:5}  flwr-datasets {t_flower:7.3f} s | simfl "
             f"{t_ours:7.3f} s (ratio {t_flower / t_ours:5.1f}x) | simfl on the bare array "

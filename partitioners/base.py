@@ -1,71 +1,65 @@
-"""What every simfl partitioner is: labels (and metadata) in, one index array per client out.
+"""What every partitioner is: labels (and metadata) in, one index array per partition out.
 
-Each partitioner is also a Flower Datasets ``Partitioner`` (``num_partitions``,
-``load_partition``), so any ``datasets.Dataset`` user can use it: the split is computed once from
-the dataset's ``partition_by`` column (and the metadata columns the partitioner needs) and cached.
+Plain numpy and pandas, nothing else: a partitioner works on arrays, so it can serve any data
+container. :class:`partitioners.flower.FlowerPartitioner` adapts one to Flower Datasets'
+``Partitioner`` interface for ``datasets.Dataset`` users.
 """
 
 from __future__ import annotations
 
-from abc import abstractmethod
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-import datasets
 import numpy as np
 import pandas as pd
-from flwr_datasets.partitioner import Partitioner as FlowerPartitioner
+from pydantic import BaseModel
 
-from simfl.errors import ScenarioError
+from partitioners.errors import PartitionError
+
+if TYPE_CHECKING:
+    from partitioners.feature_shift import Condition
+
+P = TypeVar("P", bound=BaseModel)
 
 
-class Partitioner(FlowerPartitioner):
-    """Deterministic for its seed; every sample lands in exactly one partition."""
+class Partitioner(ABC, Generic[P]):
+    """``num_partitions`` parts from validated ``params``; deterministic for its ``seed``.
+
+    Every sample lands in exactly one partition.
+    """
 
     #: Metadata columns :meth:`split` reads (natural partitioners: e.g. ``speaker_id``).
     metadata_columns: tuple[str, ...] = ()
 
-    def __init__(self, num_partitions: int, seed: int, partition_by: str = "label") -> None:
-        super().__init__()
+    def __init__(self, num_partitions: int, params: P, seed: int) -> None:
         if num_partitions < 1:
-            raise ScenarioError(f"key 'data.num_clients': must be >= 1, got {num_partitions}")
-        self._num_partitions = num_partitions
+            raise PartitionError("num_partitions", f"must be >= 1, got {num_partitions}")
+        self.num_partitions = num_partitions
+        self.params = params
         self.seed = seed
-        self.partition_by = partition_by
-        self._parts: list[np.ndarray] | None = None
-
-    @property
-    def num_partitions(self) -> int:
-        return self._num_partitions
 
     @abstractmethod
     def split(self, labels: np.ndarray, metadata: pd.DataFrame | None = None) -> list[np.ndarray]:
         """``num_partitions`` sorted int64 index arrays covering ``labels`` exactly once."""
 
-    def client_conditions(self) -> list | None:
-        """Per-client acoustic ``Condition``s (feature shift); ``None`` when audio is untouched."""
+    def client_conditions(self) -> list[Condition] | None:
+        """Per-partition acoustic ``Condition``s (feature shift); ``None`` if audio is untouched."""
         return None
 
-    def load_partition(self, partition_id: int) -> datasets.Dataset:
-        """Flower Datasets interface: the rows of ``partition_id`` (split computed once)."""
-        if self._parts is None:
-            column = self.dataset.with_format("arrow")[self.partition_by]  # no per-row objects
-            labels = pd.factorize(column.to_numpy(), sort=True)[0]
-            metadata = None
-            if self.metadata_columns:
-                metadata = self.dataset.select_columns(list(self.metadata_columns)).to_pandas()
-            self._parts = self.split(labels, metadata)
-        return self.dataset.select(self._parts[partition_id])
-
     def check_feasible(self, num_samples: int, min_size: int = 1) -> None:
+        """Enough samples for every partition to hold ``min_size``, or a PartitionError."""
         if self.num_partitions > num_samples:
-            raise ScenarioError(
-                f"key 'data.num_clients': {self.num_partitions} clients but the dataset has "
-                f"{num_samples} samples; allowed 1..{num_samples}"
+            raise PartitionError(
+                "num_partitions",
+                f"{self.num_partitions} clients but the dataset has {num_samples} samples; "
+                f"allowed 1..{num_samples}",
             )
         if self.num_partitions * min_size > num_samples:
-            raise ScenarioError(
-                f"key 'partition.min_size': {self.num_partitions} clients x min_size {min_size} "
-                f"need {self.num_partitions * min_size} samples, the dataset has {num_samples}; "
-                f"allowed min_size <= {num_samples // self.num_partitions}"
+            raise PartitionError(
+                "min_size",
+                f"{self.num_partitions} clients x min_size {min_size} need "
+                f"{self.num_partitions * min_size} samples, the dataset has {num_samples}; "
+                f"allowed min_size <= {num_samples // self.num_partitions}",
             )
 
 
@@ -78,8 +72,9 @@ def parts_from_owner(owner: np.ndarray, num_partitions: int) -> list[np.ndarray]
 
 
 def require_metadata(metadata: pd.DataFrame | None, column: str, kind: str) -> np.ndarray:
+    """``metadata[column]`` as an array, or a PartitionError naming what ``kind`` needs."""
     if metadata is None or column not in metadata:
-        raise ScenarioError(
-            f"key 'partition.kind': {kind!r} needs a {column!r} column in the dataset's metadata"
+        raise PartitionError(
+            "metadata", f"{kind!r} needs a {column!r} column in the dataset's metadata"
         )
     return metadata[column].to_numpy()

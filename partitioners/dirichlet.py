@@ -6,73 +6,56 @@ average size gets no more samples). What ours adds: it is vectorized (all classe
 one draw, owners written with one ``np.repeat``, parts by a radix sort; see
 ``bench/partition_dirichlet.py``), shuffles within each class before cutting, redraws with
 derived seeds (so the split depends only on the seed) until every client holds ``min_size``
-samples, reports an infeasible ``min_size`` as a ScenarioError naming the key instead of a
-generic error, and accepts client ``size_weights`` so label shift composes with quantity skew.
+samples, reports an infeasible ``min_size`` as a PartitionError naming the parameter and the
+largest value that fits, and accepts client ``size_weights`` so label shift composes with
+quantity skew.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
 from partitioners.base import Partitioner, parts_from_owner
-from simfl.errors import ScenarioError
+from partitioners.errors import PartitionError
+from partitioners.params import DirichletParams
 
 MAX_DRAWS = 100
 
 
-class DirichletParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    alpha: float = Field(gt=0.0, le=1e6)
-    min_size: int = Field(default=10, ge=0)
-    self_balancing: bool = False
+class DirichletPartitioner(Partitioner[DirichletParams]):
+    """Dirichlet(``params.alpha``) label shift; ``size_weights`` tilt each class's shares.
 
+    ``size_weights`` (one positive weight per partition, e.g. from a quantity-skew draw) multiply
+    every class's Dirichlet shares before they are renormalised, so a partition's expected size
+    follows its weight while its label mix follows the Dirichlet draw.
+    """
 
-class DirichletConfig(DirichletParams):
-    """``[partition] kind = "dirichlet"``: smaller ``alpha`` means stronger label skew."""
-
-    kind: Literal["dirichlet"]
-
-
-class DirichletPartitioner(Partitioner):
     def __init__(
         self,
         num_partitions: int,
-        alpha: float,
-        min_size: int,
+        params: DirichletParams,
         seed: int,
-        self_balancing: bool = False,
         size_weights: np.ndarray | None = None,
-        partition_by: str = "label",
     ) -> None:
-        super().__init__(num_partitions, seed, partition_by)
-        if alpha <= 0:
-            raise ScenarioError(f"key 'partition.alpha': must be > 0, got {alpha}")
-        self.alpha = alpha
-        self.min_size = min_size
-        self.self_balancing = self_balancing
+        super().__init__(num_partitions, params, seed)
+        if not params.alpha > 0:  # only reachable for params built without validation
+            raise PartitionError("alpha", f"must be > 0, got {params.alpha}")
         self.size_weights = size_weights
-
-    @classmethod
-    def from_config(
-        cls, config: DirichletParams, num_partitions: int, seed: int
-    ) -> DirichletPartitioner:
-        return cls(num_partitions, config.alpha, config.min_size, seed, config.self_balancing)
 
     def split(self, labels: np.ndarray, metadata: pd.DataFrame | None = None) -> list[np.ndarray]:
         labels = np.asarray(labels)
-        self.check_feasible(len(labels), self.min_size)
+        min_size = self.params.min_size
+        self.check_feasible(len(labels), min_size)
         for attempt in range(MAX_DRAWS):
             owner = self.draw_owners(labels, np.random.default_rng([self.seed, attempt]))
-            if np.bincount(owner, minlength=self.num_partitions).min() >= self.min_size:
+            if np.bincount(owner, minlength=self.num_partitions).min() >= min_size:
                 return parts_from_owner(owner, self.num_partitions)
-        raise ScenarioError(
-            f"key 'partition.min_size': no Dirichlet(alpha={self.alpha}) split in {MAX_DRAWS} "
-            f"draws gives every one of {self.num_partitions} clients {self.min_size} samples; "
-            "lower min_size, raise alpha or use fewer clients"
+        raise PartitionError(
+            "min_size",
+            f"no Dirichlet(alpha={self.params.alpha}) split in {MAX_DRAWS} draws gives every "
+            f"one of {self.num_partitions} clients {min_size} samples; "
+            "lower min_size, raise alpha or use fewer clients",
         )
 
     def draw_owners(self, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -81,13 +64,15 @@ class DirichletPartitioner(Partitioner):
         shuffled = rng.permutation(len(labels))
         grouped = shuffled[np.argsort(codes[shuffled], kind="stable")]  # by class, random within
         class_sizes = np.bincount(codes)
-        shares = rng.dirichlet(np.full(self.num_partitions, self.alpha), size=len(class_sizes))
+        shares = rng.dirichlet(
+            np.full(self.num_partitions, self.params.alpha), size=len(class_sizes)
+        )
         if self.size_weights is not None:
             shares = shares * self.size_weights
             shares /= shares.sum(axis=1, keepdims=True)
         counts = (
             self._balanced_counts(shares, class_sizes, len(labels))
-            if self.self_balancing
+            if self.params.self_balancing
             else _cut(shares, class_sizes)
         )
         owner = np.empty(len(labels), dtype=np.int64)

@@ -6,29 +6,15 @@ only if the dataset's order is; ours draws a seeded random permutation first.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
 
 from partitioners.base import Partitioner
+from partitioners.params import IidParams
 
 
-class IidConfig(BaseModel):
-    """``[partition] kind = "iid"``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: Literal["iid"]
-
-
-class IidPartitioner(Partitioner):
-    def __init__(self, num_partitions: int, seed: int, partition_by: str = "label") -> None:
-        super().__init__(num_partitions, seed, partition_by)
-
-    @classmethod
-    def from_config(cls, config: IidConfig, num_partitions: int, seed: int) -> IidPartitioner:
-        return cls(num_partitions, seed)
+class IidPartitioner(Partitioner[IidParams]):
+    """A seeded permutation cut into ``num_partitions`` parts whose sizes differ by at most 1."""
 
     def split(self, labels: np.ndarray, metadata: pd.DataFrame | None = None) -> list[np.ndarray]:
         self.check_feasible(len(labels))

@@ -9,61 +9,31 @@ seeded. ``size_weights`` exposes the weights so quantity skew composes with labe
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
 from partitioners.base import Partitioner
-from simfl.errors import ScenarioError
+from partitioners.errors import PartitionError
+from partitioners.params import LogNormalParams, PowerLawParams, QuantityParams
 
 
-class _QuantityBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    min_size: int = Field(default=10, ge=0)
-
-
-class PowerLawConfig(_QuantityBase):
-    """``kind = "powerlaw"``: size above ``min_size`` ~ Pareto(``exponent``) (heavy tail)."""
-
-    kind: Literal["powerlaw"]
-    exponent: float = Field(default=1.5, gt=0.0, le=100.0)
-
-
-class LogNormalConfig(_QuantityBase):
-    """``kind = "lognormal"``: size above ``min_size`` ~ exp(N(0, ``sigma``^2))."""
-
-    kind: Literal["lognormal"]
-    sigma: float = Field(default=1.0, gt=0.0, le=10.0)
-
-
-class DirichletSizesConfig(_QuantityBase):
-    """``kind = "dirichlet-sizes"``: size shares ~ Dirichlet(``alpha``) (small = skewed)."""
-
-    kind: Literal["dirichlet-sizes"]
-    alpha: float = Field(default=1.0, gt=0.0, le=1e6)
-
-
-QuantityConfig = PowerLawConfig | LogNormalConfig | DirichletSizesConfig
-
-
-def draw_weights(config: QuantityConfig, num_clients: int, rng: np.random.Generator) -> np.ndarray:
-    """Positive relative sizes, one per client, from the configured distribution."""
-    if isinstance(config, PowerLawConfig):
-        return 1.0 + rng.pareto(config.exponent, num_clients)  # Pareto with x_m = 1
-    if isinstance(config, LogNormalConfig):
-        return rng.lognormal(0.0, config.sigma, num_clients)
-    return rng.dirichlet(np.full(num_clients, config.alpha))
+def draw_weights(params: QuantityParams, num_clients: int, rng: np.random.Generator) -> np.ndarray:
+    """Positive relative sizes, one per client, from the distribution ``params`` names."""
+    if isinstance(params, PowerLawParams):
+        return 1.0 + rng.pareto(params.exponent, num_clients)  # Pareto with x_m = 1
+    if isinstance(params, LogNormalParams):
+        return rng.lognormal(0.0, params.sigma, num_clients)
+    return rng.dirichlet(np.full(num_clients, params.alpha))
 
 
 def sizes_from_weights(weights: np.ndarray, total: int, min_size: int) -> np.ndarray:
     """``min_size`` each, the rest in proportion to ``weights`` (largest-remainder rounding)."""
     spare = total - min_size * len(weights)
     if spare < 0:
-        raise ScenarioError(
-            f"key 'partition.min_size': {len(weights)} clients x min_size {min_size} need "
-            f"{min_size * len(weights)} samples, the dataset has {total}"
+        raise PartitionError(
+            "min_size",
+            f"{len(weights)} clients x min_size {min_size} need {min_size * len(weights)} "
+            f"samples, the dataset has {total}",
         )
     ideal = spare * weights / weights.sum()
     sizes = np.floor(ideal).astype(np.int64)
@@ -72,23 +42,17 @@ def sizes_from_weights(weights: np.ndarray, total: int, min_size: int) -> np.nda
     return sizes + min_size
 
 
-class QuantityPartitioner(Partitioner):
-    def __init__(
-        self, num_partitions: int, config: QuantityConfig, seed: int, partition_by="label"
-    ) -> None:
-        super().__init__(num_partitions, seed, partition_by)
-        self.config = config
-
-    @classmethod
-    def from_config(cls, config: QuantityConfig, num_partitions: int, seed: int):
-        return cls(num_partitions, config, seed)
+class QuantityPartitioner(Partitioner[QuantityParams]):
+    """IID labels, sizes from ``params``: ``powerlaw``, ``lognormal`` or ``dirichlet-sizes``."""
 
     def size_weights(self) -> np.ndarray:
-        return draw_weights(self.config, self.num_partitions, np.random.default_rng(self.seed))
+        """The drawn relative sizes (what a composition hands to the label-shift split)."""
+        return draw_weights(self.params, self.num_partitions, np.random.default_rng(self.seed))
 
     def sizes(self, total: int) -> np.ndarray:
+        """Samples per client for a dataset of ``total`` samples; sums to ``total``."""
         self.check_feasible(total)
-        return sizes_from_weights(self.size_weights(), total, self.config.min_size)
+        return sizes_from_weights(self.size_weights(), total, self.params.min_size)
 
     def split(self, labels: np.ndarray, metadata: pd.DataFrame | None = None) -> list[np.ndarray]:
         sizes = self.sizes(len(labels))

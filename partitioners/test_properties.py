@@ -6,13 +6,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from partitioners.compose import ComposeConfig, ComposePartitioner
+from partitioners.compose import ComposePartitioner
 from partitioners.dirichlet import DirichletPartitioner
-from partitioners.feature_shift import AcousticParams, AcousticPartitioner
+from partitioners.feature_shift import AcousticPartitioner
 from partitioners.iid import IidPartitioner
 from partitioners.label_shift import PathologicalPartitioner, ShardsPartitioner
 from partitioners.natural import AccentPartitioner, SpeakerGroupsPartitioner
-from partitioners.quantity import LogNormalConfig, PowerLawConfig, QuantityPartitioner
+from partitioners.params import (
+    AccentParams,
+    AcousticParams,
+    ComposeParams,
+    DirichletParams,
+    IidParams,
+    LogNormalParams,
+    PathologicalParams,
+    PowerLawParams,
+    ShardsParams,
+    SpeakerGroupsParams,
+)
+from partitioners.quantity import QuantityPartitioner
 
 MIN_SIZE = 3
 
@@ -25,34 +37,35 @@ def _metadata(n: int, rng: np.random.Generator) -> pd.DataFrame:
     )
 
 
+def _dirichlet(balanced: bool) -> DirichletParams:
+    return DirichletParams(alpha=0.3, min_size=MIN_SIZE, self_balancing=balanced)
+
+
+COMPOSE = ComposeParams.model_validate(
+    {
+        "label": {"alpha": 0.5, "min_size": MIN_SIZE},
+        "quantity": {"kind": "lognormal", "sigma": 0.5, "min_size": MIN_SIZE},
+        "acoustic": {"severity": 0.5},
+    }
+)
+
 FACTORIES = {
-    "iid": lambda n, seed: IidPartitioner(n, seed),
-    "dirichlet": lambda n, seed: DirichletPartitioner(n, 0.3, MIN_SIZE, seed),
-    "dirichlet-balanced": lambda n, seed: DirichletPartitioner(n, 0.3, MIN_SIZE, seed, True),
-    "pathological": lambda n, seed: PathologicalPartitioner(n, 3, seed, MIN_SIZE),
-    "shards": lambda n, seed: ShardsPartitioner(n, 2, seed),
-    "powerlaw": lambda n, seed: QuantityPartitioner(
-        n, PowerLawConfig(kind="powerlaw", min_size=MIN_SIZE), seed
+    "iid": lambda n, seed: IidPartitioner(n, IidParams(), seed),
+    "dirichlet": lambda n, seed: DirichletPartitioner(n, _dirichlet(False), seed),
+    "dirichlet-balanced": lambda n, seed: DirichletPartitioner(n, _dirichlet(True), seed),
+    "pathological": lambda n, seed: PathologicalPartitioner(
+        n, PathologicalParams(k=3, min_size=MIN_SIZE), seed
     ),
-    "lognormal": lambda n, seed: QuantityPartitioner(
-        n, LogNormalConfig(kind="lognormal", min_size=MIN_SIZE), seed
-    ),
+    "shards": lambda n, seed: ShardsPartitioner(n, ShardsParams(shards_per_client=2), seed),
+    "powerlaw": lambda n, seed: QuantityPartitioner(n, PowerLawParams(min_size=MIN_SIZE), seed),
+    "lognormal": lambda n, seed: QuantityPartitioner(n, LogNormalParams(min_size=MIN_SIZE), seed),
     # 40 speakers in groups of 40 // n: the number of clients that group size makes
-    "speaker-groups": lambda n, seed: SpeakerGroupsPartitioner(40 // (40 // n), 40 // n, seed),
-    "accent": lambda n, seed: AccentPartitioner(n, "accent", seed),
-    "acoustic": lambda n, seed: AcousticPartitioner(n, AcousticParams(severity=0.7), seed),
-    "compose": lambda n, seed: ComposePartitioner(
-        n,
-        ComposeConfig.model_validate(
-            {
-                "kind": "compose",
-                "label": {"alpha": 0.5, "min_size": MIN_SIZE},
-                "quantity": {"kind": "lognormal", "sigma": 0.5, "min_size": MIN_SIZE},
-                "acoustic": {"severity": 0.5},
-            }
-        ),
-        seed,
+    "speaker-groups": lambda n, seed: SpeakerGroupsPartitioner(
+        40 // (40 // n), SpeakerGroupsParams(group_size=40 // n), seed
     ),
+    "accent": lambda n, seed: AccentPartitioner(n, AccentParams(by="accent"), seed),
+    "acoustic": lambda n, seed: AcousticPartitioner(n, AcousticParams(severity=0.7), seed),
+    "compose": lambda n, seed: ComposePartitioner(n, COMPOSE, seed),
 }
 
 cases = st.tuples(
@@ -92,19 +105,3 @@ def test_same_seed_same_split_other_seed_other_split(name, case):
     other = FACTORIES[name](clients, seed + 1).split(labels, metadata)
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
-
-
-@pytest.mark.parametrize("name", ["dirichlet", "pathological", "speaker-groups", "compose"])
-def test_flower_datasets_interface(name):
-    import datasets
-
-    rng = np.random.default_rng(0)
-    labels, metadata = rng.integers(0, 6, size=900), _metadata(900, rng)
-    dataset = datasets.Dataset.from_pandas(metadata.assign(label=labels))
-    partitioner = FACTORIES[name](5, 7)
-    partitioner.dataset = dataset
-    expected = FACTORIES[name](5, 7).split(labels, metadata)
-    assert partitioner.num_partitions == 5
-    for pid in range(5):
-        part = partitioner.load_partition(pid)
-        assert part["label"] == labels[expected[pid]].tolist()

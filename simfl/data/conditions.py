@@ -1,10 +1,11 @@
 """Feature shift in the data pipeline: a train feature store recorded through each client's channel.
 
-Each train clip is passed through its owner client's ``Condition``
-(``partitioners.feature_shift``) before the log-mel features are computed, once per (dataset,
-feature settings, partition); clients then read it like the clean store, so training does no
-extra work per round. The noise of client ``c`` in the batch starting at row ``r`` is seeded by
-(seed, "acoustic-noise", c, r): the store is bit-identical on every build.
+Each train clip is passed through its owner client's ``Condition`` (drawn by
+``partitioners.feature_shift``, applied by ``simfl.data.acoustic``) before the log-mel features
+are computed, once per (dataset, feature settings, partition); clients then read it like the
+clean store, so training does no extra work per round. The noise of client ``c`` in the batch
+starting at row ``r`` is seeded by (seed, "acoustic-noise", c, r): the store is bit-identical on
+every build.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from partitioners.feature_shift import Condition, apply_condition
+from partitioners.feature_shift import Condition
+from simfl.data.acoustic import apply_condition
 from simfl.data.features import INT16_SCALE, FeatureStore, iter_dataset_audio
 from simfl.data.prepare import StageProgress
 from simfl.schema.data import DataBase

@@ -1,0 +1,126 @@
+"""The parameters of every partitioner, as validated pydantic models (stdlib + pydantic only).
+
+Kept apart from the implementations so that a configuration schema can embed them without
+importing numpy, pandas or the partitioners themselves. Field names, defaults and bounds are a
+compatibility contract: a configuration's identity (simfl hashes the dumped fields) must not move
+when this file does. Quantity-skew parameters carry a ``kind`` tag because a composition picks
+one of them by it (a discriminated union); it defaults to the model's own tag, so standalone use
+need not spell it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Effect = Literal["noise", "band", "gain", "speed", "reverb"]
+
+
+class _Params(BaseModel):
+    """Unknown fields are errors (a typo must not silently fall back to a default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IidParams(_Params):
+    """Uniformly random near-equal parts: nothing to choose."""
+
+
+class DirichletParams(_Params):
+    """Per-class client shares ~ Dirichlet(``alpha``): smaller ``alpha``, stronger label skew.
+
+    ``min_size``: every client holds at least this many samples (redrawn until it does).
+    ``self_balancing``: Flower Datasets' rule, a client above the mean size gets no more.
+    """
+
+    alpha: float = Field(gt=0.0, le=1e6)
+    min_size: int = Field(default=10, ge=0)
+    self_balancing: bool = False
+
+
+class PathologicalParams(_Params):
+    """Every client holds exactly ``k`` labels and at least ``min_size`` samples."""
+
+    k: int = Field(default=2, ge=1)
+    min_size: int = Field(default=1, ge=0)
+
+
+class ShardsParams(_Params):
+    """Label-sorted data cut into near-equal shards, ``shards_per_client`` dealt to each."""
+
+    shards_per_client: int = Field(default=2, ge=1)
+
+
+class _QuantityParams(_Params):
+    """Client sizes: ``min_size`` each, the rest shared by weights from a distribution."""
+
+    min_size: int = Field(default=10, ge=0)
+
+
+class PowerLawParams(_QuantityParams):
+    """Size above ``min_size`` ~ Pareto(``exponent``) (heavy tail)."""
+
+    kind: Literal["powerlaw"] = "powerlaw"
+    exponent: float = Field(default=1.5, gt=0.0, le=100.0)
+
+
+class LogNormalParams(_QuantityParams):
+    """Size above ``min_size`` ~ exp(N(0, ``sigma``^2))."""
+
+    kind: Literal["lognormal"] = "lognormal"
+    sigma: float = Field(default=1.0, gt=0.0, le=10.0)
+
+
+class DirichletSizesParams(_QuantityParams):
+    """Size shares above ``min_size`` ~ Dirichlet(``alpha``) (small ``alpha`` = skewed)."""
+
+    kind: Literal["dirichlet-sizes"] = "dirichlet-sizes"
+    alpha: float = Field(default=1.0, gt=0.0, le=1e6)
+
+
+QuantityParams = PowerLawParams | LogNormalParams | DirichletSizesParams
+
+
+class SpeakerParams(_Params):
+    """One speaker per partition: the number of partitions must equal the speakers."""
+
+
+class SpeakerGroupsParams(_Params):
+    """Each partition holds ``group_size`` speakers (the remainder spread one by one)."""
+
+    group_size: int = Field(default=4, ge=1)
+
+
+class AccentParams(_Params):
+    """Every partition speaks one accent (``by = "accent"``) or one voice family."""
+
+    by: Literal["accent", "voice"] = "accent"
+
+
+class AcousticParams(_Params):
+    """How far apart the clients' recording conditions are, and which effects make them.
+
+    ``severity`` 0 leaves every client's audio untouched; 1 spreads clients from clean to
+    0 dB SNR, 1.5 kHz bandwidth, +-12 dB gain and +-15 % speed.
+    """
+
+    severity: float = Field(default=0.5, ge=0.0, le=1.0)
+    effects: tuple[Effect, ...] = ("noise", "band", "gain", "speed")
+
+
+class ComposeParams(_Params):
+    """Label shift (``label``) x quantity skew (``quantity``) x feature shift (``acoustic``).
+
+    Any one or two may be left out, not all three.
+    """
+
+    label: DirichletParams | None = None
+    quantity: Annotated[QuantityParams, Field(discriminator="kind")] | None = None
+    acoustic: AcousticParams | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ComposeParams:
+        if self.label is None and self.quantity is None and self.acoustic is None:
+            raise ValueError("compose needs at least one of label, quantity, acoustic")
+        return self
