@@ -53,7 +53,7 @@ def build_federation(
 ) -> Federation:
     entry = registry.PARTITIONERS[scenario.partition.kind]
     seed = derive_seed(scenario.scenario.seed, "partition")
-    partitioner = entry.load().from_config(scenario.partition, scenario.data.num_clients, seed)
+    partitioner = entry.load()(scenario.data.num_clients, scenario.partition, seed)
     parts = partitioner.split(data.train.labels, data.train.metadata)
     key = partition_key(scenario)
     index_dir = cache_dir / "partitions" / key

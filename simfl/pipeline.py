@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from partitioners.errors import PartitionError
 from simfl.config import Scenario
 from simfl.data.prepare import PreparedData, StageProgress, prepare_data
 from simfl.errors import ScenarioError
@@ -35,7 +36,19 @@ def prepare_run(scenario: Scenario, progress: StageProgress | None = None) -> Pr
         federation = build_federation(scenario, data, cache_dir, progress)
     except ScenarioError as error:
         raise error.with_source(scenario.source) from None
+    except PartitionError as error:
+        key = scenario_key(error.param)
+        raise ScenarioError(error.message, key=key, source=scenario.source) from None
     return PreparedRun(data, federation)
+
+
+def scenario_key(param: str) -> str:
+    """The scenario key behind a partitioner's parameter name (see :mod:`partitioners.errors`)."""
+    if param == "num_partitions":
+        return "data.num_clients"
+    if param == "metadata":
+        return "partition.kind"
+    return f"partition.{param}"
 
 
 def check_model_names(scenario: Scenario) -> None:

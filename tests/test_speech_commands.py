@@ -26,6 +26,7 @@ from speech_commands_fixture import (
 )
 
 from partitioners.natural import SpeakerGroupsPartitioner, SpeakerPartitioner
+from partitioners.params import SpeakerGroupsParams, SpeakerParams
 from simfl.config import scenario_from_dict
 from simfl.data import speech_commands as SC
 from simfl.data.audiofolder import AudioFolderSettings, load_audiofolder
@@ -189,7 +190,10 @@ def test_speaker_partitions_keep_each_speaker_on_one_client(
 ) -> None:
     data = prepare_data(data_config(copies[layout]), cache)
     speakers = data.train.metadata["speaker_id"].to_numpy()
-    for partitioner in (SpeakerPartitioner(8, seed=1), SpeakerGroupsPartitioner(4, 2, seed=1)):
+    for partitioner in (
+        SpeakerPartitioner(8, SpeakerParams(), seed=1),
+        SpeakerGroupsPartitioner(4, SpeakerGroupsParams(group_size=2), seed=1),
+    ):
         parts = partitioner.split(data.train.labels, data.train.metadata)
         assert sorted(np.concatenate(parts).tolist()) == list(range(len(speakers)))
         owner = {}
