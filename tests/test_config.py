@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,49 @@ def test_missing_required_section():
 def test_cross_check_local_test_split():
     with pytest.raises(ScenarioError, match="local_test_fraction"):
         load_scenario(QUICKSTART, ["data.local_test_fraction=0"])
+
+
+def test_hashes_of_shipped_scenarios_are_unchanged_by_the_schema_move():
+    """Pinned before simfl/schema existed: same resolved scenario, same hash and cell ids."""
+    scenarios = QUICKSTART.parent
+    assert load_scenario(QUICKSTART).full_hash() == (
+        "14050a804efe56b48b069a4c9b91b0117af60162fd0eefa7b29ec35483e2ef97"
+    )
+    assert load_scenario(scenarios / "compose_label_quantity_acoustic.toml").full_hash() == (
+        "88a887ad79d75388f53dd6e1352a787c4d218c01b66207e250a8cd95f5a5ea85"
+    )
+    assert load_scenario(scenarios / "whisper-asr.toml").full_hash() == (
+        "47dc0b6ac1399a018f67f3ff18f3a5ebfce0d8b259ab01c70fa443b77ed62ac8"
+    )
+
+
+def test_hash_neutral_field_at_default_leaves_the_identity_alone():
+    from pydantic import Field
+
+    from simfl.schema.base import HASH_NEUTRAL, Section, identity_dump
+
+    class Old(Section):
+        a: int = 1
+
+    class New(Section):
+        a: int = 1
+        b: int = Field(default=0, json_schema_extra=HASH_NEUTRAL)
+
+    assert identity_dump(New()) == identity_dump(Old()) == {"a": 1}
+    assert identity_dump(New(b=2)) == {"a": 1, "b": 2}
+
+
+def test_local_layers_are_checked_against_the_model_in_preparation():
+    """Schema phase accepts any pattern (no model is built); preparation names key and file."""
+    from simfl.pipeline import check_model_names
+
+    raw = tomllib.loads(_quickstart_text())
+    raw["strategy"] = {"name": "fedper", "local_layers": ["nosuchlayer"]}
+    scenario = scenario_from_dict(raw, "quickstart.toml")
+    with pytest.raises(ScenarioError) as caught:
+        check_model_names(scenario)
+    error = caught.value.with_source(scenario.source)
+    assert error.key == "strategy.local_layers"
+    assert str(error).startswith(
+        "quickstart.toml: key 'strategy.local_layers': ['nosuchlayer'] match no parameter"
+    )

@@ -1,0 +1,105 @@
+"""A new metric is one small server callback: it reaches metrics.parquet, summary.json, the
+console summary and the W&B run with no edit to the writer, console or logger; a callback can
+stop a run. Also: the actor pools kill busy actors when they rebuild a pool. One real
+Flower/Ray run on tiny synthesized data."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import ray
+from rich.console import Console
+from test_end_to_end import TINY
+
+from simfl.config import scenario_from_dict
+from simfl.console import summary_table
+from simfl.engine.runtime import ray_session
+from simfl.engine.server_callbacks import CallbackResult, RoundState
+from simfl.run import run_scenario
+
+
+class GlobalUpdateNorm:
+    """The L2 norm of the change of the global model in each round (none at round 0)."""
+
+    def __init__(self) -> None:
+        self.norms: list[float] = []
+
+    def after_round(self, state: RoundState) -> CallbackResult | None:
+        if state.previous is None:
+            return None
+        new, old = state.arrays.to_numpy_ndarrays(), state.previous.to_numpy_ndarrays()
+        norm = math.sqrt(
+            sum(
+                float(np.sum((a - b).astype(np.float64) ** 2))
+                for a, b in zip(new, old, strict=True)
+            )
+        )
+        self.norms.append(norm)
+        return CallbackResult({"update_l2_norm": norm})
+
+
+class StopAfter:
+    """Stops the run after ``last_round`` (as a privacy budget or a time budget would)."""
+
+    def __init__(self, last_round: int) -> None:
+        self.last_round = last_round
+
+    def after_round(self, state: RoundState) -> CallbackResult | None:
+        if state.server_round >= self.last_round:
+            return CallbackResult(stop=f"test budget reached at round {state.server_round}")
+        return None
+
+
+@pytest.fixture(scope="module")
+def outcome_and_session(tmp_path_factory: pytest.TempPathFactory):
+    import tomllib
+
+    root = tmp_path_factory.mktemp("callbacks")
+    raw = tomllib.loads(TINY.format(results=root / "results", cache=root / "cache"))
+    raw["scenario"]["rounds"] = 3
+    scenario = scenario_from_dict(raw, "tiny.toml")
+    norm = GlobalUpdateNorm()
+    with ray_session(None, {}) as session:
+        outcome = run_scenario(
+            scenario, session=session, server_callbacks=[norm, StopAfter(2)], wandb_mode="offline"
+        )
+        yield outcome, norm, session
+
+
+def test_callback_metric_reaches_every_sink(outcome_and_session) -> None:
+    outcome, norm, _ = outcome_and_session
+    run_dir: Path = outcome.run_dir
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    assert metrics["round"].tolist() == [0, 1, 2]  # stopped after round 2 of 3
+    assert math.isnan(metrics["update_l2_norm"].iloc[0])
+    assert metrics["update_l2_norm"].iloc[1:].tolist() == norm.norms
+    assert all(value > 0 for value in norm.norms)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["final"]["update_l2_norm"] == norm.norms[-1]
+    assert summary["stopped"] == "stopped after round 2: test budget reached at round 2"
+    assert summary["rounds_completed"] == 2
+    console = Console(record=True, width=120)
+    console.print(summary_table(summary))
+    line = f"final update_l2_norm\\s+│ {norm.norms[-1]:.4f}"
+    assert re.search(line, console.export_text())
+    logged = b"".join(p.read_bytes() for p in (run_dir / "wandb").rglob("*.wandb"))
+    assert b"update_l2_norm" in logged
+
+
+def test_rebuilding_a_pool_kills_busy_actors_too(outcome_and_session) -> None:
+    _, _, session = outcome_and_session
+    pools = session.pools
+    key, pool = next(iter(pools._pools.items()))
+    assert pools.live_actors() == pool.num_actors >= 1
+    busy = pool.pool.pop()  # as Flower does while an actor serves a client
+    resources, kwargs = json.loads(key)
+    rebuilt = pools.get(resources, kwargs)  # an actor is missing: the pool is rebuilt
+    assert rebuilt is not pool
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(busy.__ray_ready__.remote(), timeout=30)
