@@ -104,7 +104,7 @@ def data_prepare(
     from simfl.data.prepare import prepare_data
 
     scenario = _load(scenario_file, set_)
-    with RunDisplay(console) as display:
+    with blamed_on(scenario_file), RunDisplay(console) as display:
         data = prepare_data(scenario.data, Path(scenario.tracking.cache_dir), display)
     console.print(
         f"{scenario.data.dataset} ({scenario.data.view}): {len(data.train.rows)} train and "

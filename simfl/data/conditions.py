@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from partitioners.feature_shift import Condition, apply_condition
-from simfl.data.features import INT16_SCALE, FeatureStore, iter_dataset_audio
+from simfl.data.dataset_audio import iter_dataset_audio
+from simfl.data.feature_store import FeatureStore
+from simfl.data.logmel import INT16_SCALE
 from simfl.data.prepare import StageProgress, load_source
 from simfl.data.sources import DataBase
 from simfl.seeding import rng_for

@@ -13,12 +13,19 @@ from typing import ClassVar, Literal
 import datasets
 from pydantic import BaseModel, ConfigDict, Field
 
-from simfl.data.audiofolder import AudioFolderSettings, load_audiofolder
-from simfl.data.features import FeatureSettings
-from simfl.data.speech_commands import SpeechCommandsSettings, load_speech_commands
-from simfl.data.synth_commands import SynthCommandsSettings, load_synth_commands
-from simfl.data.synth_phrases import SynthPhrasesSettings, load_synth_phrases
-from simfl.data.views import TRANSCRIPT_VIEW, VIEWS
+from simfl.data.audiofolder import load_audiofolder
+from simfl.data.settings import (
+    TRANSCRIPT_VIEW,
+    VIEWS,
+    AudioFolderSettings,
+    FeatureSettings,
+    SpeechCommandsSettings,
+    SynthCommandsSettings,
+    SynthPhrasesSettings,
+)
+from simfl.data.speech_commands import load_speech_commands
+from simfl.data.synth_commands import load_synth_commands
+from simfl.data.synth_phrases import load_synth_phrases
 
 ProgressFn = Callable[[int, int], None]
 

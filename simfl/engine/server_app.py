@@ -27,7 +27,7 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy
 
 from simfl import registry
-from simfl.data.features import FeatureStore
+from simfl.data.feature_store import FeatureStore
 from simfl.engine.client_app import client_traceback
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientFailure, RoundRecord
