@@ -13,6 +13,7 @@ change for unchanged settings, or every user's caches would be rebuilt.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import math
@@ -153,12 +154,13 @@ def empty_mel_filters(settings: FeatureSettings) -> list[int]:
     low, high = _hz_to_mel(settings.f_min), _hz_to_mel(settings.f_max)
     mel_points = _linspace(low, high, settings.n_mels + 2)
     hz_points = [700.0 * (10.0 ** (mel / 2595.0) - 1.0) for mel in mel_points]
-    bins = _linspace(0.0, float(settings.sample_rate // 2), settings.n_freqs)
-    return [
-        m
-        for m in range(settings.n_mels)
-        if not any(hz_points[m] < f < hz_points[m + 2] for f in bins)
-    ]
+    bins = _linspace(0.0, float(settings.sample_rate // 2), settings.n_freqs)  # ascending
+    empty = []
+    for m in range(settings.n_mels):
+        first_above = bisect.bisect_right(bins, hz_points[m])
+        if first_above == len(bins) or not bins[first_above] < hz_points[m + 2]:
+            empty.append(m)
+    return empty
 
 
 def _hz_to_mel(hz: float) -> float:
