@@ -20,6 +20,8 @@ Clips = TypeVar("Clips")
 
 
 class SpeakerCount(Protocol):
+    """Settings of a dataset made of synthetic speakers: the pool only needs their number."""
+
     @property
     def num_speakers(self) -> int: ...
 
