@@ -27,7 +27,8 @@ import torch
 
 from simfl.config import scenario_from_dict
 from simfl.data.client_index import ClientIndex
-from simfl.data.features import FeatureSettings, FeatureStore
+from simfl.data.feature_store import FeatureStore
+from simfl.data.settings import FeatureSettings
 from simfl.engine.client_app import build_client_app
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import RoundRecord

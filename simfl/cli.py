@@ -101,14 +101,11 @@ def data_prepare(
 ) -> None:
     """Build a scenario's dataset and its cached features (synthesizes synth-commands)."""
     from simfl.console import RunDisplay
-    from simfl.data.prepare import prepare_data
+    from simfl.pipeline import prepare_scenario_data
 
     scenario = _load(scenario_file, set_)
     with RunDisplay(console) as display:
-        try:
-            data = prepare_data(scenario.data, Path(scenario.tracking.cache_dir), display)
-        except ScenarioError as error:
-            raise error.with_source(scenario.source) from None
+        data = prepare_scenario_data(scenario, display)
     console.print(
         f"{scenario.data.dataset} ({scenario.data.view}): {len(data.train.rows)} train and "
         f"{len(data.test.rows)} test clips, {data.num_classes} classes; "

@@ -19,7 +19,7 @@ from simfl.data.conditions import (
     feature_row_means,
     owners_by_store_row,
 )
-from simfl.data.features import FeatureStore
+from simfl.data.feature_store import FeatureStore
 from simfl.data.prepare import PreparedData, StageProgress
 from simfl.seeding import derive_seed
 

@@ -27,6 +27,16 @@ class PreparedRun:
     federation: Federation
 
 
+def prepare_scenario_data(
+    scenario: Scenario, progress: StageProgress | None = None
+) -> PreparedData:
+    """The first stages only (source, features, view), e.g. for ``simfl data prepare``."""
+    try:
+        return prepare_data(scenario.data, Path(scenario.tracking.cache_dir), progress)
+    except ScenarioError as error:
+        raise error.with_source(scenario.source) from None
+
+
 def prepare_run(scenario: Scenario, progress: StageProgress | None = None) -> PreparedRun:
     """Build (or reuse from the cache) every stage of ``scenario``'s data pipeline."""
     cache_dir = Path(scenario.tracking.cache_dir)

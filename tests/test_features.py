@@ -1,4 +1,4 @@
-"""Tests for simfl.data.features: settings, log-mel computation and the feature store."""
+"""Features: settings, the log-mel computation, and the feature store built from datasets."""
 
 from __future__ import annotations
 
@@ -17,15 +17,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simfl.data import features as F
-from simfl.data.features import (
-    FeatureSettings,
-    FeatureStore,
-    FeatureStoreError,
-    ensure_feature_store,
-    log_mel,
-    mel_filterbank,
-)
+from simfl.data import feature_store as F
+from simfl.data.dataset_audio import iter_dataset_audio
+from simfl.data.feature_store import FeatureStore, FeatureStoreError
+from simfl.data.logmel import log_mel, mel_filterbank
+from simfl.data.settings import FeatureSettings, empty_mel_filters
 
 SR = 16000
 FP16_ATOL = 0.02  # |log-mel| < ~16, float16 keeps ~3 decimal digits
@@ -125,6 +121,50 @@ def test_mel_filterbank_matches_reference(kwargs: dict) -> None:
     np.testing.assert_allclose(fb.numpy(), ref, atol=1e-6)
     assert (fb.max(dim=0).values > 0).all()
     assert fb.max() <= 1.0
+
+
+def filterbank_before_transformers(s: FeatureSettings) -> np.ndarray:
+    """simfl's own HTK filterbank before it used transformers' (float64, [n_freqs, n_mels])."""
+    hz_to_mel = lambda hz: 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)  # noqa: E731
+    all_freqs = np.linspace(0.0, s.sample_rate // 2, s.n_freqs)
+    f_pts = 700.0 * (
+        10.0 ** (np.linspace(hz_to_mel(s.f_min), hz_to_mel(s.f_max), s.n_mels + 2) / 2595.0) - 1.0
+    )
+    f_diff = np.diff(f_pts)
+    slopes = f_pts[None, :] - all_freqs[:, None]
+    return np.maximum(0.0, np.minimum(-slopes[:, :-2] / f_diff[:-1], slopes[:, 2:] / f_diff[1:]))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"n_mels": 64, "n_fft": 512, "win_length": 400, "f_min": 0.0, "f_max": 8000.0},
+        {"n_mels": 80, "n_fft": 400, "win_length": 400, "f_min": 0.0, "f_max": 8000.0},
+        {"n_mels": 23, "n_fft": 1024, "win_length": 640, "f_min": 125.0, "f_max": 3800.0},
+        {"n_mels": 40, "n_fft": 256, "win_length": 200, "f_min": 60.0, "f_max": 4000.0,
+         "sample_rate": 8000},
+    ],
+)  # fmt: skip
+def test_mel_filterbank_is_bit_identical_to_the_one_features_were_cached_with(
+    kwargs: dict,
+) -> None:
+    s = FeatureSettings(**kwargs)
+    previous = torch.from_numpy(filterbank_before_transformers(s)).to(torch.float32)
+    assert torch.equal(mel_filterbank(s), previous)
+
+
+@pytest.mark.parametrize("n_fft", [64, 128, 256, 480, 512])
+@pytest.mark.parametrize("f_min", [0.0, 20.0, 300.0])
+def test_empty_filter_check_agrees_with_the_filterbank(n_fft: int, f_min: float) -> None:
+    """The settings schema finds empty filters without numpy; it must find exactly those."""
+    for n_mels in range(1, 129, 3):
+        s = FeatureSettings.model_construct(
+            n_mels=n_mels, n_fft=n_fft, win_length=n_fft, hop_length=160, f_min=f_min,
+            f_max=7600.0, sample_rate=16000,
+        )  # fmt: skip
+        expected = np.flatnonzero(filterbank_before_transformers(s).max(axis=0) == 0.0)
+        assert empty_mel_filters(s) == expected.tolist(), (n_fft, f_min, n_mels)
 
 
 # ----------------------------------------------------------------------------- log-mel
@@ -227,8 +267,6 @@ def test_store_layout_and_read_matches_recompute(tmp_path: Path) -> None:
     assert rows.dtype == np.float32 and rows.shape == (4, 40, 101)
     expected = log_mel(torch.from_numpy(audio[idx]), FeatureSettings()).numpy()
     np.testing.assert_allclose(rows, expected, atol=FP16_ATOL, rtol=0)
-    tensor = store.read_tensor([0, 1])
-    assert isinstance(tensor, torch.Tensor) and tensor.shape == (2, 40, 101)
 
 
 def test_float32_store_is_exact(tmp_path: Path) -> None:
@@ -350,35 +388,52 @@ def _shared_store(factory: pytest.TempPathFactory) -> FeatureStore:
 # ----------------------------------------------------------------------------- datasets
 
 
-def test_ensure_feature_store_from_dataset(tmp_path: Path) -> None:
+def build_from_dataset(
+    ds: datasets.Dataset, directory: Path, settings: FeatureSettings | None = None, **kw
+) -> FeatureStore:
+    """A store built from a ``datasets.Dataset`` the way simfl.data.prepare builds one."""
+    batch_size = kw.pop("batch_size", 512)
+    return FeatureStore.build(
+        iter_dataset_audio(ds, batch_size=batch_size),
+        num_rows=len(ds),
+        settings=settings or FeatureSettings(),
+        directory=directory,
+        source_fingerprint=kw.pop("source_fingerprint", "source-a:train"),
+        compute_batch_size=batch_size,
+        **kw,
+    )
+
+
+def test_store_from_a_dataset_equals_the_store_from_its_arrays(tmp_path: Path) -> None:
     audio = noise_clips(12, seed=7)
     ds = datasets.Dataset.from_dict({"audio": audio, "label": np.arange(12)})
     seen: list[int] = []
-    store = ensure_feature_store(
-        ds, FeatureSettings(), tmp_path / "ds", batch_size=5, progress=lambda d, t: seen.append(d)
+    store = build_from_dataset(
+        ds, tmp_path / "ds", batch_size=5, progress=lambda d, t: seen.append(d)
     )
     assert seen == [5, 10, 12]
     assert store.shape == (12, 40, 101)
-    assert store.source_fingerprint == ds._fingerprint
+    assert store.source_fingerprint == "source-a:train"
     reference = build_store(tmp_path, audio, name="arrays")
     np.testing.assert_array_equal(store.read(np.arange(12)), reference.read(np.arange(12)))
 
     mtime = (tmp_path / "ds" / "features.npy").stat().st_mtime_ns
-    again = ensure_feature_store(ds, FeatureSettings(), tmp_path / "ds")
+    again = build_from_dataset(ds, tmp_path / "ds")
     assert (tmp_path / "ds" / "features.npy").stat().st_mtime_ns == mtime
     assert again.shape == store.shape
 
     other = datasets.Dataset.from_dict({"audio": noise_clips(12, seed=8)})
     with pytest.raises(FeatureStoreError, match="source"):
-        ensure_feature_store(other, FeatureSettings(), tmp_path / "ds")
+        build_from_dataset(other, tmp_path / "ds", source_fingerprint="source-b:train")
 
 
-def test_ensure_feature_store_respects_index_mapping(tmp_path: Path) -> None:
+def test_dataset_audio_respects_the_index_mapping(tmp_path: Path) -> None:
     audio = noise_clips(8, seed=9)
     ds = datasets.Dataset.from_dict({"audio": audio}).select([6, 1, 4])
-    store = ensure_feature_store(
-        ds, FeatureSettings(dtype="float32"), tmp_path / "sel", batch_size=2
-    )
+    batches_read = list(iter_dataset_audio(ds, batch_size=2))
+    assert [b.dtype for b in batches_read] == [np.int16, np.int16]
+    np.testing.assert_array_equal(np.concatenate(batches_read), audio[[6, 1, 4]])
+    store = build_from_dataset(ds, tmp_path / "sel", FeatureSettings(dtype="float32"), batch_size=2)
     expected = log_mel(torch.from_numpy(audio[[6, 1, 4]]), FeatureSettings()).numpy()
     np.testing.assert_allclose(store.read(np.arange(3)), expected, atol=1e-5)
 
@@ -386,5 +441,5 @@ def test_ensure_feature_store_respects_index_mapping(tmp_path: Path) -> None:
 def test_ragged_dataset_is_rejected(tmp_path: Path) -> None:
     ds = datasets.Dataset.from_dict({"audio": [np.zeros(SR, np.int16), np.zeros(SR - 1, np.int16)]})
     with pytest.raises(ValueError, match="different lengths"):
-        ensure_feature_store(ds, FeatureSettings(), tmp_path / "ragged")
-    assert not (tmp_path / "ragged").exists()
+        build_from_dataset(ds, tmp_path / "ragged")
+    assert list(tmp_path.iterdir()) == []

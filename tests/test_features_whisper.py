@@ -7,7 +7,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from simfl.data.features import FeatureSettings, FeatureStore, whisper_log_mel
+from simfl.data.feature_store import FeatureStore
+from simfl.data.settings import FeatureSettings
+from simfl.data.whisper_features import whisper_log_mel
 
 
 def clips(n: int = 3, samples: int = 16_000) -> np.ndarray:

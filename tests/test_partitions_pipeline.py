@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from simfl.config import load_scenario
-from simfl.data.features import FeatureStore
+from simfl.data.feature_store import FeatureStore
 from simfl.data.prepare import prepare_data
 from simfl.federation import build_federation
 
@@ -96,9 +96,9 @@ def test_conditioned_batches_at_neutral_conditions_equal_the_clean_scaling():
     (batch,) = _conditioned_batches(split, owner, [Condition(), Condition()], 0, 16_000)
     import torch
 
-    from simfl.data.features import _to_float_audio
+    from simfl.data.logmel import to_float_audio
 
-    assert np.array_equal(batch, _to_float_audio(torch.from_numpy(audio)).numpy())
+    assert np.array_equal(batch, to_float_audio(torch.from_numpy(audio)).numpy())
 
 
 def test_partition_command_prints_statistics_and_draws_the_figure(workspace):

@@ -4,9 +4,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from simfl.atomic import write_atomically, write_text
 from simfl.config import load_scenario
 from simfl.engine.records import ClientFailure, RoundRecord
-from simfl.tracking.atomic import write_atomically, write_text
 from simfl.tracking.callbacks import RunInfo
 from simfl.tracking.results import ResultsWriter, new_run_dir
 

@@ -28,13 +28,16 @@ from speech_commands_fixture import (
 from partitioners.natural import SpeakerGroupsPartitioner, SpeakerPartitioner
 from partitioners.params import SpeakerGroupsParams, SpeakerParams
 from simfl.config import scenario_from_dict
+from simfl.data import local_copies
 from simfl.data import speech_commands as SC
-from simfl.data.audiofolder import AudioFolderSettings, load_audiofolder
+from simfl.data.audiofolder import load_audiofolder
+from simfl.data.clip_format import CLIP_SAMPLES, SILENCE_LABEL
 from simfl.data.prepare import prepare_data
-from simfl.data.speech_commands import SpeechCommandsSettings, load_speech_commands
-from simfl.data.synth_commands import CLIP_SAMPLES, SILENCE_LABEL
+from simfl.data.settings import AudioFolderSettings, SpeechCommandsSettings
+from simfl.data.speech_commands import load_speech_commands
 from simfl.data.views import COMMAND_WORDS, TWELVE_CLASS_NAMES, UNKNOWN_LABEL
 from simfl.errors import ScenarioError
+from simfl.pipeline import prepare_scenario_data
 from simfl.schema.data import SpeechCommandsData
 
 COLUMNS = ["audio", "word", "speaker_id", "accent", "take", "file"]
@@ -80,7 +83,8 @@ def test_layouts_are_detected(copies: dict[str, Path]) -> None:
         assert SpeechCommandsSettings(path=str(path)).resolved_layout() == layout
         assert SpeechCommandsSettings(path=str(path), layout=layout).resolved_layout() == layout
     # the Hub branch checkout root (holding v0.02/) and the v0.02 folder itself both work
-    assert SC.parquet_files(copies["parquet"] / "v0.02") == SC.parquet_files(copies["parquet"])
+    parquet = copies["parquet"]
+    assert local_copies.parquet_files(parquet / "v0.02") == local_copies.parquet_files(parquet)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -221,7 +225,7 @@ def test_cache_hit_does_not_convert_and_a_changed_copy_gets_a_new_key(
     (source / "yes" / "ffffffff_nohash_0.wav").write_bytes(
         (source / "yes").iterdir().__next__().read_bytes()
     )
-    SC.source_fingerprint.cache_clear()
+    local_copies.source_fingerprint.cache_clear()
     assert settings.cache_key() != key
 
 
@@ -243,11 +247,7 @@ def base_scenario(data: dict) -> dict:
     ("data", "expected"),
     [
         ({}, "missing required key 'data.path'"),
-        ({"path": "/no/such/dir"}, "key 'data.path': no such directory: /no/such/dir"),
         ({"path": "{tmp}", "layout": "tar"}, "key 'data.layout'"),
-        ({"path": "{tmp}"}, "allowed data.layout: auto, archive, parquet"),
-        ({"path": "{tmp}", "layout": "archive"}, "testing_list.txt: not an extracted"),
-        ({"path": "{tmp}", "layout": "parquet"}, "not the Parquet conversion"),
     ],
 )
 def test_bad_data_sections_are_one_line_scenario_errors(
@@ -260,10 +260,40 @@ def test_bad_data_sections_are_one_line_scenario_errors(
     assert expected in message and message.startswith("sc.toml: ") and "\n" not in message
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {"path": "/no/such/dir"},
+            "sc.toml: key 'data.path': no such directory: /no/such/dir (point it at your local "
+            "copy)",
+        ),
+        ({"path": "{tmp}"}, "sc.toml: key 'data': data.path {tmp} is neither an extracted"),
+        ({"path": "{tmp}", "layout": "archive"}, "testing_list.txt: not an extracted"),
+        ({"path": "{tmp}", "layout": "parquet"}, "not the Parquet conversion"),
+    ],
+)
+def test_a_missing_or_wrong_local_copy_is_a_one_line_scenario_error_when_preparing(
+    tmp_path: Path, data: dict, expected: str
+) -> None:
+    """The schema does not look at the disk; preparing the data does, naming file and key."""
+    data = {k: v.replace("{tmp}", str(tmp_path)) for k, v in data.items()}
+    raw = base_scenario(data)
+    raw.setdefault("tracking", {})["cache_dir"] = str(tmp_path / "cache")
+    scenario = scenario_from_dict(raw, "sc.toml")
+    with pytest.raises(ScenarioError) as error:
+        prepare_scenario_data(scenario)
+    message = str(error.value)
+    assert expected.replace("{tmp}", str(tmp_path)) in message
+    assert message.startswith("sc.toml: key 'data") and "\n" not in message
+    assert not (tmp_path / "cache").exists()
+
+
 def test_cli_exits_2_naming_the_key(tmp_path: Path) -> None:
     scenario = Path(__file__).parents[1] / "scenarios" / "speech-commands.toml"
     done = subprocess.run(
-        [sys.executable, "-m", "simfl.cli", "validate", str(scenario), "--set", "data.path=/nope"],
+        [sys.executable, "-m", "simfl.cli", "data", "prepare", str(scenario),
+         "--set", "data.path=/nope", "--set", f"tracking.cache_dir={tmp_path}"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -307,8 +337,11 @@ def test_audiofolder_loads_labels_speakers_and_metadata(tmp_path: Path) -> None:
 
 def test_audiofolder_without_a_test_split_is_refused(tmp_path: Path) -> None:
     (tmp_path / "train" / "yes").mkdir(parents=True)
-    with pytest.raises(ScenarioError, match="key 'data': .*no test split directory"):
-        scenario_from_dict(
-            {**base_scenario({}), "data": {"dataset": "audiofolder", "num_clients": 2,
-                                           "path": str(tmp_path)}}, "sc.toml"
-        )  # fmt: skip
+    scenario = scenario_from_dict(
+        {**base_scenario({}), "data": {"dataset": "audiofolder", "num_clients": 2,
+                                       "path": str(tmp_path)}}, "sc.toml"
+    )  # fmt: skip
+    with pytest.raises(ScenarioError, match="^key 'data': .*no test split directory"):
+        prepare_data(scenario.data, tmp_path / "cache")
+    with pytest.raises(ScenarioError, match="^key 'data.path': no such directory: /nope"):
+        AudioFolderSettings(path="/nope").check_local_copy()

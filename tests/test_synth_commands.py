@@ -1,4 +1,4 @@
-"""Tests for simfl.data.synth_commands: real eSpeak NG synthesis on tiny settings."""
+"""synth-commands: real eSpeak NG synthesis on tiny settings (speakers, eSpeak, DSP, build)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,14 @@ import numpy as np
 import pydantic
 import pytest
 
+from simfl.data import settings as data_settings
 from simfl.data import synth_commands as S
-from simfl.data.synth_commands import (
-    SILENCE_LABEL,
-    SPEECH_COMMANDS_WORDS,
-    SynthCommandsSettings,
-    build_synth_commands,
-    held_out_speakers,
-    load_synth_commands,
-    speaker_profile,
-    synthesize_speaker,
-)
+from simfl.data import synth_speakers as speakers
+from simfl.data.clip_format import CLIP_SAMPLES, SILENCE_LABEL, SPEECH_COMMANDS_WORDS
+from simfl.data.espeak import ESpeak
+from simfl.data.settings import SynthCommandsSettings
+from simfl.data.synth_commands import build_synth_commands, load_synth_commands, synthesize_speaker
+from simfl.data.synth_speakers import held_out_speakers, speaker_profile
 
 TINY = SynthCommandsSettings(
     words=("yes", "no", "marvin", "backward", "zero"),
@@ -105,7 +102,8 @@ def test_cache_key_is_stable_and_tracks_settings_and_generator_version(
     assert key == SynthCommandsSettings(**TINY.model_dump()).cache_key()
     assert len(key) == 16
     assert TINY.model_copy(update={"seed": 4}).cache_key() != key
-    monkeypatch.setattr(S, "GENERATOR_VERSION", S.GENERATOR_VERSION + 1)
+    version = data_settings.SYNTH_COMMANDS_GENERATOR_VERSION
+    monkeypatch.setattr(data_settings, "SYNTH_COMMANDS_GENERATOR_VERSION", version + 1)
     assert TINY.cache_key() != key
 
 
@@ -117,8 +115,8 @@ def test_speaker_profiles_are_deterministic_and_in_range() -> None:
     assert profiles == [speaker_profile(0, i) for i in range(50)]
     assert profiles != [speaker_profile(1, i) for i in range(50)]
     for p in profiles:
-        assert p.accent in S.ACCENTS
-        assert p.voice in S.FEMALE_VARIANTS + S.MALE_VARIANTS
+        assert p.accent in speakers.ACCENTS
+        assert p.voice in speakers.FEMALE_VARIANTS + speakers.MALE_VARIANTS
         assert 0 <= p.pitch <= 100 and 0 <= p.pitch_range <= 100 and 80 <= p.rate <= 450
         assert abs(sum(p.noise_mix) - 1.0) < 1e-9
     assert len({(p.accent, p.voice) for p in profiles}) > 25  # speakers really differ
@@ -126,17 +124,17 @@ def test_speaker_profiles_are_deterministic_and_in_range() -> None:
 
 def speak_every_accent(variant: str) -> list[np.ndarray]:
     """ "yes" in every accent with ``variant``, from one fresh load of the library."""
-    with S.ESpeak() as tts:
+    with ESpeak() as tts:
         return [
             tts.synth("yes", f"{voice_name}+{variant}", rate=175, pitch=50, pitch_range=50, seed=1)
-            for voice_name in S.ACCENTS.values()
+            for voice_name in speakers.ACCENTS.values()
         ]
 
 
-@pytest.mark.parametrize("variant", S.FEMALE_VARIANTS + S.MALE_VARIANTS)
+@pytest.mark.parametrize("variant", speakers.FEMALE_VARIANTS + speakers.MALE_VARIANTS)
 def test_every_drawable_voice_exists_and_is_reproducible(variant: str) -> None:
     first, again = speak_every_accent(variant), speak_every_accent(variant)
-    for accent, wave, repeat in zip(S.ACCENTS, first, again, strict=True):
+    for accent, wave, repeat in zip(speakers.ACCENTS, first, again, strict=True):
         assert len(wave) > 2000, accent  # the voice exists and speaks
         assert np.abs(wave).max() < 32000, accent  # no clipping inside eSpeak
         assert np.array_equal(wave, repeat), accent  # no state survives a library reload
@@ -183,7 +181,7 @@ def test_columns_shapes_and_dtypes(dataset: datasets.DatasetDict) -> None:
         assert split.column_names == COLUMNS
         assert split.features["audio"] == datasets.Sequence(datasets.Value("int16"))
         audio = audio_of(split)
-        assert audio.dtype == np.int16 and audio.shape == (split.num_rows, S.CLIP_SAMPLES)
+        assert audio.dtype == np.int16 and audio.shape == (split.num_rows, CLIP_SAMPLES)
         assert isinstance(split[0]["take"], int)
         assert json.loads(split.info.description)["sample_rate"] == 16000
 
@@ -204,8 +202,8 @@ def test_rows_per_speaker_are_ordered_by_word_then_take(dataset: datasets.Datase
 def test_train_and_test_speakers_are_disjoint(dataset: datasets.DatasetDict) -> None:
     train, test = set(dataset["train"]["speaker_id"]), set(dataset["test"]["speaker_id"])
     assert not train & test
-    assert train | test == {S.speaker_id(i) for i in range(TINY.num_speakers)}
-    assert test == {S.speaker_id(i) for i in held_out_speakers(TINY)}
+    assert train | test == {speakers.speaker_id(i) for i in range(TINY.num_speakers)}
+    assert test == {speakers.speaker_id(i) for i in held_out_speakers(TINY)}
     table = dataset["train"].select_columns(["speaker_id", "accent", "voice"]).to_pandas()
     assert (table.groupby("speaker_id").nunique() == 1).all().all()  # one voice per speaker
 
@@ -255,7 +253,7 @@ def test_losing_a_build_race_keeps_the_winner_and_leaves_no_temp_dirs(
     def synthesize_while_another_process_wins(settings, num_workers=None, progress=None):
         shutil.copytree(built[0], final)  # the other builder renames its result into place
         (final / "winner").touch()
-        silent = np.zeros((settings.clips_per_speaker, S.CLIP_SAMPLES), np.int16)
+        silent = np.zeros((settings.clips_per_speaker, CLIP_SAMPLES), np.int16)
         words = [w for w in settings.words for _ in range(2)] + [SILENCE_LABEL]
         takes = [0, 1] * len(settings.words) + [0]
         return [

@@ -14,7 +14,8 @@ from flwr.app import ConfigRecord, Context, RecordDict
 from simfl import registry
 from simfl.config import scenario_from_dict
 from simfl.data.client_index import ClientIndex
-from simfl.data.features import FeatureSettings, FeatureStore
+from simfl.data.feature_store import FeatureStore
+from simfl.data.settings import FeatureSettings
 from simfl.engine import client_app
 from simfl.engine.model_summary import model_summary
 from simfl.engine.plan import RunPlan

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simfl.data.synth_commands import SILENCE_LABEL, SPEECH_COMMANDS_WORDS
+from simfl.data.clip_format import SILENCE_LABEL, SPEECH_COMMANDS_WORDS
 from simfl.data.views import (
     COMMAND_WORDS,
     TWELVE_CLASS_NAMES,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from simfl.data.synth_phrases import SynthPhrasesSettings, synthesize_phrases
+from simfl.data.settings import SynthPhrasesSettings
+from simfl.data.synth_phrases import synthesize_phrases
 from simfl.data.views import apply_view
 from simfl.models.tokenizer import word_tokenizer
 from simfl.models.whisper_asr import build_whisper_asr

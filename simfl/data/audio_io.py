@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from simfl.data.synth_commands import CLIP_SAMPLES, SAMPLE_RATE
+from simfl.data.clip_format import CLIP_SAMPLES, SAMPLE_RATE
 from simfl.errors import SimflError
 
 

@@ -20,104 +20,21 @@ speaker comes from a Speech Commands style name (``<speaker>_nohash_<n>.wav``) o
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import datasets
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from simfl.data.audio_io import load_clip
-from simfl.data.converted import (
-    UNKNOWN_ACCENT,
-    Clip,
-    ProgressFn,
-    build_converted,
-    files_fingerprint,
-    load_converted,
-)
+from simfl.data.converted import UNKNOWN_ACCENT, Clip, ProgressFn, build_converted, load_converted
+from simfl.data.local_copies import METADATA_FILES, audio_files, split_dirs
+from simfl.data.settings import AUDIOFOLDER_LOADER_VERSION, AudioFolderSettings
 
-LOADER_VERSION = 1
 DATASET_NAME = "audiofolder"
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-SPLIT_NAMES = {
-    "train": ("train", "training"),
-    "test": ("test", "testing", "eval", "evaluation"),
-}
-METADATA_FILES = ("metadata.csv", "metadata.jsonl")
 UNKNOWN_SPEAKER = "unknown"
 _SC_NAME = re.compile(r"^(?P<speaker>[^_/]+)_nohash_(?P<take>\d+)\.")
-
-
-class AudioFolderSettings(BaseModel):
-    """Where the folder is and which metadata columns hold speakers and accents."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str = Field(min_length=1)
-    speaker_column: str = "speaker_id"
-    accent_column: str = "accent"
-
-    @field_validator("path")
-    @classmethod
-    def _path_is_a_directory(cls, path: str) -> str:
-        if not Path(path).expanduser().is_dir():
-            raise ValueError(f"no such directory: {path} (point it at your audiofolder)")
-        return path
-
-    @model_validator(mode="after")
-    def _has_train_and_test(self) -> AudioFolderSettings:
-        split_dirs(self.root)
-        return self
-
-    @property
-    def root(self) -> Path:
-        return Path(self.path).expanduser().resolve()
-
-    def cache_key(self) -> str:
-        payload = {
-            "loader": LOADER_VERSION,
-            **self.model_dump(mode="json", include=set(AudioFolderSettings.model_fields)),
-            "path": str(self.root),
-            "files": folder_fingerprint(str(self.root)),
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def split_dirs(root: Path) -> dict[str, Path]:
-    """{"train": dir, "test": dir}; ValueError naming the expected directories otherwise."""
-    found = {}
-    for split, names in SPLIT_NAMES.items():
-        matches = [root / n for n in names if (root / n).is_dir()]
-        if not matches:
-            raise ValueError(
-                f"data.path {root} has no {split} split directory (one of {', '.join(names)}) "
-                "holding <label>/<audio file>"
-            )
-        found[split] = matches[0]
-    return found
-
-
-def audio_files(split_dir: Path) -> list[Path]:
-    """Audio files at ``<split>/<label>/...``, sorted; hidden files are skipped."""
-    return sorted(
-        p
-        for p in split_dir.rglob("*")
-        if p.suffix.lower() in AUDIO_SUFFIXES
-        and p.parent != split_dir
-        and not any(part.startswith(".") for part in p.relative_to(split_dir).parts)
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def folder_fingerprint(root: str) -> str:
-    base = Path(root)
-    files = [p for d in split_dirs(base).values() for p in audio_files(d)]
-    files += [p for p in base.rglob("metadata.*") if p.name in METADATA_FILES]
-    return files_fingerprint(base, files)
 
 
 def read_metadata(root: Path, split_dir: Path) -> pd.DataFrame:
@@ -166,7 +83,11 @@ def dataset_path(settings: AudioFolderSettings, cache_dir: str | Path) -> Path:
 def load_audiofolder(
     settings: AudioFolderSettings, cache_dir: str | Path, progress: ProgressFn | None = None
 ) -> datasets.DatasetDict:
-    """Splits "train" and "test" in the synth-commands contract; converted on first use."""
+    """Splits "train" and "test" in the synth-commands contract; converted on first use.
+
+    Raises ScenarioError (naming ``data.path``) if the folder is missing or lacks a split.
+    """
+    settings.check_local_copy()
     final = dataset_path(settings, cache_dir)
     if not final.exists():
         dirs = split_dirs(settings.root)
@@ -176,7 +97,7 @@ def load_audiofolder(
         total = sum(len(audio_files(d)) for d in dirs.values())
         info = {
             "name": DATASET_NAME,
-            "loader_version": LOADER_VERSION,
+            "loader_version": AUDIOFOLDER_LOADER_VERSION,
             "settings": settings.model_dump(
                 mode="json", include=set(AudioFolderSettings.model_fields)
             ),

@@ -7,14 +7,12 @@ Flower messages and no client ever loads another's indices.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from simfl.atomic import publish_directory
 from simfl.seeding import rng_for
 
 
@@ -91,15 +89,11 @@ class ClientIndex:
 
 
 def _write_atomically(directory: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-    try:
+    """Publish the arrays and ``meta.json`` as one directory (a racing builder's copy is equal)."""
+
+    def fill(staging: Path) -> None:
         for name, array in arrays.items():
             np.save(staging / f"{name}.npy", array)
         (staging / "meta.json").write_text(json.dumps(meta))
-        os.rename(staging, directory)
-    except OSError:
-        if not (directory / "meta.json").exists():
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    publish_directory(directory, fill)

@@ -18,7 +18,9 @@ import numpy as np
 
 from partitioners.feature_shift import Condition
 from simfl.data.acoustic import apply_condition
-from simfl.data.features import INT16_SCALE, FeatureStore, iter_dataset_audio
+from simfl.data.dataset_audio import iter_dataset_audio
+from simfl.data.feature_store import FeatureStore
+from simfl.data.logmel import INT16_SCALE
 from simfl.data.prepare import StageProgress
 from simfl.schema.data import DataBase
 from simfl.seeding import rng_for

@@ -12,7 +12,6 @@ Clips are streamed to disk in batches: the real Speech Commands train split is 2
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -23,8 +22,8 @@ import datasets
 import numpy as np
 import pyarrow as pa
 
-from simfl.data.synth_commands import CLIP_SAMPLES
-from simfl.tracking.atomic import publish_directory
+from simfl.atomic import publish_directory
+from simfl.data.clip_format import CLIP_SAMPLES
 
 SPLITS = ("train", "test")
 INFO_FILE = "source.json"
@@ -59,15 +58,6 @@ def clip_features() -> datasets.Features:
             "file": datasets.Value("string"),
         }
     )
-
-
-def files_fingerprint(root: Path, files: Iterable[Path]) -> str:
-    """Hash of (relative path, size, mtime) of ``files``: a changed source gets a new cache key."""
-    digest = hashlib.sha256()
-    for path in sorted(files):
-        stat = path.stat()
-        digest.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
 
 
 def _batch_table(clips: list[Clip], schema: pa.Schema) -> pa.Table:
@@ -129,7 +119,6 @@ def build_converted(
             progress(min(done, total), max(total, done))
 
     def fill(tmp: Path) -> None:
-        tmp.mkdir()
         counts = {
             name: write_split(make(), tmp / f"{name}.arrow", advance)
             for name, make in splits.items()

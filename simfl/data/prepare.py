@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from simfl import registry
-from simfl.data.features import FeatureStore, iter_dataset_audio
+from simfl.data.dataset_audio import iter_dataset_audio
+from simfl.data.feature_store import FeatureStore
 from simfl.data.views import apply_view
 from simfl.schema.data import DataBase
 

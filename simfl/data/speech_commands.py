@@ -28,32 +28,22 @@ the whole class to a few "noise speakers". Its ``file`` column says where it was
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any
 
 import datasets
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from simfl.data.audio_io import fit_clip, load_clip, load_recording, to_pcm16
-from simfl.data.converted import (
-    Clip,
-    ProgressFn,
-    build_converted,
-    files_fingerprint,
-    load_converted,
-)
-from simfl.data.synth_commands import CLIP_SAMPLES, SILENCE_LABEL
+from simfl.data.clip_format import CLIP_SAMPLES, SILENCE_LABEL
+from simfl.data.converted import Clip, ProgressFn, build_converted, load_converted
+from simfl.data.local_copies import LISTS, parquet_files
+from simfl.data.settings import SPEECH_COMMANDS_LOADER_VERSION, SpeechCommandsSettings
 from simfl.errors import SimflError
 
-# Bump whenever the converted audio or metadata would change: it is part of every cache key.
-LOADER_VERSION = 1
 DATASET_NAME = "speech-commands"
-LISTS = {"validation": "validation_list.txt", "test": "testing_list.txt"}
 BACKGROUND_DIR = "_background_noise_"
 # The Hub's ClassLabel names for v0.02 (used when a Parquet file carries no feature metadata).
 HUB_LABELS_V2: tuple[str, ...] = (
@@ -67,118 +57,6 @@ _CLIP_NAME = re.compile(r"^(?P<speaker>[^_/]+)_nohash_(?P<take>\d+)\.wav$")
 _SILENCE_SALT = 0x511E_9CE5
 _LONG_RECORDING = int(1.5 * CLIP_SAMPLES)  # longer silence rows are recordings to cut from
 _SILENCE_DB = (-30.0, 0.0)  # window level relative to the recording
-Layout = Literal["archive", "parquet"]
-
-
-class SpeechCommandsSettings(BaseModel):
-    """Where the local copy is and how silence is cut (all of it is in the cache key)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str = Field(min_length=1)
-    layout: Literal["auto", "archive", "parquet"] = "auto"
-    silence_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
-    silence_test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
-    silence_seed: int = Field(default=0, ge=0, le=2**32 - 1)
-
-    @field_validator("path")
-    @classmethod
-    def _path_is_a_directory(cls, path: str) -> str:
-        if not Path(path).expanduser().is_dir():
-            raise ValueError(f"no such directory: {path} (point it at your local copy)")
-        return path
-
-    @model_validator(mode="after")
-    def _layout_is_there(self) -> Self:
-        self.resolved_layout()
-        return self
-
-    @property
-    def root(self) -> Path:
-        return Path(self.path).expanduser().resolve()
-
-    def resolved_layout(self) -> Layout:
-        """The layout named, checked against the directory, or the one detected there."""
-        return resolve_layout(self.root, self.layout)
-
-    def cache_key(self) -> str:
-        """Stable hash of the settings, the resolved path and layout, and the files' stats."""
-        layout = self.resolved_layout()
-        payload = {
-            "loader": LOADER_VERSION,
-            **self.model_dump(mode="json", include=set(SpeechCommandsSettings.model_fields)),
-            "path": str(self.root),
-            "layout": layout,
-            "files": source_fingerprint(str(self.root), layout),
-        }
-        blob = json.dumps(payload, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-
-# ---------------------------------------------------------------------------------------------
-# Layouts
-# ---------------------------------------------------------------------------------------------
-
-
-def is_archive(root: Path) -> bool:
-    return all((root / name).is_file() for name in LISTS.values())
-
-
-def parquet_files(root: Path) -> dict[str, list[Path]] | None:
-    """{"train": [...], "test": [...]} under ``root`` or ``root/v0.02``; None if either is missing.
-
-    Accepts the converter's ``<split>/NNNN.parquet`` (also ``partial-<split>/``) and the older
-    flat ``*-<split>-NNNNN-of-NNNNN.parquet`` names.
-    """
-    for base in (root / "v0.02", root):
-        found = {split: _split_parquet(base, split) for split in ("train", "test")}
-        if all(found.values()):
-            return found
-    return None
-
-
-def _split_parquet(base: Path, split: str) -> list[Path]:
-    nested = [*base.glob(f"{split}/*.parquet"), *base.glob(f"partial-{split}/*.parquet")]
-    flat = [*base.glob(f"*-{split}-*.parquet"), *base.glob(f"{split}-*.parquet")]
-    return sorted(nested or flat)
-
-
-def resolve_layout(root: Path, layout: str) -> Layout:
-    """Check ``layout`` against ``root`` (or detect it); ValueError naming what is missing."""
-    archive, parquet = is_archive(root), parquet_files(root) is not None
-    if layout == "archive" and not archive:
-        raise ValueError(
-            f"data.path {root} has no {' and '.join(LISTS.values())}: not an extracted "
-            "speech_commands_v0.02 archive (data.layout = 'archive')"
-        )
-    if layout == "parquet" and not parquet:
-        raise ValueError(
-            f"data.path {root} has no [v0.02/]train/*.parquet and test/*.parquet: not the "
-            "Parquet conversion of google/speech_commands (data.layout = 'parquet')"
-        )
-    if layout in ("archive", "parquet"):
-        return layout  # type: ignore[return-value]
-    if archive:
-        return "archive"
-    if parquet:
-        return "parquet"
-    raise ValueError(
-        f"data.path {root} is neither an extracted speech_commands_v0.02 archive "
-        f"({', '.join(LISTS.values())}, <word>/*.wav) nor its Parquet conversion "
-        "([v0.02/]train/*.parquet, test/*.parquet); allowed data.layout: auto, archive, parquet"
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def source_fingerprint(root: str, layout: Layout) -> str:
-    """Stats of every file the conversion reads (cached: a full archive has 105,000 files)."""
-    base = Path(root)
-    if layout == "parquet":
-        found = parquet_files(base) or {}
-        files: Iterable[Path] = [f for split in found.values() for f in split]
-    else:
-        files = [*base.glob("*/*.wav"), *(base / name for name in LISTS.values())]
-    return files_fingerprint(base, files)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,13 +254,17 @@ def split_makers(
 def load_speech_commands(
     settings: SpeechCommandsSettings, cache_dir: str | Path, progress: ProgressFn | None = None
 ) -> datasets.DatasetDict:
-    """Splits "train" and "test" in the synth-commands contract; converted on first use."""
+    """Splits "train" and "test" in the synth-commands contract; converted on first use.
+
+    Raises ScenarioError (naming ``data.path``) if the local copy is not where it should be.
+    """
+    settings.check_local_copy()
     final = dataset_path(settings, cache_dir)
     if not final.exists():
         makers, total = split_makers(settings)
         info = {
             "name": DATASET_NAME,
-            "loader_version": LOADER_VERSION,
+            "loader_version": SPEECH_COMMANDS_LOADER_VERSION,
             "layout": settings.resolved_layout(),
             "settings": settings.model_dump(
                 mode="json", include=set(SpeechCommandsSettings.model_fields)

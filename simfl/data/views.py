@@ -12,11 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from simfl.data.synth_commands import SILENCE_LABEL, SPEECH_COMMANDS_WORDS
+from simfl.data.clip_format import SILENCE_LABEL, SPEECH_COMMANDS_WORDS
+from simfl.data.settings import TRANSCRIPT_VIEW, VIEWS
 
-VIEWS = ("35-class", "12-class")
-#: Transcribed datasets' view: every distinct text is a class whose name is the text.
-TRANSCRIPT_VIEW = "transcripts"
 UNKNOWN_LABEL = "_unknown_"
 COMMAND_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 TWELVE_CLASS_NAMES = (*COMMAND_WORDS, UNKNOWN_LABEL, SILENCE_LABEL)

@@ -17,7 +17,7 @@ from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from simfl.data.client_index import ClientIndex
-from simfl.data.features import FeatureStore
+from simfl.data.feature_store import FeatureStore
 from simfl.engine.client_errors import ClientTaskError, wrap_traceback
 from simfl.engine.client_state import ClientStateStore
 from simfl.engine.flower_internals import PARTITION_ID_KEY

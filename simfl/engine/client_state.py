@@ -8,11 +8,11 @@ never sees it (it is never in a message).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from simfl.atomic import write_atomically
 
 
 class ClientStateStore:
@@ -32,13 +32,6 @@ class ClientStateStore:
         return torch.load(path, map_location="cpu", weights_only=True)
 
     def save(self, cid: int, state: dict[str, torch.Tensor]) -> None:
-        """Write to a temporary file in the same directory, then rename over the old one."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".client-{cid}-", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save({k: v.detach().cpu() for k, v in state.items()}, handle)
-            os.replace(tmp, self.path(cid))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Replace the client's file atomically: a restarted actor never reads half a state."""
+        cpu_state = {k: v.detach().cpu() for k, v in state.items()}
+        write_atomically(self.path(cid), lambda tmp: torch.save(cpu_state, tmp))

@@ -58,7 +58,7 @@ class CentralEvaluation:
     """
 
     def __init__(self, plan: RunPlan, test_rows: np.ndarray, test_labels: np.ndarray) -> None:
-        from simfl.data.features import FeatureStore
+        from simfl.data.feature_store import FeatureStore
         from simfl.training import cpu_state, pick_device
 
         initial = plan.initial_model()

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from simfl.atomic import write_atomically, write_table, write_text
 from simfl.report.load import SweepResults, load_sweeps
 from simfl.report.plots import figures
 from simfl.report.tables import comparison, formatted, markdown
-from simfl.tracking.atomic import write_atomically, write_table, write_text
 
 
 @dataclass(frozen=True)

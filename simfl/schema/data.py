@@ -10,12 +10,15 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from simfl.data.audiofolder import AudioFolderSettings
-from simfl.data.features import FeatureSettings
-from simfl.data.speech_commands import SpeechCommandsSettings
-from simfl.data.synth_commands import SynthCommandsSettings
-from simfl.data.synth_phrases import SynthPhrasesSettings
-from simfl.data.views import TRANSCRIPT_VIEW, VIEWS
+from simfl.data.settings import (
+    TRANSCRIPT_VIEW,
+    VIEWS,
+    AudioFolderSettings,
+    FeatureSettings,
+    SpeechCommandsSettings,
+    SynthCommandsSettings,
+    SynthPhrasesSettings,
+)
 from simfl.schema.base import Section
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from simfl.atomic import write_json, write_table
 from simfl.sweep.grid import Cell, Sweep
-from simfl.tracking.atomic import write_json, write_table
 
 DONE, LOCK = "DONE", "LOCK"
 STATUSES = ("done", "running", "failed", "interrupted", "pending")

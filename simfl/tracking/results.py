@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 
 from partitioners.plots import plot_partition
+from simfl.atomic import write_atomically, write_json, write_table, write_text
 from simfl.config import Scenario
 from simfl.engine.records import ClientFailure, RoundRecord
-from simfl.tracking.atomic import write_atomically, write_json, write_table, write_text
 from simfl.tracking.callbacks import RunCallback, RunInfo
 
 

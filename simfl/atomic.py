@@ -1,0 +1,135 @@
+"""Atomic, durable writes: a reader sees the old file (or directory) or the new one, never half.
+
+Every file simfl publishes goes through here: run results, sweep manifests, reports, feature
+stores, client indices, per-client state and synthesized or converted datasets. Why one module:
+the write-to-a-temporary-then-rename recipe has three easy-to-miss details, done once here:
+
+- durability: the data is fsynced before the rename and the parent directory after it, so a
+  power cut cannot leave a renamed but empty file;
+- permissions: temporaries are created with ``os.open(..., O_CREAT | O_EXCL, 0o666)`` (or
+  ``os.mkdir(..., 0o777)``), so the kernel applies the process umask; ``tempfile`` would make
+  private 0600/0700 files, and reading the umask with ``os.umask`` races with other threads;
+- races: when two processes publish the same directory, the first rename wins and the second
+  publisher quietly discards its copy (both are built from the same inputs).
+
+Imports only the standard library (pandas for typing only): synthesis workers import it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_ATTEMPTS = 100  # random names collide only if something else is creating the same names
+
+
+def write_atomically(path: Path, write_fn: Callable[[Path], None]) -> None:
+    """Let ``write_fn`` fill a temporary file beside ``path``, then rename it into place.
+
+    The temporary exists (empty) when ``write_fn`` gets it; if ``write_fn`` raises, it is
+    removed and ``path`` keeps its old content.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _new_temporary_file(path)
+    try:
+        write_fn(temporary)
+        _fsync(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync(path.parent)
+
+
+def write_text(path: Path, text: str) -> None:
+    write_atomically(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Indented JSON in insertion order; values JSON does not know are written as ``str``."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_table(path_stem: Path, frame: pd.DataFrame) -> None:
+    """The same table as Parquet (for pandas/W&B) and CSV (for eyes and spreadsheets)."""
+    path_stem = Path(path_stem)
+    write_atomically(
+        path_stem.with_suffix(".parquet"), lambda tmp: frame.to_parquet(tmp, index=False)
+    )
+    write_atomically(path_stem.with_suffix(".csv"), lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def publish_directory(final: Path, fill_fn: Callable[[Path], None]) -> bool:
+    """Let ``fill_fn`` fill an empty temporary sibling directory, then rename it to ``final``.
+
+    A reader sees no directory or a complete one. Returns True if ours was published, False if
+    another process published ``final`` first: its copy wins and ours is discarded. If
+    ``fill_fn`` raises, nothing is left behind.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = _new_temporary_directory(final)
+    try:
+        fill_fn(staging)
+        _fsync_tree(staging)
+        try:
+            os.rename(staging, final)
+        except OSError:
+            if not final.exists():
+                raise
+            return False  # lost the race: a complete directory is already in place
+        _fsync(final.parent)
+        return True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _new_temporary_file(path: Path) -> Path:
+    """An empty hidden file beside ``path``, with the mode the umask gives new files."""
+    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(_ATTEMPTS):
+        candidate = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(candidate, flags, 0o666))
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def _new_temporary_directory(final: Path) -> Path:
+    """An empty hidden directory beside ``final``, with the mode the umask gives directories."""
+    for _ in range(_ATTEMPTS):
+        candidate = final.parent / f".{final.name}.tmp-{secrets.token_hex(8)}"
+        try:
+            os.mkdir(candidate, 0o777)
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free temporary name beside {final}")
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a directory's entries, to the disk."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) * path.is_dir())
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _fsync_tree(root: Path) -> None:
+    """fsync every file and directory under ``root``, children before their directory."""
+    for directory, _, files in os.walk(root, topdown=False):
+        for name in files:
+            _fsync(Path(directory, name))
+        _fsync(Path(directory))

@@ -1,0 +1,414 @@
+"""The data settings schema: what a scenario's ``[data]`` section may say about data and features.
+
+Why a module of its own: validating a scenario must not load torch, ``datasets`` or pandas
+(the CLI validates before it builds anything, and Ray workers re-import the schema by name), so
+the pydantic models live here with the constants they need and import only the standard library,
+pydantic and other standard-library-only simfl modules. Validators check values, never the file
+system: whether a local copy is where ``path`` says is checked when the data is prepared
+(:meth:`SpeechCommandsSettings.check_local_copy`, :meth:`AudioFolderSettings.check_local_copy`).
+
+Each model's ``cache_key()`` names the cache directory of what it builds; the strings must not
+change for unchanged settings, or every user's caches would be rebuilt.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from simfl.data.clip_format import SAMPLE_RATE, SPEECH_COMMANDS_WORDS
+from simfl.data.local_copies import (
+    Layout,
+    folder_fingerprint,
+    resolve_layout,
+    source_fingerprint,
+    split_dirs,
+)
+from simfl.errors import ScenarioError
+
+#: Label views of keyword datasets (see :mod:`simfl.data.views`).
+VIEWS = ("35-class", "12-class")
+#: Transcribed datasets' view: every distinct text is a class whose name is the text.
+TRANSCRIPT_VIEW = "transcripts"
+
+
+def _short_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------- features
+
+#: Bump when the feature computation changes, so stale caches get a new key.
+FEATURE_VERSION = 1
+
+#: Whisper's front end (WhisperFeatureExtractor's defaults): 25 ms windows, 10 ms hop, 16 kHz.
+WHISPER_DEFAULTS: dict[str, Any] = {
+    "n_mels": 80,
+    "n_fft": 400,
+    "win_length": 400,
+    "hop_length": 160,
+    "f_min": 0.0,
+    "f_max": 8000.0,
+    "sample_rate": 16000,
+    "frames": 100,
+}
+
+
+class FeatureSettings(BaseModel):
+    """Log-mel parameters; defaults are 40 mels, 30 ms windows, 10 ms hop at 16 kHz.
+
+    ``kind = "whisper"`` computes Whisper's own normalized log-mels with transformers'
+    ``WhisperFeatureExtractor`` (built offline, no hub) over the first ``frames`` 10 ms frames
+    (100 = 1 s) instead of Whisper's 30 s window; unset keys take Whisper's values
+    (:data:`WHISPER_DEFAULTS`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["log-mel", "whisper"] = "log-mel"
+    frames: int | None = Field(None, ge=2, le=3000)
+    n_mels: int = Field(40, gt=0)
+    n_fft: int = Field(480, gt=0)
+    win_length: int = Field(480, gt=0)
+    hop_length: int = Field(160, gt=0)
+    f_min: float = Field(20.0, ge=0.0)
+    f_max: float = Field(7600.0, gt=0.0)
+    sample_rate: int = Field(16000, gt=0)
+    dtype: Literal["float16", "float32"] = "float16"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whisper_defaults(cls, data: Any) -> Any:
+        """Whisper features default to Whisper's front end, not to the KWS log-mel one."""
+        if isinstance(data, dict) and data.get("kind") == "whisper":
+            return {**WHISPER_DEFAULTS, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> FeatureSettings:
+        if self.kind == "whisper":
+            return self._check_whisper()
+        if self.frames is not None:
+            raise ValueError('frames applies to kind = "whisper" only')
+        if self.win_length > self.n_fft:
+            raise ValueError(f"win_length ({self.win_length}) must be <= n_fft ({self.n_fft})")
+        if self.f_max > self.sample_rate / 2:
+            raise ValueError(f"f_max ({self.f_max}) must be <= sample_rate/2")
+        if self.f_min >= self.f_max:
+            raise ValueError(f"f_min ({self.f_min}) must be < f_max ({self.f_max})")
+        empty = empty_mel_filters(self)
+        if empty:
+            raise ValueError(
+                f"mel filters {empty} cover no FFT bin; use fewer n_mels or larger n_fft"
+            )
+        return self
+
+    def _check_whisper(self) -> FeatureSettings:
+        """WhisperFeatureExtractor fixes everything but the mel count and the kept frames."""
+        fixed = {k: v for k, v in WHISPER_DEFAULTS.items() if k not in ("n_mels", "frames")}
+        changed = [k for k, v in fixed.items() if getattr(self, k) != v]
+        if changed:
+            raise ValueError(
+                f'kind = "whisper" fixes {", ".join(changed)} to Whisper\'s values '
+                f"({', '.join(f'{k}={fixed[k]}' for k in changed)}); leave them out"
+            )
+        if self.n_mels not in (80, 128):
+            raise ValueError(f'kind = "whisper" takes n_mels 80 or 128, got {self.n_mels}')
+        return self
+
+    @property
+    def n_freqs(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames per clip: the centered STFT's count, or ``frames`` for Whisper features."""
+        if self.kind == "whisper":
+            return int(self.frames)  # type: ignore[arg-type]
+        return 1 + num_samples // self.hop_length
+
+    def cache_key(self) -> str:
+        """Short stable hash of the settings and FEATURE_VERSION, for cache directory names.
+
+        ``kind`` and ``frames`` enter the key only for Whisper features, so the keys (and
+        caches) of log-mel settings are those from before Whisper features existed.
+        """
+        settings = self.model_dump(mode="json")
+        if self.kind == "log-mel":
+            del settings["kind"], settings["frames"]
+        return _short_hash({"feature_version": FEATURE_VERSION, **settings})
+
+
+def empty_mel_filters(settings: FeatureSettings) -> list[int]:
+    """Indices of the triangular HTK-mel filters that cover no FFT bin.
+
+    Filter ``m`` is non-zero exactly at the bins strictly between mel points ``m`` and ``m + 2``;
+    the points are computed with the same floating-point steps as the filterbank
+    (:func:`simfl.data.logmel.mel_filterbank`), in plain Python so validation needs no numpy.
+    """
+    low, high = _hz_to_mel(settings.f_min), _hz_to_mel(settings.f_max)
+    mel_points = _linspace(low, high, settings.n_mels + 2)
+    hz_points = [700.0 * (10.0 ** (mel / 2595.0) - 1.0) for mel in mel_points]
+    bins = _linspace(0.0, float(settings.sample_rate // 2), settings.n_freqs)  # ascending
+    empty = []
+    for m in range(settings.n_mels):
+        first_above = bisect.bisect_right(bins, hz_points[m])
+        if first_above == len(bins) or not bins[first_above] < hz_points[m + 2]:
+            empty.append(m)
+    return empty
+
+
+def _hz_to_mel(hz: float) -> float:
+    return 2595.0 * math.log10(1.0 + hz / 700.0)
+
+
+def _linspace(start: float, stop: float, num: int) -> list[float]:
+    """``numpy.linspace(start, stop, num)`` value for value (i * step + start, exact stop)."""
+    if num == 1:
+        return [start]
+    step = (stop - start) / (num - 1)
+    return [i * step + start for i in range(num - 1)] + [stop]
+
+
+# ---------------------------------------------------------------------------- synth-commands
+
+#: Bump whenever the generated audio or metadata would change: it is part of every cache key.
+SYNTH_COMMANDS_GENERATOR_VERSION = 1
+MAX_CLIPS = 150_000  # ~4.8 GB of int16 audio, about 1.4x the real Speech Commands v0.02
+
+
+def num_test_speakers(num_speakers: int, fraction: float) -> int:
+    return int(round(num_speakers * fraction))
+
+
+class SynthCommandsSettings(BaseModel):
+    """Everything that determines the generated dataset (and therefore its cache key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    words: tuple[str, ...] = Field(default=SPEECH_COMMANDS_WORDS, min_length=1, max_length=200)
+    num_speakers: int = Field(default=120, ge=2, le=2000)
+    takes_per_speaker: int = Field(default=2, ge=1, le=10)
+    silence_clips_per_speaker: int = Field(default=2, ge=0, le=20)
+    test_speaker_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    snr_db_min: float = Field(default=5.0, ge=-10.0, le=60.0)
+    snr_db_max: float = Field(default=30.0, ge=-10.0, le=60.0)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+
+    @field_validator("words")
+    @classmethod
+    def _check_words(cls, words: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(words)) != len(words):
+            raise ValueError("words must be unique")
+        bad = [w for w in words if not (w.isascii() and w.isalpha() and w.islower())]
+        if bad:
+            raise ValueError(f"words must be lowercase ASCII letters, got {bad}")
+        return words
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Self:
+        if self.snr_db_min > self.snr_db_max:
+            raise ValueError("snr_db_min must be <= snr_db_max")
+        if self.num_speakers * self.clips_per_speaker > MAX_CLIPS:
+            raise ValueError(f"at most {MAX_CLIPS} clips: the build holds them all in memory")
+        num_test = num_test_speakers(self.num_speakers, self.test_speaker_fraction)
+        if not 1 <= num_test < self.num_speakers:
+            raise ValueError("test_speaker_fraction must leave >= 1 train and >= 1 test speaker")
+        return self
+
+    def cache_key(self) -> str:
+        """Short stable hash of the settings and the generator version."""
+        return _short_hash(
+            {"generator": SYNTH_COMMANDS_GENERATOR_VERSION, **self.model_dump(mode="json")}
+        )
+
+    @property
+    def clips_per_speaker(self) -> int:
+        return len(self.words) * self.takes_per_speaker + self.silence_clips_per_speaker
+
+
+# ----------------------------------------------------------------------------- synth-phrases
+
+SYNTH_PHRASES_GENERATOR_VERSION = 1
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+DEFAULT_PHRASES: tuple[str, ...] = (
+    "turn left", "turn right", "go up", "go down", "go forward", "go backward", "stop now",
+    "switch on", "switch off", "follow me", "yes please", "no thanks", "learn this word",
+    "go left then right", "open the house", "wow that is visual",
+)  # fmt: skip
+_DIGIT_SALT = 0xD161_7500
+
+
+class SynthPhrasesSettings(BaseModel):
+    """Everything that determines the generated dataset (and therefore its cache key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phrases: tuple[str, ...] = Field(default=DEFAULT_PHRASES, max_length=500)
+    digit_strings: int = Field(default=8, ge=0, le=500)
+    digits_min: int = Field(default=2, ge=1, le=10)
+    digits_max: int = Field(default=4, ge=1, le=10)
+    num_speakers: int = Field(default=40, ge=2, le=2000)
+    takes_per_speaker: int = Field(default=1, ge=1, le=10)
+    test_speaker_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    clip_seconds: float = Field(default=3.0, ge=1.0, le=30.0)
+    snr_db_min: float = Field(default=10.0, ge=-10.0, le=60.0)
+    snr_db_max: float = Field(default=30.0, ge=-10.0, le=60.0)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+
+    @field_validator("phrases")
+    @classmethod
+    def _check_phrases(cls, phrases: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [p for p in phrases if p != " ".join(p.split()) or not p.replace(" ", "").isalpha()]
+        bad += [p for p in phrases if not (p.isascii() and p.islower())]
+        if bad:
+            raise ValueError(f"phrases must be lowercase ASCII words separated by one space: {bad}")
+        if len(set(phrases)) != len(phrases):
+            raise ValueError("phrases must be unique")
+        return phrases
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Self:
+        if self.snr_db_min > self.snr_db_max:
+            raise ValueError("snr_db_min must be <= snr_db_max")
+        if self.digits_min > self.digits_max:
+            raise ValueError("digits_min must be <= digits_max")
+        if not self.phrases and not self.digit_strings:
+            raise ValueError("no phrases: give phrases or digit_strings > 0")
+        # Duplicate digit strings are dropped, so this bound is exact unless it is exceeded; only
+        # then are the digits drawn (with numpy), to count the texts exactly.
+        most_texts = len(self.phrases) + self.digit_strings
+        if (
+            self._seconds_of_audio(most_texts) > MAX_CLIPS
+            and self._seconds_of_audio(len(self.all_phrases())) > MAX_CLIPS
+        ):
+            raise ValueError(f"at most {MAX_CLIPS} s of audio: the build holds it in memory")
+        n_test = num_test_speakers(self.num_speakers, self.test_speaker_fraction)
+        if not 1 <= n_test < self.num_speakers:
+            raise ValueError("test_speaker_fraction must leave >= 1 train and >= 1 test speaker")
+        return self
+
+    def _seconds_of_audio(self, num_texts: int) -> float:
+        return self.num_speakers * num_texts * self.takes_per_speaker * self.clip_seconds
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.clip_seconds * SAMPLE_RATE))
+
+    def all_phrases(self) -> tuple[str, ...]:
+        """The fixed phrases, then ``digit_strings`` seeded digit strings (duplicates dropped).
+
+        Imports numpy (its seeded generator draws the digits): validation calls this only when
+        the audio could exceed the size limit.
+        """
+        import numpy as np
+
+        rng = np.random.default_rng([self.seed, _DIGIT_SALT])
+        digits: list[str] = []
+        for _ in range(self.digit_strings):
+            length = int(rng.integers(self.digits_min, self.digits_max + 1))
+            digits.append(" ".join(DIGITS[int(d)] for d in rng.integers(0, 10, size=length)))
+        return tuple(dict.fromkeys((*self.phrases, *digits)))
+
+    def cache_key(self) -> str:
+        return _short_hash(
+            {
+                "generator": SYNTH_PHRASES_GENERATOR_VERSION,
+                "commands": SYNTH_COMMANDS_GENERATOR_VERSION,
+                **self.model_dump(mode="json"),
+            }
+        )
+
+
+# --------------------------------------------------------------------------- speech-commands
+
+#: Bump whenever the converted audio or metadata would change: it is part of every cache key.
+SPEECH_COMMANDS_LOADER_VERSION = 1
+
+
+class SpeechCommandsSettings(BaseModel):
+    """Where the local copy is and how silence is cut (all of it is in the cache key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(min_length=1)
+    layout: Literal["auto", "archive", "parquet"] = "auto"
+    silence_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
+    silence_test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    silence_seed: int = Field(default=0, ge=0, le=2**32 - 1)
+
+    @property
+    def root(self) -> Path:
+        return Path(self.path).expanduser().resolve()
+
+    def check_local_copy(self) -> None:
+        """ScenarioError unless ``path`` holds the layout asked for (or one that is detected)."""
+        _check_directory(self.path, "point it at your local copy")
+        try:
+            self.resolved_layout()
+        except ValueError as error:
+            raise ScenarioError(f"key 'data': {error}") from None
+
+    def resolved_layout(self) -> Layout:
+        """The layout named, checked against the directory, or the one detected there."""
+        return resolve_layout(self.root, self.layout)
+
+    def cache_key(self) -> str:
+        """Stable hash of the settings, the resolved path and layout, and the files' stats."""
+        layout = self.resolved_layout()
+        return _short_hash(
+            {
+                "loader": SPEECH_COMMANDS_LOADER_VERSION,
+                **self.model_dump(mode="json", include=set(SpeechCommandsSettings.model_fields)),
+                "path": str(self.root),
+                "layout": layout,
+                "files": source_fingerprint(str(self.root), layout),
+            }
+        )
+
+
+# ------------------------------------------------------------------------------- audiofolder
+
+AUDIOFOLDER_LOADER_VERSION = 1
+
+
+class AudioFolderSettings(BaseModel):
+    """Where the folder is and which metadata columns hold speakers and accents."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(min_length=1)
+    speaker_column: str = "speaker_id"
+    accent_column: str = "accent"
+
+    @property
+    def root(self) -> Path:
+        return Path(self.path).expanduser().resolve()
+
+    def check_local_copy(self) -> None:
+        """ScenarioError unless ``path`` is a directory with a train and a test split."""
+        _check_directory(self.path, "point it at your audiofolder")
+        try:
+            split_dirs(self.root)
+        except ValueError as error:
+            raise ScenarioError(f"key 'data': {error}") from None
+
+    def cache_key(self) -> str:
+        return _short_hash(
+            {
+                "loader": AUDIOFOLDER_LOADER_VERSION,
+                **self.model_dump(mode="json", include=set(AudioFolderSettings.model_fields)),
+                "path": str(self.root),
+                "files": folder_fingerprint(str(self.root)),
+            }
+        )
+
+
+def _check_directory(path: str, hint: str) -> None:
+    if not Path(path).expanduser().is_dir():
+        raise ScenarioError(f"key 'data.path': no such directory: {path} ({hint})")
