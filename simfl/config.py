@@ -21,18 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from simfl import registry
 from simfl.errors import ScenarioError
 from simfl.personalization import unmatched_patterns
+from simfl.schema.base import HASH_NEUTRAL as HASH_NEUTRAL  # re-exported for schemas
 from simfl.systems.faults import FaultsConfig
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-#: Marks a field added after scenarios were first hashed: at its default it is left out of the
-#: scenario's identity, so existing scenarios, sweeps and cell ids keep their hashes. Use as
-#: ``Field(default=..., json_schema_extra=HASH_NEUTRAL)``; a whole new section's class may set
-#: ``model_config = ConfigDict(..., json_schema_extra=HASH_NEUTRAL)`` instead.
-HASH_NEUTRAL: dict[str, Any] = {"hash_neutral": True}
 
 
 def _is_hash_neutral(extra: Any) -> bool:

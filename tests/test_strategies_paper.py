@@ -31,14 +31,10 @@ BASE = {
 Weights = dict[str, np.ndarray]
 
 
-def build(strategy: dict):
-    scenario = scenario_from_dict(
-        {
-            **BASE,
-            "strategy": {"min_train_nodes": NUM_CLIENTS, "min_available_nodes": NUM_CLIENTS}
-            | strategy,
-        }
-    )
+def build(strategy: dict, num_clients: int = NUM_CLIENTS):
+    sampling = {"min_train_nodes": num_clients, "min_available_nodes": num_clients}
+    data = {**BASE["data"], "num_clients": num_clients}
+    scenario = scenario_from_dict({**BASE, "data": data, "strategy": sampling | strategy})
     entry = registry.STRATEGIES[scenario.strategy.name]
     return entry.factory(scenario.strategy, scenario)
 
@@ -47,11 +43,13 @@ def random_weights(rng: np.random.Generator, scale: float = 1.0) -> Weights:
     return {k: rng.normal(scale=scale, size=s) for k, s in SHAPES.items()}
 
 
-def client_results(rng: np.random.Generator, global_w: Weights) -> list[Weights]:
-    """Four honest updates near the global model and one Byzantine outlier."""
+def client_results(
+    rng: np.random.Generator, global_w: Weights, num_clients: int = NUM_CLIENTS
+) -> list[Weights]:
+    """Honest updates near the global model (four by default) and one Byzantine outlier."""
     honest = [
         {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in global_w.items()}
-        for _ in range(NUM_CLIENTS - 1)
+        for _ in range(num_clients - 1)
     ]
     return [*honest, {k: v + 50.0 for k, v in global_w.items()}]
 
@@ -70,7 +68,7 @@ def run_round(
 ) -> Weights:
     """configure_train on a real grid, one reply per sampled node, aggregate_train."""
     random.seed(server_round)
-    grid = in_memory_grid(NUM_CLIENTS)
+    grid = in_memory_grid(len(clients))
     config = ConfigRecord()
     messages = list(strategy.configure_train(server_round, as_record(global_w), config, grid))
     assert len(messages) == len(clients)
@@ -107,7 +105,7 @@ def rounds(strategy, reference, sizes, num_rounds=3, seed=0):
     global_w = random_weights(rng)
     ref_w = {k: v.copy() for k, v in global_w.items()}
     for t in range(1, num_rounds + 1):
-        clients = client_results(rng, global_w)
+        clients = client_results(rng, global_w, len(sizes))
         global_w = run_round(strategy, t, global_w, clients, sizes)
         ref_w = reference(t, ref_w, clients, sizes)
         assert_close(global_w, ref_w)
@@ -166,14 +164,69 @@ EQUAL = [30] * NUM_CLIENTS  # the paper averages deltas unweighted; Flower weigh
 
 
 def test_fedadagrad_matches_reddi_2021():
-    # Flower's FedAdagrad fixes beta_1 = 0 (no momentum) and starts from v_{-1} = 0.
+    # By default (Flower's FedAdagrad) beta_1 = 0 (no momentum) and v_{-1} = 0.
     strategy = build({"name": "fedadagrad", "eta": 0.1, "tau": 1e-3})
     rounds(strategy, reddi("adagrad", 0.1, 0.0, 0.0, 1e-3, v_init=0.0), EQUAL)
+
+
+# tau = 0.3 makes v_{-1} = tau^2 = 0.09 visible next to (1 - beta_2) Delta^2 ~ 1 (Delta ~ 10).
+PAPER_TAU = 0.3
+
+
+@pytest.mark.parametrize(("v0", "v_init"), [("zero", 0.0), ("tau_squared", PAPER_TAU**2)])
+def test_fedadagrad_with_momentum_matches_reddi_2021(v0, v_init):
+    """The paper's FedAdagrad keeps the first moment: m = b1 m + (1 - b1) Delta, b1 = 0.9."""
+    strategy = build(
+        {"name": "fedadagrad", "eta": 0.1, "tau": PAPER_TAU, "beta_1": 0.9, "v0": v0}
+    )
+    rounds(strategy, reddi("adagrad", 0.1, 0.9, 0.0, PAPER_TAU, v_init), EQUAL, num_rounds=4)
+
+
+def test_fedadagrad_momentum_changes_the_rule():
+    """Guard against a test that cannot fail: beta_1 = 0.9 is not Flower's beta_1 = 0."""
+    strategy = build({"name": "fedadagrad", "eta": 0.1, "tau": PAPER_TAU, "beta_1": 0.9})
+    with pytest.raises(AssertionError):
+        rounds(strategy, reddi("adagrad", 0.1, 0.0, 0.0, PAPER_TAU, 0.0), EQUAL, num_rounds=4)
 
 
 def test_fedyogi_matches_reddi_2021():
     strategy = build({"name": "fedyogi", "eta": 0.01, "beta_1": 0.9, "beta_2": 0.99})
     rounds(strategy, reddi("yogi", 0.01, 0.9, 0.99, 1e-3, v_init=0.0), EQUAL)
+
+
+@pytest.mark.parametrize(("v0", "v_init"), [("zero", 0.0), ("tau_squared", PAPER_TAU**2)])
+def test_fedyogi_from_tau_squared_matches_reddi_2021(v0, v_init):
+    strategy = build(
+        {"name": "fedyogi", "eta": 0.01, "beta_1": 0.9, "beta_2": 0.99, "tau": PAPER_TAU, "v0": v0}
+    )
+    rounds(strategy, reddi("yogi", 0.01, 0.9, 0.99, PAPER_TAU, v_init), EQUAL, num_rounds=4)
+
+
+@pytest.mark.parametrize(("v0", "v_init"), [("zero", 0.0), ("tau_squared", PAPER_TAU**2)])
+def test_fedadam_without_bias_correction_matches_reddi_2021_algorithm_2(v0, v_init):
+    """``bias_correction = "none"``: x + eta m_t / (sqrt(v_t) + tau), over 4 rounds."""
+    b1, b2, eta = 0.9, 0.99, 0.1
+    strategy = build(
+        {
+            "name": "fedadam",
+            "eta": eta,
+            "beta_1": b1,
+            "beta_2": b2,
+            "tau": PAPER_TAU,
+            "bias_correction": "none",
+            "v0": v0,
+        }
+    )
+    rounds(strategy, reddi("adam", eta, b1, b2, PAPER_TAU, v_init), EQUAL, num_rounds=4)
+
+
+def test_tau_squared_start_changes_the_rule():
+    """Guard: with v0 = "tau_squared" the v_{-1} = 0 reference no longer matches."""
+    strategy = build(
+        {"name": "fedadam", "tau": PAPER_TAU, "bias_correction": "none", "v0": "tau_squared"}
+    )
+    with pytest.raises(AssertionError):
+        rounds(strategy, reddi("adam", 0.1, 0.9, 0.99, PAPER_TAU, 0.0), EQUAL, num_rounds=4)
 
 
 def test_fedadam_matches_reddi_2021_with_flowers_bias_correction():

@@ -1,38 +1,59 @@
 """FedAdam, FedYogi, FedAdagrad (Reddi et al. 2021): Flower's ``FedOpt`` family.
 
 The client learning rate is ``[train] lr`` (Flower's ``eta_l`` is unused by its strategies, so
-it is not exposed). Flower's FedAdagrad fixes beta_1 = 0, so it has no momentum parameter here.
+it is not exposed). Defaults run Flower's rules exactly; ``bias_correction = "none"`` (FedAdam),
+``beta_1`` (FedAdagrad) and ``v0 = "tau_squared"`` (all three) select the paper's rule, as
+:mod:`simfl.strategies.fedopt` explains and :mod:`simfl.strategies.fidelity` lists.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from flwr.serverapp.strategy import FedAdagrad, FedAdam, FedYogi
 from pydantic import Field
 
+from simfl.schema.base import HASH_NEUTRAL
 from simfl.strategies.base import StrategyBase
+from simfl.strategies.fedopt import (
+    BiasCorrection,
+    FedAdagradRule,
+    FedAdamRule,
+    FedYogiRule,
+    SecondMomentStart,
+)
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
 
 
+def _v0_field() -> Any:
+    """``v0``: Flower's v_{-1} = 0 ("zero") or Reddi et al.'s v_{-1} = tau^2 ("tau_squared")."""
+    return Field(default="zero", json_schema_extra=HASH_NEUTRAL)
+
+
 class FedAdagradConfig(StrategyBase):
-    """``[strategy] name = "fedadagrad"``: server learning rate eta, adaptivity tau."""
+    """``[strategy] name = "fedadagrad"``: server learning rate eta, adaptivity tau.
+
+    Flower's FedAdagrad has no momentum (``beta_1 = 0``, the default); the paper's keeps it.
+    """
 
     name: Literal["fedadagrad"]
     eta: float = Field(default=0.1, gt=0.0, le=10.0)
     tau: float = Field(default=1e-3, gt=0.0, le=1.0)
+    beta_1: float = Field(default=0.0, ge=0.0, lt=1.0, json_schema_extra=HASH_NEUTRAL)
+    v0: SecondMomentStart = _v0_field()
 
 
 class FedAdamConfig(StrategyBase):
-    """``[strategy] name = "fedadam"``."""
+    """``[strategy] name = "fedadam"``; ``bias_correction = "none"`` is the paper's step."""
 
     name: Literal["fedadam"]
     eta: float = Field(default=0.1, gt=0.0, le=10.0)
     beta_1: float = Field(default=0.9, ge=0.0, lt=1.0)
     beta_2: float = Field(default=0.99, ge=0.0, lt=1.0)
     tau: float = Field(default=1e-3, gt=0.0, le=1.0)
+    bias_correction: BiasCorrection = Field(default="flower", json_schema_extra=HASH_NEUTRAL)
+    v0: SecondMomentStart = _v0_field()
 
 
 class FedYogiConfig(StrategyBase):
@@ -43,27 +64,37 @@ class FedYogiConfig(StrategyBase):
     beta_1: float = Field(default=0.9, ge=0.0, lt=1.0)
     beta_2: float = Field(default=0.99, ge=0.0, lt=1.0)
     tau: float = Field(default=1e-3, gt=0.0, le=1.0)
+    v0: SecondMomentStart = _v0_field()
 
 
-def build_fedadagrad(config: FedAdagradConfig, scenario: Scenario | None = None) -> FedAdagrad:
-    return FedAdagrad(**config.sampling_kwargs(), eta=config.eta, tau=config.tau)
-
-
-def build_fedadam(config: FedAdamConfig, scenario: Scenario | None = None) -> FedAdam:
-    return FedAdam(
+def build_fedadagrad(config: FedAdagradConfig, scenario: Scenario | None = None) -> FedAdagradRule:
+    return FedAdagradRule(
         **config.sampling_kwargs(),
         eta=config.eta,
-        beta_1=config.beta_1,
-        beta_2=config.beta_2,
         tau=config.tau,
+        beta_1=config.beta_1,
+        v0=config.v0,
     )
 
 
-def build_fedyogi(config: FedYogiConfig, scenario: Scenario | None = None) -> FedYogi:
-    return FedYogi(
+def build_fedadam(config: FedAdamConfig, scenario: Scenario | None = None) -> FedAdamRule:
+    return FedAdamRule(
         **config.sampling_kwargs(),
         eta=config.eta,
         beta_1=config.beta_1,
         beta_2=config.beta_2,
         tau=config.tau,
+        bias_correction=config.bias_correction,
+        v0=config.v0,
+    )
+
+
+def build_fedyogi(config: FedYogiConfig, scenario: Scenario | None = None) -> FedYogiRule:
+    return FedYogiRule(
+        **config.sampling_kwargs(),
+        eta=config.eta,
+        beta_1=config.beta_1,
+        beta_2=config.beta_2,
+        tau=config.tau,
+        v0=config.v0,
     )
