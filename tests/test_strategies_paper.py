@@ -176,9 +176,7 @@ PAPER_TAU = 0.3
 @pytest.mark.parametrize(("v0", "v_init"), [("zero", 0.0), ("tau_squared", PAPER_TAU**2)])
 def test_fedadagrad_with_momentum_matches_reddi_2021(v0, v_init):
     """The paper's FedAdagrad keeps the first moment: m = b1 m + (1 - b1) Delta, b1 = 0.9."""
-    strategy = build(
-        {"name": "fedadagrad", "eta": 0.1, "tau": PAPER_TAU, "beta_1": 0.9, "v0": v0}
-    )
+    strategy = build({"name": "fedadagrad", "eta": 0.1, "tau": PAPER_TAU, "beta_1": 0.9, "v0": v0})
     rounds(strategy, reddi("adagrad", 0.1, 0.9, 0.0, PAPER_TAU, v_init), EQUAL, num_rounds=4)
 
 
@@ -306,15 +304,21 @@ def test_fedtrimmedavg_matches_yin_2018():
 # ----------------------------------------------------------------------- Blanchard et al. 2017
 
 
-def krum(clients: list[Weights], f: int) -> Weights:
-    """score(i) = sum of squared distances to its n - f - 2 nearest others; keep the argmin."""
+def krum_scores(clients: list[Weights], f: int) -> list[float]:
+    """score(i) = sum of squared distances to its n - f - 2 nearest others (at least one, as
+    Flower: a recursive selection's last pools are smaller than f + 3)."""
     flat = [np.concatenate([c[k].ravel() for k in SHAPES]) for c in clients]
     n = len(flat)
     scores = []
     for i in range(n):
         dists = sorted(float(np.sum((flat[i] - flat[j]) ** 2)) for j in range(n) if j != i)
-        scores.append(sum(dists[: n - f - 2]))
-    return clients[int(np.argmin(scores))]
+        scores.append(sum(dists[: max(1, n - f - 2)]))
+    return scores
+
+
+def krum(clients: list[Weights], f: int) -> Weights:
+    """Keep the model with the lowest Krum score."""
+    return clients[int(np.argmin(krum_scores(clients, f)))]
 
 
 def test_krum_matches_blanchard_2017_and_rejects_the_outlier():
@@ -325,6 +329,77 @@ def test_krum_matches_blanchard_2017_and_rejects_the_outlier():
     got = run_round(strategy, 1, global_w, clients, sizes=[5, 1, 9, 2, 7])
     assert_close(got, krum(clients, f=1))
     assert not np.allclose(got["conv.bias"], clients[-1]["conv.bias"])
+
+
+def best_by_krum(clients: list[Weights], f: int, m: int) -> list[int]:
+    return [int(i) for i in np.argsort(krum_scores(clients, f))[:m]]
+
+
+def test_multikrum_uniform_matches_blanchard_2017():
+    """Multi-Krum: the unweighted mean of the m models with the best Krum scores."""
+
+    def reference(t, w, clients, sizes):
+        best = best_by_krum(clients, f=1, m=2)
+        return {k: np.mean([clients[i][k] for i in best], axis=0) for k in SHAPES}
+
+    strategy = build(
+        {"name": "multikrum", "num_malicious_nodes": 1, "num_nodes_to_select": 2}
+        | {"weighting": "uniform"}
+    )
+    rounds(strategy, reference, sizes=[5, 1, 9, 2, 7])
+
+
+def test_multikrum_default_weights_the_selected_models_by_examples():
+    """Flower's MultiKrum (our default) departs from the paper: n_k-weighted mean."""
+
+    def reference(t, w, clients, sizes):
+        best = best_by_krum(clients, f=1, m=2)
+        return weighted_mean([clients[i] for i in best], [sizes[i] for i in best])
+
+    strategy = build({"name": "multikrum", "num_malicious_nodes": 1, "num_nodes_to_select": 2})
+    rounds(strategy, reference, sizes=[5, 1, 9, 2, 7])
+
+
+# ----------------------------------------------------------------------- El Mhamdi et al. 2018
+
+BULYAN_SIZES = [5, 1, 9, 2, 7, 3, 4]  # n = 7 = 4f + 3 with f = 1: theta = 5, beta = 3
+BULYAN_SEED = 1  # the two selections keep different models here (checked below)
+
+
+def bulyan(clients: list[Weights], f: int, recursive: bool) -> Weights:
+    """Select theta = n - 2f models by Krum (recursively: pick, remove, rescore the rest; or
+    the theta best scores of one pass); per coordinate, average the beta = theta - 2f selected
+    values closest to their median."""
+    theta = len(clients) - 2 * f
+    if recursive:
+        pool, chosen = list(range(len(clients))), []
+        for _ in range(theta):
+            chosen.append(pool.pop(int(np.argmin(krum_scores([clients[i] for i in pool], f)))))
+    else:
+        chosen = best_by_krum(clients, f, theta)
+    out = {}
+    for k in SHAPES:
+        stacked = np.stack([clients[i][k] for i in chosen])
+        nearest = np.argsort(np.abs(stacked - np.median(stacked, axis=0)), axis=0)[: theta - 2 * f]
+        out[k] = np.take_along_axis(stacked, nearest, axis=0).mean(axis=0)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("selection", "recursive"), [("multikrum", False), ("recursive_krum", True)]
+)
+def test_bulyan_matches_el_mhamdi_2018(selection, recursive):
+    strategy = build({"name": "bulyan", "num_malicious_nodes": 1, "selection": selection}, 7)
+    reference = lambda t, w, c, s: bulyan(c, f=1, recursive=recursive)  # noqa: E731
+    rounds(strategy, reference, sizes=BULYAN_SIZES, num_rounds=3, seed=BULYAN_SEED)
+
+
+def test_bulyan_selections_differ_on_the_test_data():
+    """Guard: the test above could not tell the two selections apart if they agreed."""
+    rng = np.random.default_rng(BULYAN_SEED)
+    clients = client_results(rng, random_weights(rng), len(BULYAN_SIZES))
+    one_pass, recursive = bulyan(clients, 1, False), bulyan(clients, 1, True)
+    assert not all(np.allclose(one_pass[k], recursive[k]) for k in SHAPES)
 
 
 # ----------------------------------------------------------------------- Li et al. 2020 (q-FFL)

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from flwr.serverapp.strategy import Bulyan, FedMedian, FedTrimmedAvg, Krum, MultiKrum
+from flwr.serverapp.strategy import Bulyan, FedMedian, FedTrimmedAvg, Krum
+from flwr.serverapp.strategy.multikrum import select_multikrum
 from pydantic import Field, model_validator
 
+from simfl.schema.base import HASH_NEUTRAL
 from simfl.strategies.base import StrategyBase
+from simfl.strategies.byzantine import (
+    BulyanSelection,
+    MultiKrumRule,
+    MultiKrumWeighting,
+    select_by_recursive_krum,
+)
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
@@ -56,10 +64,12 @@ class KrumConfig(_ByzantineBase):
 
 
 class MultiKrumConfig(_ByzantineBase):
-    """``[strategy] name = "multikrum"``: average the ``num_nodes_to_select`` best Krum scores."""
+    """``[strategy] name = "multikrum"``: average the ``num_nodes_to_select`` best Krum scores
+    (weighted by num-examples as Flower does, or ``weighting = "uniform"`` as the paper does)."""
 
     name: Literal["multikrum"]
     num_nodes_to_select: int = Field(default=2, ge=1)
+    weighting: MultiKrumWeighting = Field(default="num_examples", json_schema_extra=HASH_NEUTRAL)
 
     @model_validator(mode="after")
     def _enough_clients(self) -> MultiKrumConfig:
@@ -73,9 +83,13 @@ class MultiKrumConfig(_ByzantineBase):
 
 
 class BulyanConfig(_ByzantineBase):
-    """``[strategy] name = "bulyan"``: Krum selection, then a trimmed mean around the median."""
+    """``[strategy] name = "bulyan"``: Krum selection, then a trimmed mean around the median.
+
+    ``selection = "recursive_krum"`` is the paper's selection (Flower's: one Krum pass).
+    """
 
     name: Literal["bulyan"]
+    selection: BulyanSelection = Field(default="multikrum", json_schema_extra=HASH_NEUTRAL)
 
     @model_validator(mode="after")
     def _enough_clients(self) -> BulyanConfig:
@@ -97,13 +111,19 @@ def build_krum(config: KrumConfig, scenario: Scenario | None = None) -> Krum:
     return Krum(**config.sampling_kwargs(), num_malicious_nodes=config.num_malicious_nodes)
 
 
-def build_multikrum(config: MultiKrumConfig, scenario: Scenario | None = None) -> MultiKrum:
-    return MultiKrum(
+def build_multikrum(config: MultiKrumConfig, scenario: Scenario | None = None) -> MultiKrumRule:
+    return MultiKrumRule(
         **config.sampling_kwargs(),
         num_malicious_nodes=config.num_malicious_nodes,
         num_nodes_to_select=config.num_nodes_to_select,
+        weighting=config.weighting,
     )
 
 
 def build_bulyan(config: BulyanConfig, scenario: Scenario | None = None) -> Bulyan:
-    return Bulyan(**config.sampling_kwargs(), num_malicious_nodes=config.num_malicious_nodes)
+    selection = {"multikrum": select_multikrum, "recursive_krum": select_by_recursive_krum}
+    return Bulyan(
+        **config.sampling_kwargs(),
+        num_malicious_nodes=config.num_malicious_nodes,
+        selection_rule=selection[config.selection],
+    )
