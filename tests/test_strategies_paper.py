@@ -218,6 +218,33 @@ def test_fedadam_without_bias_correction_matches_reddi_2021_algorithm_2(v0, v_in
     rounds(strategy, reddi("adam", eta, b1, b2, PAPER_TAU, v_init), EQUAL, num_rounds=4)
 
 
+UNEQUAL = [10, 20, 30, 40, 50]
+
+
+@pytest.mark.parametrize("name", ["fedadam", "fedyogi", "fedadagrad"])
+def test_fedopt_paper_settings_run_algorithm_2_with_unequal_clients(name):
+    """All of Algorithm 2 at once: unweighted mean delta, v_{-1} = tau^2, beta_1 = 0.9, and for
+    FedAdam no bias correction; clients of different sizes, so weighting matters."""
+    kind, eta = {
+        "fedadam": ("adam", 0.1),
+        "fedyogi": ("yogi", 0.01),
+        "fedadagrad": ("adagrad", 0.1),
+    }[name]
+    paper = {"v0": "tau_squared", "weighting": "uniform", "beta_1": 0.9, "tau": PAPER_TAU}
+    paper |= {"bias_correction": "none"} if name == "fedadam" else {}
+    strategy = build({"name": name, "eta": eta} | paper)
+    beta_2 = 0.0 if name == "fedadagrad" else 0.99
+    reference = reddi(kind, eta, 0.9, beta_2, PAPER_TAU, PAPER_TAU**2)
+    rounds(strategy, reference, UNEQUAL, num_rounds=4)
+
+
+def test_fedopt_default_weighting_is_by_examples():
+    """Guard: with unequal clients Flower's weighted Delta is not Algorithm 2's mean."""
+    strategy = build({"name": "fedyogi", "tau": PAPER_TAU, "v0": "tau_squared"})
+    with pytest.raises(AssertionError):
+        rounds(strategy, reddi("yogi", 0.01, 0.9, 0.99, PAPER_TAU, PAPER_TAU**2), UNEQUAL)
+
+
 def test_tau_squared_start_changes_the_rule():
     """Guard: with v0 = "tau_squared" the v_{-1} = 0 reference no longer matches."""
     strategy = build(

@@ -2,8 +2,9 @@
 
 The client learning rate is ``[train] lr`` (Flower's ``eta_l`` is unused by its strategies, so
 it is not exposed). Defaults run Flower's rules exactly; ``bias_correction = "none"`` (FedAdam),
-``beta_1`` (FedAdagrad) and ``v0 = "tau_squared"`` (all three) select the paper's rule, as
-:mod:`simfl.strategies.fedopt` explains and :mod:`simfl.strategies.fidelity` lists.
+``beta_1`` (FedAdagrad), ``v0 = "tau_squared"`` and ``weighting = "uniform"`` (all three)
+select the paper's rule, as :mod:`simfl.strategies.fedopt` explains and
+:mod:`simfl.strategies.fidelity` lists.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from simfl.strategies.fedopt import (
     FedYogiRule,
     SecondMomentStart,
 )
+from simfl.strategies.weighting import Weighting
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
@@ -29,6 +31,11 @@ if TYPE_CHECKING:
 def _v0_field() -> Any:
     """``v0``: Flower's v_{-1} = 0 ("zero") or Reddi et al.'s v_{-1} = tau^2 ("tau_squared")."""
     return Field(default="zero", json_schema_extra=HASH_NEUTRAL)
+
+
+def _weighting_field() -> Any:
+    """``weighting``: Delta_t weighted by num-examples (Flower) or unweighted (Algorithm 2)."""
+    return Field(default="num_examples", json_schema_extra=HASH_NEUTRAL)
 
 
 class FedAdagradConfig(StrategyBase):
@@ -42,6 +49,7 @@ class FedAdagradConfig(StrategyBase):
     tau: float = Field(default=1e-3, gt=0.0, le=1.0)
     beta_1: float = Field(default=0.0, ge=0.0, lt=1.0, json_schema_extra=HASH_NEUTRAL)
     v0: SecondMomentStart = _v0_field()
+    weighting: Weighting = _weighting_field()
 
 
 class FedAdamConfig(StrategyBase):
@@ -54,6 +62,7 @@ class FedAdamConfig(StrategyBase):
     tau: float = Field(default=1e-3, gt=0.0, le=1.0)
     bias_correction: BiasCorrection = Field(default="flower", json_schema_extra=HASH_NEUTRAL)
     v0: SecondMomentStart = _v0_field()
+    weighting: Weighting = _weighting_field()
 
 
 class FedYogiConfig(StrategyBase):
@@ -65,6 +74,7 @@ class FedYogiConfig(StrategyBase):
     beta_2: float = Field(default=0.99, ge=0.0, lt=1.0)
     tau: float = Field(default=1e-3, gt=0.0, le=1.0)
     v0: SecondMomentStart = _v0_field()
+    weighting: Weighting = _weighting_field()
 
 
 def build_fedadagrad(config: FedAdagradConfig, scenario: Scenario | None = None) -> FedAdagradRule:
@@ -74,6 +84,7 @@ def build_fedadagrad(config: FedAdagradConfig, scenario: Scenario | None = None)
         tau=config.tau,
         beta_1=config.beta_1,
         v0=config.v0,
+        weighting=config.weighting,
     )
 
 
@@ -86,6 +97,7 @@ def build_fedadam(config: FedAdamConfig, scenario: Scenario | None = None) -> Fe
         tau=config.tau,
         bias_correction=config.bias_correction,
         v0=config.v0,
+        weighting=config.weighting,
     )
 
 
@@ -97,4 +109,5 @@ def build_fedyogi(config: FedYogiConfig, scenario: Scenario | None = None) -> Fe
         beta_2=config.beta_2,
         tau=config.tau,
         v0=config.v0,
+        weighting=config.weighting,
     )

@@ -16,13 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
-import numpy as np
-from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp.strategy import MultiKrum
 from flwr.serverapp.strategy.multikrum import select_multikrum
 
-#: How Multi-Krum averages the models it selects: Flower's by num-examples, or the paper's mean.
-MultiKrumWeighting = Literal["num_examples", "uniform"]
+from simfl.strategies.weighting import Weighting, uniform_mean
+
 #: How Bulyan selects theta models: Flower's one Krum pass, or the paper's recursive Krum.
 BulyanSelection = Literal["multikrum", "recursive_krum"]
 
@@ -34,6 +33,8 @@ def select_by_recursive_krum(
     pool; repeat on the rest (each Krum uses the pool's size) until enough are selected.
 
     Same signature as Flower's ``select_multikrum``, so it is Bulyan's ``selection_rule``.
+    Krum scores a pool of m with m - f - 2 neighbours; the last picks (m <= f + 2) use one,
+    as Flower's Krum does where the paper's count would be zero.
     """
     pool, selected = list(contents), []
     for _ in range(num_nodes_to_select):
@@ -43,22 +44,11 @@ def select_by_recursive_krum(
     return selected
 
 
-def uniform_mean(contents: list[RecordDict]) -> ArrayRecord:
-    """The unweighted mean of each reply's (only) ArrayRecord, array by array."""
-    records = [next(iter(content.array_records.values())) for content in contents]
-    return ArrayRecord(
-        {
-            key: Array(np.mean([record[key].numpy() for record in records], axis=0))
-            for key in records[0]
-        }
-    )
-
-
 class MultiKrumRule(MultiKrum):
     """Flower's ``MultiKrum``; with ``weighting = "uniform"`` the selected models are averaged
     unweighted, as in Blanchard et al. (2017). Selection and metrics are Flower's."""
 
-    def __init__(self, *, weighting: MultiKrumWeighting = "num_examples", **kwargs: Any) -> None:
+    def __init__(self, *, weighting: Weighting = "num_examples", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.weighting = weighting
 

@@ -9,13 +9,15 @@ Delta_t the mean client delta:
     v_t = beta_2 v_{t-1} + (1 - beta_2) Delta_t^2                       (FedAdam)
     x_{t+1} = x_t + eta m_t / (sqrt(v_t) + tau)                         (v_{-1} >= tau^2)
 
-Flower's classes differ in three places, each kept as the default here (so existing runs and
+Flower's classes differ in four places, each kept as the default here (so existing runs and
 their hashes do not change) and each one setting away from the paper:
 
 - FedAdam scales eta by Adam's bias correction sqrt(1 - beta_2^(t+1)) / (1 - beta_1^(t+1)),
   t the server round: ``bias_correction = "none"`` removes it.
 - FedAdagrad fixes beta_1 = 0 (no first-moment momentum): ``beta_1`` sets it.
 - All three start from v_{-1} = 0: ``v0 = "tau_squared"`` starts from tau^2.
+- All three weight Delta_t by num-examples where Algorithm 2 averages client deltas
+  unweighted: ``weighting = "uniform"`` (see :mod:`simfl.strategies.weighting`).
 
 Each class below overrides only what differs and otherwise runs Flower's code unchanged.
 """
@@ -31,6 +33,8 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAdagrad, FedAdam, FedYogi
 from flwr.serverapp.strategy.fedopt import FedOpt
 
+from simfl.strategies.weighting import WeightedOrUniformMean, Weighting
+
 #: Where the second moment starts: Flower's zeros, or Algorithm 2's v_{-1} = tau^2.
 SecondMomentStart = Literal["zero", "tau_squared"]
 #: FedAdam's server step: Flower's Adam bias correction, or Algorithm 2's plain eta.
@@ -43,17 +47,26 @@ def flower_bias_correction(server_round: int, beta_1: float, beta_2: float) -> f
     return float(np.sqrt(1 - np.power(beta_2, t)) / (1 - np.power(beta_1, t)))
 
 
-class _TauSquaredStart(FedOpt):
-    """Lets v_{-1} be tau^2 (Reddi et al. 2021, Algorithm 2 takes v_{-1} >= tau^2 as input).
+class _PaperOptions(FedOpt):
+    """``v0`` and ``weighting`` for every member; used as ``X(_PaperOptions, FlowerX,
+    WeightedOrUniformMean)`` so Flower's averaging step honours ``weighting``.
 
-    Flower creates v_t as zeros at the first aggregation when none exists; with
-    ``v0 = "tau_squared"`` we create it as tau^2 once the first global model is known
-    (in ``configure_train``), and Flower's own update then runs from there.
+    v_{-1} = tau^2: Reddi et al. (2021), Algorithm 2 takes v_{-1} >= tau^2 as input. Flower
+    creates v_t as zeros at the first aggregation when none exists; with ``v0 = "tau_squared"``
+    we create it as tau^2 once the first global model is known (in ``configure_train``), and
+    Flower's own update then runs from there.
     """
 
-    def __init__(self, *, v0: SecondMomentStart = "zero", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        v0: SecondMomentStart = "zero",
+        weighting: Weighting = "num_examples",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.v0 = v0
+        self.weighting = weighting
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
@@ -65,7 +78,7 @@ class _TauSquaredStart(FedOpt):
         return messages
 
 
-class FedAdamRule(_TauSquaredStart, FedAdam):
+class FedAdamRule(_PaperOptions, FedAdam, WeightedOrUniformMean):
     """Flower's ``FedAdam``, optionally without its bias correction and from v_{-1} = tau^2.
 
     ``bias_correction = "none"`` is Reddi et al.'s step x + eta m_t / (sqrt(v_t) + tau). Flower
@@ -90,11 +103,11 @@ class FedAdamRule(_TauSquaredStart, FedAdam):
             self.eta = eta
 
 
-class FedYogiRule(_TauSquaredStart, FedYogi):
+class FedYogiRule(_PaperOptions, FedYogi, WeightedOrUniformMean):
     """Flower's ``FedYogi`` (already Reddi et al.'s step), optionally from v_{-1} = tau^2."""
 
 
-class FedAdagradRule(_TauSquaredStart, FedAdagrad):
+class FedAdagradRule(_PaperOptions, FedAdagrad, WeightedOrUniformMean):
     """Flower's ``FedAdagrad`` with the paper's first-moment momentum beta_1 (Flower: 0).
 
     Flower's ``FedOpt`` already applies m_t = beta_1 m + (1 - beta_1) Delta_t for every member;

@@ -19,9 +19,9 @@ from simfl.strategies.base import StrategyBase
 from simfl.strategies.byzantine import (
     BulyanSelection,
     MultiKrumRule,
-    MultiKrumWeighting,
     select_by_recursive_krum,
 )
+from simfl.strategies.weighting import Weighting
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
@@ -69,7 +69,7 @@ class MultiKrumConfig(_ByzantineBase):
 
     name: Literal["multikrum"]
     num_nodes_to_select: int = Field(default=2, ge=1)
-    weighting: MultiKrumWeighting = Field(default="num_examples", json_schema_extra=HASH_NEUTRAL)
+    weighting: Weighting = Field(default="num_examples", json_schema_extra=HASH_NEUTRAL)
 
     @model_validator(mode="after")
     def _enough_clients(self) -> MultiKrumConfig:
