@@ -14,13 +14,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Fidelity:
-    """One strategy's note. ``differences`` holds at default settings; ``paper_settings`` is
-    what to set for the paper's rule ("" when the defaults already are the paper's rule)."""
+    """One strategy's note. ``differences`` holds at default settings; ``notes`` are readings
+    of the paper that are not differences; ``paper_settings`` is what to set for the paper's
+    rule ("" when the defaults already are the paper's rule)."""
 
     paper: str
     rule: str
     differences: tuple[str, ...]
     paper_settings: str = ""
+    notes: tuple[str, ...] = ()
 
 
 #: True of every strategy, so not repeated in each note.
@@ -33,10 +35,10 @@ COMMON = (
 
 _DELTA = "Δ = Σ (n_k/n) w_k − w"
 _WEIGHTED_DELTA = (
-    "Δ is weighted by num-examples; Algorithm 2 averages client deltas unweighted "
+    "Δ is weighted by num-examples where Algorithm 2 averages client deltas unweighted "
     "(the same when the sampled clients hold equally many examples)"
 )
-_V_ZERO = "v₋₁ = 0; the paper takes v₋₁ ≥ τ² as an input"
+_V_ZERO = "v₋₁ = 0 (the paper takes v₋₁ ≥ τ² as an input)"
 
 FIDELITY: dict[str, Fidelity] = {
     "fedavg": Fidelity(
@@ -48,9 +50,10 @@ FIDELITY: dict[str, Fidelity] = {
         paper="Hsu et al. 2019 (FedAvgM)",
         rule="Δ = w − Σ (n_k/n) w_k; v ← β v + Δ (v₀ = 0); w ← w − η v; "
         "β = server_momentum, η = server_learning_rate",
-        differences=(
-            "η is Flower's generalisation of the paper's unit step; the default η = 1 is the "
-            "paper's rule",
+        differences=(),
+        notes=(
+            "Δ is weighted by n_k, as in FedAvg, on which the paper builds; "
+            "server_learning_rate η generalises the paper's step, which is the default η = 1",
         ),
     ),
     "fedprox": Fidelity(
@@ -58,10 +61,10 @@ FIDELITY: dict[str, Fidelity] = {
         rule="each client minimises F_k(w) + μ/2 ‖w − w_t‖² for train.local_epochs epochs "
         "(simfl's client); w ← Σ (n_k/n) w_k",
         differences=(
-            "the paper samples clients with probability n_k/n and averages them unweighted; "
-            "Flower samples uniformly and weights by n_k (the same objective in expectation)",
-            "every client does the same local work; the paper's γ-inexact, variable local work "
-            "is not modelled",
+            "Flower samples clients uniformly and weights them by n_k, where the paper samples "
+            "with probability n_k/n and averages unweighted (the same objective in expectation)",
+            "every client does the same local work (the paper's γ-inexact, variable local work "
+            "is not modelled)",
         ),
         paper_settings="not selectable (sampling by n_k)",
     ),
@@ -70,8 +73,8 @@ FIDELITY: dict[str, Fidelity] = {
         rule=f"{_DELTA}; m ← β₁ m + (1 − β₁) Δ; v ← β₂ v + (1 − β₂) Δ²; "
         "w ← w + c_t η m / (√v + τ), c_t = √(1 − β₂^(t+1)) / (1 − β₁^(t+1)) in round t",
         differences=(
-            "Adam's bias correction c_t scales η (not in Algorithm 2; Flower's FedYogi has none): "
-            "at β₁ = 0.9, β₂ = 0.99 the step is 0.74, 0.64, 0.58, 0.54 η in rounds 1–4, "
+            "Adam's bias correction c_t scales η (not in Algorithm 2, and Flower's FedYogi has "
+            "none): at β₁ = 0.9, β₂ = 0.99 the step is 0.74, 0.64, 0.58, 0.54 η in rounds 1–4, "
             "lowest 0.47 η in round 12, still 0.80 η in round 100",
             _V_ZERO,
             _WEIGHTED_DELTA,
@@ -90,7 +93,7 @@ FIDELITY: dict[str, Fidelity] = {
         rule=f"{_DELTA}; m ← β₁ m + (1 − β₁) Δ with β₁ = 0 (m = Δ); v ← v + Δ²; "
         "w ← w + η m / (√v + τ)",
         differences=(
-            "no first-moment momentum: Flower fixes β₁ = 0, the paper's FedAdagrad keeps β₁",
+            "no first-moment momentum: Flower fixes β₁ = 0, where the paper's FedAdagrad keeps β₁",
             _V_ZERO,
             _WEIGHTED_DELTA,
         ),
@@ -106,9 +109,10 @@ FIDELITY: dict[str, Fidelity] = {
         paper="Yin et al. 2018 (coordinate-wise trimmed mean)",
         rule="per coordinate, drop the ⌊β n⌋ largest and the ⌊β n⌋ smallest client values and "
         "average the rest, unweighted",
-        differences=(
-            "none: β is the fraction trimmed at each end, as in the paper (0 ≤ β < ½); "
-            "⌊β n⌋ rounds down, so β = 0.2 trims nothing with fewer than 5 replies",
+        differences=(),
+        notes=(
+            "β is the fraction trimmed at each end, as in the paper, 0 ≤ β < ½; ⌊β n⌋ rounds "
+            "down, so β = 0.2 trims nothing with fewer than 5 replies",
         ),
     ),
     "krum": Fidelity(
@@ -125,8 +129,7 @@ FIDELITY: dict[str, Fidelity] = {
         rule="Krum's scores; w ← mean of the m = num_nodes_to_select models with the lowest "
         "scores, weighted by n_k",
         differences=(
-            "the m selected models are weighted by num-examples; the paper averages them "
-            "unweighted",
+            "the m selected models are weighted by num-examples (the paper: unweighted mean)",
             "neighbours as in krum: max(1, n − f − 2)",
         ),
         paper_settings='weighting = "uniform"',
@@ -136,8 +139,8 @@ FIDELITY: dict[str, Fidelity] = {
         rule="select θ = n − 2f models by the θ best Krum scores computed once over all n; per "
         "coordinate, average the β = θ − 2f selected values closest to their median",
         differences=(
-            "the paper selects recursively: Krum picks one model, which leaves the pool, and the "
-            "scores are recomputed on the rest, θ times",
+            "selection by one Krum pass; the paper selects recursively (Krum picks one model, "
+            "which leaves the pool, and the scores are recomputed on the rest, θ times)",
             "with fewer than 4f + 3 replies Flower skips the round and keeps the model "
             "(simfl refuses min_train_nodes < 4f + 3 up front)",
         ),
@@ -150,8 +153,8 @@ FIDELITY: dict[str, Fidelity] = {
         "global model on client k's training split (simfl's client computes it first)",
         differences=(
             "Flower adds 10⁻¹⁰ to F_k inside the powers",
-            "the paper samples clients with probability n_k/n; uniform sampling makes q = 0 the "
-            "unweighted mean of the client models, not FedAvg's n_k-weighted one",
+            "clients are sampled uniformly, not with probability n_k/n as in the paper, so "
+            "q = 0 is the unweighted mean of the client models, not FedAvg's n_k-weighted one",
             "L is the paper's step-size estimate 1/η with η = train.lr by default, which ignores "
             "local momentum or Adam",
         ),
@@ -174,9 +177,11 @@ FIDELITY: dict[str, Fidelity] = {
 }
 
 
-def differences_text(note: Fidelity) -> str:
-    """The differences as one line ("none" when the defaults are the paper's rule)."""
-    return "; ".join(note.differences) if note.differences else "none"
+def differences_cell(note: Fidelity) -> str:
+    """The differences in one Markdown table cell, one per line ("none" if there are none),
+    then the notes."""
+    lines = [f"• {difference}" for difference in note.differences] or ["none"]
+    return "<br>".join(lines + [f"note: {remark}" for remark in note.notes])
 
 
 def details_text() -> str:
@@ -186,6 +191,7 @@ def details_text() -> str:
         lines = [name, f"  paper: {note.paper}", f"  rule as run: {note.rule}"]
         lines.append("  differences from the paper (defaults):")
         lines += [f"    - {difference}" for difference in note.differences] or ["    none"]
+        lines += [f"  note: {remark}" for remark in note.notes]
         lines.append(f"  paper's rule with: {note.paper_settings or 'the defaults'}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
@@ -199,6 +205,6 @@ def markdown_table() -> str:
     ]
     for name, note in FIDELITY.items():
         settings = f"`{note.paper_settings}`" if "=" in note.paper_settings else note.paper_settings
-        row = (f"`{name}`", note.paper, differences_text(note), settings or "defaults")
+        row = (f"`{name}`", note.paper, differences_cell(note), settings or "defaults")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
