@@ -78,6 +78,8 @@ class FedYogiConfig(StrategyBase):
 
 
 def build_fedadagrad(config: FedAdagradConfig, scenario: Scenario | None = None) -> FedAdagradRule:
+    """Flower's FedAdagrad (beta_1 = 0, v_{-1} = 0, Delta weighted by n_k); ``beta_1``,
+    ``v0 = "tau_squared"`` and ``weighting = "uniform"`` give Reddi et al.'s Algorithm 2."""
     return FedAdagradRule(
         **config.sampling_kwargs(),
         eta=config.eta,
@@ -89,6 +91,9 @@ def build_fedadagrad(config: FedAdagradConfig, scenario: Scenario | None = None)
 
 
 def build_fedadam(config: FedAdamConfig, scenario: Scenario | None = None) -> FedAdamRule:
+    """Flower's FedAdam (Adam bias correction on eta, v_{-1} = 0, Delta weighted by n_k);
+    ``bias_correction = "none"``, ``v0 = "tau_squared"`` and ``weighting = "uniform"`` give
+    Reddi et al.'s Algorithm 2."""
     return FedAdamRule(
         **config.sampling_kwargs(),
         eta=config.eta,
@@ -102,6 +107,8 @@ def build_fedadam(config: FedAdamConfig, scenario: Scenario | None = None) -> Fe
 
 
 def build_fedyogi(config: FedYogiConfig, scenario: Scenario | None = None) -> FedYogiRule:
+    """Flower's FedYogi (v_{-1} = 0, Delta weighted by n_k); ``v0 = "tau_squared"`` and
+    ``weighting = "uniform"`` give Reddi et al.'s Algorithm 2."""
     return FedYogiRule(
         **config.sampling_kwargs(),
         eta=config.eta,

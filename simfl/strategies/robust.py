@@ -98,20 +98,27 @@ class BulyanConfig(_ByzantineBase):
 
 
 def build_fedmedian(config: FedMedianConfig, scenario: Scenario | None = None) -> FedMedian:
+    """Flower's FedMedian: Yin et al. (2018)'s coordinate-wise median, no known difference."""
     return FedMedian(**config.sampling_kwargs())
 
 
 def build_fedtrimmedavg(
     config: FedTrimmedAvgConfig, scenario: Scenario | None = None
 ) -> FedTrimmedAvg:
+    """Flower's FedTrimmedAvg: Yin et al. (2018), no known difference; ``beta`` is trimmed at
+    each end (floor(beta n) values per side), as in the paper."""
     return FedTrimmedAvg(**config.sampling_kwargs(), beta=config.beta)
 
 
 def build_krum(config: KrumConfig, scenario: Scenario | None = None) -> Krum:
+    """Flower's Krum: Blanchard et al. (2017), except that it scores with max(1, n - f - 2)
+    neighbours, so it still picks a model when failures leave n <= f + 2 replies."""
     return Krum(**config.sampling_kwargs(), num_malicious_nodes=config.num_malicious_nodes)
 
 
 def build_multikrum(config: MultiKrumConfig, scenario: Scenario | None = None) -> MultiKrumRule:
+    """Flower's MultiKrum, which weights the selected models by n_k; ``weighting = "uniform"``
+    is Blanchard et al. (2017)'s unweighted mean."""
     return MultiKrumRule(
         **config.sampling_kwargs(),
         num_malicious_nodes=config.num_malicious_nodes,
@@ -121,6 +128,8 @@ def build_multikrum(config: MultiKrumConfig, scenario: Scenario | None = None) -
 
 
 def build_bulyan(config: BulyanConfig, scenario: Scenario | None = None) -> Bulyan:
+    """Flower's Bulyan, which selects by one Krum pass; ``selection = "recursive_krum"`` is El
+    Mhamdi et al. (2018)'s recursive selection. The trimmed mean around the median is theirs."""
     selection = {"multikrum": select_multikrum, "recursive_krum": select_by_recursive_krum}
     return Bulyan(
         **config.sampling_kwargs(),
