@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -21,8 +22,10 @@ from simfl import registry
 from simfl.cli import app
 from simfl.config import scenario_from_dict
 from simfl.errors import ScenarioError
-from simfl.strategies.fedopt import flower_bias_correction
+from simfl.strategies.byzantine import BulyanSelection
+from simfl.strategies.fedopt import BiasCorrection, SecondMomentStart, flower_bias_correction
 from simfl.strategies.fidelity import COMMON, FIDELITY, markdown_table
+from simfl.strategies.weighting import Weighting
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -83,6 +86,21 @@ PAPER_CHOICES = {
 def test_writing_the_default_keeps_the_hash_and_the_paper_choice_changes_it(name):
     assert pinned_scenario(name, **DEFAULTS_SPELT_OUT[name]).full_hash() == PINNED_HASHES[name]
     assert pinned_scenario(name, **PAPER_CHOICES[name]).full_hash() != PINNED_HASHES[name]
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "choices"),
+    [
+        ("fedadam", "bias_correction", BiasCorrection),
+        *[(name, "v0", SecondMomentStart) for name in ("fedadam", "fedyogi", "fedadagrad")],
+        *[(n, "weighting", Weighting) for n in ("fedadam", "fedyogi", "fedadagrad", "multikrum")],
+        ("bulyan", "selection", BulyanSelection),
+    ],
+)
+def test_the_schema_offers_exactly_the_choices_the_rules_implement(name, field, choices):
+    """The schema spells its choices out (it imports no Flower); the rules name theirs."""
+    config = registry.STRATEGIES[name].config
+    assert get_args(config.model_fields[field].annotation) == get_args(choices)
 
 
 # ----------------------------------------------------------------------- defaults = Flower

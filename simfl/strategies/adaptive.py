@@ -9,47 +9,35 @@ select the paper's rule, as :mod:`simfl.strategies.fedopt` explains and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from simfl.schema.base import HASH_NEUTRAL
 from simfl.strategies.base import StrategyBase
-from simfl.strategies.fedopt import (
-    BiasCorrection,
-    FedAdagradRule,
-    FedAdamRule,
-    FedYogiRule,
-    SecondMomentStart,
-)
-from simfl.strategies.weighting import Weighting
+from simfl.strategies.fedopt import FedAdagradRule, FedAdamRule, FedYogiRule
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
-
-
-def _v0_field() -> Any:
-    """``v0``: Flower's v_{-1} = 0 ("zero") or Reddi et al.'s v_{-1} = tau^2 ("tau_squared")."""
-    return Field(default="zero", json_schema_extra=HASH_NEUTRAL)
-
-
-def _weighting_field() -> Any:
-    """``weighting``: Delta_t weighted by num-examples (Flower) or unweighted (Algorithm 2)."""
-    return Field(default="num_examples", json_schema_extra=HASH_NEUTRAL)
 
 
 class FedAdagradConfig(StrategyBase):
     """``[strategy] name = "fedadagrad"``: server learning rate eta, adaptivity tau.
 
     Flower's FedAdagrad has no momentum (``beta_1 = 0``, the default); the paper's keeps it.
+    In all three: ``v0`` is where the second moment starts (Flower's 0, or the paper's tau^2),
+    ``weighting`` how client deltas are averaged (Flower's by num-examples, or the paper's
+    unweighted mean).
     """
 
     name: Literal["fedadagrad"]
     eta: float = Field(default=0.1, gt=0.0, le=10.0)
     tau: float = Field(default=1e-3, gt=0.0, le=1.0)
     beta_1: float = Field(default=0.0, ge=0.0, lt=1.0, json_schema_extra=HASH_NEUTRAL)
-    v0: SecondMomentStart = _v0_field()
-    weighting: Weighting = _weighting_field()
+    v0: Literal["zero", "tau_squared"] = Field(default="zero", json_schema_extra=HASH_NEUTRAL)
+    weighting: Literal["num_examples", "uniform"] = Field(
+        default="num_examples", json_schema_extra=HASH_NEUTRAL
+    )
 
 
 class FedAdamConfig(StrategyBase):
@@ -60,9 +48,13 @@ class FedAdamConfig(StrategyBase):
     beta_1: float = Field(default=0.9, ge=0.0, lt=1.0)
     beta_2: float = Field(default=0.99, ge=0.0, lt=1.0)
     tau: float = Field(default=1e-3, gt=0.0, le=1.0)
-    bias_correction: BiasCorrection = Field(default="flower", json_schema_extra=HASH_NEUTRAL)
-    v0: SecondMomentStart = _v0_field()
-    weighting: Weighting = _weighting_field()
+    bias_correction: Literal["flower", "none"] = Field(
+        default="flower", json_schema_extra=HASH_NEUTRAL
+    )
+    v0: Literal["zero", "tau_squared"] = Field(default="zero", json_schema_extra=HASH_NEUTRAL)
+    weighting: Literal["num_examples", "uniform"] = Field(
+        default="num_examples", json_schema_extra=HASH_NEUTRAL
+    )
 
 
 class FedYogiConfig(StrategyBase):
@@ -73,8 +65,10 @@ class FedYogiConfig(StrategyBase):
     beta_1: float = Field(default=0.9, ge=0.0, lt=1.0)
     beta_2: float = Field(default=0.99, ge=0.0, lt=1.0)
     tau: float = Field(default=1e-3, gt=0.0, le=1.0)
-    v0: SecondMomentStart = _v0_field()
-    weighting: Weighting = _weighting_field()
+    v0: Literal["zero", "tau_squared"] = Field(default="zero", json_schema_extra=HASH_NEUTRAL)
+    weighting: Literal["num_examples", "uniform"] = Field(
+        default="num_examples", json_schema_extra=HASH_NEUTRAL
+    )
 
 
 def build_fedadagrad(config: FedAdagradConfig, scenario: Scenario | None = None) -> FedAdagradRule:

@@ -16,12 +16,7 @@ from pydantic import Field, model_validator
 
 from simfl.schema.base import HASH_NEUTRAL
 from simfl.strategies.base import StrategyBase
-from simfl.strategies.byzantine import (
-    BulyanSelection,
-    MultiKrumRule,
-    select_by_recursive_krum,
-)
-from simfl.strategies.weighting import Weighting
+from simfl.strategies.byzantine import MultiKrumRule, select_by_recursive_krum
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
@@ -69,7 +64,9 @@ class MultiKrumConfig(_ByzantineBase):
 
     name: Literal["multikrum"]
     num_nodes_to_select: int = Field(default=2, ge=1)
-    weighting: Weighting = Field(default="num_examples", json_schema_extra=HASH_NEUTRAL)
+    weighting: Literal["num_examples", "uniform"] = Field(
+        default="num_examples", json_schema_extra=HASH_NEUTRAL
+    )
 
     @model_validator(mode="after")
     def _enough_clients(self) -> MultiKrumConfig:
@@ -89,7 +86,9 @@ class BulyanConfig(_ByzantineBase):
     """
 
     name: Literal["bulyan"]
-    selection: BulyanSelection = Field(default="multikrum", json_schema_extra=HASH_NEUTRAL)
+    selection: Literal["multikrum", "recursive_krum"] = Field(
+        default="multikrum", json_schema_extra=HASH_NEUTRAL
+    )
 
     @model_validator(mode="after")
     def _enough_clients(self) -> BulyanConfig:
