@@ -79,7 +79,7 @@ class _PaperOptions(FedOpt):
 
 
 class FedAdamRule(_PaperOptions, FedAdam, WeightedOrUniformMean):
-    """Flower's ``FedAdam``, optionally without its bias correction and from v_{-1} = tau^2.
+    """Flower's ``FedAdam``; optionally without its bias correction (and ``v0``, ``weighting``).
 
     ``bias_correction = "none"`` is Reddi et al.'s step x + eta m_t / (sqrt(v_t) + tau). Flower
     computes eta_norm = eta * c_t inside ``aggregate_train``; we hand it eta / c_t for the
@@ -104,7 +104,7 @@ class FedAdamRule(_PaperOptions, FedAdam, WeightedOrUniformMean):
 
 
 class FedYogiRule(_PaperOptions, FedYogi, WeightedOrUniformMean):
-    """Flower's ``FedYogi`` (already Reddi et al.'s step), optionally from v_{-1} = tau^2."""
+    """Flower's ``FedYogi`` (already Reddi et al.'s step); optionally ``v0``, ``weighting``."""
 
 
 class FedAdagradRule(_PaperOptions, FedAdagrad, WeightedOrUniformMean):
