@@ -81,7 +81,16 @@ def validate(scenario_file: ScenarioArg, set_: SetOption = None) -> None:
 
 
 @app.command("list")
-def list_registry() -> None:
+def list_registry(
+    details: Annotated[
+        bool,
+        typer.Option(
+            "--details",
+            help="Also each strategy's paper, rule as run, differences from the paper and the "
+            "settings that select the paper's rule.",
+        ),
+    ] = False,
+) -> None:
     """List the datasets, models, strategies and partitioners a scenario can name."""
     from simfl import registry
 
@@ -90,6 +99,10 @@ def list_registry() -> None:
         for entry in table.values():
             view.add_row(entry.name, entry.summary)
         console.print(view)
+    if details:
+        from simfl.strategies.fidelity import details_text
+
+        console.print(details_text(), markup=False, highlight=False, soft_wrap=True)
 
 
 @data_app.command("prepare")

@@ -31,14 +31,10 @@ BASE = {
 Weights = dict[str, np.ndarray]
 
 
-def build(strategy: dict):
-    scenario = scenario_from_dict(
-        {
-            **BASE,
-            "strategy": {"min_train_nodes": NUM_CLIENTS, "min_available_nodes": NUM_CLIENTS}
-            | strategy,
-        }
-    )
+def build(strategy: dict, num_clients: int = NUM_CLIENTS):
+    sampling = {"min_train_nodes": num_clients, "min_available_nodes": num_clients}
+    data = {**BASE["data"], "num_clients": num_clients}
+    scenario = scenario_from_dict({**BASE, "data": data, "strategy": sampling | strategy})
     entry = registry.STRATEGIES[scenario.strategy.name]
     return entry.load()(scenario.strategy, scenario)
 
@@ -47,11 +43,13 @@ def random_weights(rng: np.random.Generator, scale: float = 1.0) -> Weights:
     return {k: rng.normal(scale=scale, size=s) for k, s in SHAPES.items()}
 
 
-def client_results(rng: np.random.Generator, global_w: Weights) -> list[Weights]:
-    """Four honest updates near the global model and one Byzantine outlier."""
+def client_results(
+    rng: np.random.Generator, global_w: Weights, num_clients: int = NUM_CLIENTS
+) -> list[Weights]:
+    """Honest updates near the global model (four by default) and one Byzantine outlier."""
     honest = [
         {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in global_w.items()}
-        for _ in range(NUM_CLIENTS - 1)
+        for _ in range(num_clients - 1)
     ]
     return [*honest, {k: v + 50.0 for k, v in global_w.items()}]
 
@@ -70,7 +68,7 @@ def run_round(
 ) -> Weights:
     """configure_train on a real grid, one reply per sampled node, aggregate_train."""
     random.seed(server_round)
-    grid = in_memory_grid(NUM_CLIENTS)
+    grid = in_memory_grid(len(clients))
     config = ConfigRecord()
     messages = list(strategy.configure_train(server_round, as_record(global_w), config, grid))
     assert len(messages) == len(clients)
@@ -107,7 +105,7 @@ def rounds(strategy, reference, sizes, num_rounds=3, seed=0):
     global_w = random_weights(rng)
     ref_w = {k: v.copy() for k, v in global_w.items()}
     for t in range(1, num_rounds + 1):
-        clients = client_results(rng, global_w)
+        clients = client_results(rng, global_w, len(sizes))
         global_w = run_round(strategy, t, global_w, clients, sizes)
         ref_w = reference(t, ref_w, clients, sizes)
         assert_close(global_w, ref_w)
@@ -166,14 +164,94 @@ EQUAL = [30] * NUM_CLIENTS  # the paper averages deltas unweighted; Flower weigh
 
 
 def test_fedadagrad_matches_reddi_2021():
-    # Flower's FedAdagrad fixes beta_1 = 0 (no momentum) and starts from v_{-1} = 0.
+    # By default (Flower's FedAdagrad) beta_1 = 0 (no momentum) and v_{-1} = 0.
     strategy = build({"name": "fedadagrad", "eta": 0.1, "tau": 1e-3})
     rounds(strategy, reddi("adagrad", 0.1, 0.0, 0.0, 1e-3, v_init=0.0), EQUAL)
+
+
+# tau = 0.3 makes v_{-1} = tau^2 = 0.09 visible next to (1 - beta_2) Delta^2 ~ 1 (Delta ~ 10).
+PAPER_TAU = 0.3
+
+
+@pytest.mark.parametrize(("v0", "v_init"), [("zero", 0.0), ("tau_squared", PAPER_TAU**2)])
+def test_fedadagrad_with_momentum_matches_reddi_2021(v0, v_init):
+    """The paper's FedAdagrad keeps the first moment: m = b1 m + (1 - b1) Delta, b1 = 0.9."""
+    strategy = build({"name": "fedadagrad", "eta": 0.1, "tau": PAPER_TAU, "beta_1": 0.9, "v0": v0})
+    rounds(strategy, reddi("adagrad", 0.1, 0.9, 0.0, PAPER_TAU, v_init), EQUAL, num_rounds=4)
+
+
+def test_fedadagrad_momentum_changes_the_rule():
+    """Guard against a test that cannot fail: beta_1 = 0.9 is not Flower's beta_1 = 0."""
+    strategy = build({"name": "fedadagrad", "eta": 0.1, "tau": PAPER_TAU, "beta_1": 0.9})
+    with pytest.raises(AssertionError):
+        rounds(strategy, reddi("adagrad", 0.1, 0.0, 0.0, PAPER_TAU, 0.0), EQUAL, num_rounds=4)
 
 
 def test_fedyogi_matches_reddi_2021():
     strategy = build({"name": "fedyogi", "eta": 0.01, "beta_1": 0.9, "beta_2": 0.99})
     rounds(strategy, reddi("yogi", 0.01, 0.9, 0.99, 1e-3, v_init=0.0), EQUAL)
+
+
+@pytest.mark.parametrize(("v0", "v_init"), [("zero", 0.0), ("tau_squared", PAPER_TAU**2)])
+def test_fedyogi_from_tau_squared_matches_reddi_2021(v0, v_init):
+    strategy = build(
+        {"name": "fedyogi", "eta": 0.01, "beta_1": 0.9, "beta_2": 0.99, "tau": PAPER_TAU, "v0": v0}
+    )
+    rounds(strategy, reddi("yogi", 0.01, 0.9, 0.99, PAPER_TAU, v_init), EQUAL, num_rounds=4)
+
+
+@pytest.mark.parametrize(("v0", "v_init"), [("zero", 0.0), ("tau_squared", PAPER_TAU**2)])
+def test_fedadam_without_bias_correction_matches_reddi_2021_algorithm_2(v0, v_init):
+    """``bias_correction = "none"``: x + eta m_t / (sqrt(v_t) + tau), over 4 rounds."""
+    b1, b2, eta = 0.9, 0.99, 0.1
+    strategy = build(
+        {
+            "name": "fedadam",
+            "eta": eta,
+            "beta_1": b1,
+            "beta_2": b2,
+            "tau": PAPER_TAU,
+            "bias_correction": "none",
+            "v0": v0,
+        }
+    )
+    rounds(strategy, reddi("adam", eta, b1, b2, PAPER_TAU, v_init), EQUAL, num_rounds=4)
+
+
+UNEQUAL = [10, 20, 30, 40, 50]
+
+
+@pytest.mark.parametrize("name", ["fedadam", "fedyogi", "fedadagrad"])
+def test_fedopt_paper_settings_run_algorithm_2_with_unequal_clients(name):
+    """All of Algorithm 2 at once: unweighted mean delta, v_{-1} = tau^2, beta_1 = 0.9, and for
+    FedAdam no bias correction; clients of different sizes, so weighting matters."""
+    kind, eta = {
+        "fedadam": ("adam", 0.1),
+        "fedyogi": ("yogi", 0.01),
+        "fedadagrad": ("adagrad", 0.1),
+    }[name]
+    paper = {"v0": "tau_squared", "weighting": "uniform", "beta_1": 0.9, "tau": PAPER_TAU}
+    paper |= {"bias_correction": "none"} if name == "fedadam" else {}
+    strategy = build({"name": name, "eta": eta} | paper)
+    beta_2 = 0.0 if name == "fedadagrad" else 0.99
+    reference = reddi(kind, eta, 0.9, beta_2, PAPER_TAU, PAPER_TAU**2)
+    rounds(strategy, reference, UNEQUAL, num_rounds=4)
+
+
+def test_fedopt_default_weighting_is_by_examples():
+    """Guard: with unequal clients Flower's weighted Delta is not Algorithm 2's mean."""
+    strategy = build({"name": "fedyogi", "tau": PAPER_TAU, "v0": "tau_squared"})
+    with pytest.raises(AssertionError):
+        rounds(strategy, reddi("yogi", 0.01, 0.9, 0.99, PAPER_TAU, PAPER_TAU**2), UNEQUAL)
+
+
+def test_tau_squared_start_changes_the_rule():
+    """Guard: with v0 = "tau_squared" the v_{-1} = 0 reference no longer matches."""
+    strategy = build(
+        {"name": "fedadam", "tau": PAPER_TAU, "bias_correction": "none", "v0": "tau_squared"}
+    )
+    with pytest.raises(AssertionError):
+        rounds(strategy, reddi("adam", 0.1, 0.9, 0.99, PAPER_TAU, 0.0), EQUAL, num_rounds=4)
 
 
 def test_fedadam_matches_reddi_2021_with_flowers_bias_correction():
@@ -253,15 +331,21 @@ def test_fedtrimmedavg_matches_yin_2018():
 # ----------------------------------------------------------------------- Blanchard et al. 2017
 
 
-def krum(clients: list[Weights], f: int) -> Weights:
-    """score(i) = sum of squared distances to its n - f - 2 nearest others; keep the argmin."""
+def krum_scores(clients: list[Weights], f: int) -> list[float]:
+    """score(i) = sum of squared distances to its n - f - 2 nearest others (at least one, as
+    Flower: a recursive selection's last pools are smaller than f + 3)."""
     flat = [np.concatenate([c[k].ravel() for k in SHAPES]) for c in clients]
     n = len(flat)
     scores = []
     for i in range(n):
         dists = sorted(float(np.sum((flat[i] - flat[j]) ** 2)) for j in range(n) if j != i)
-        scores.append(sum(dists[: n - f - 2]))
-    return clients[int(np.argmin(scores))]
+        scores.append(sum(dists[: max(1, n - f - 2)]))
+    return scores
+
+
+def krum(clients: list[Weights], f: int) -> Weights:
+    """Keep the model with the lowest Krum score."""
+    return clients[int(np.argmin(krum_scores(clients, f)))]
 
 
 def test_krum_matches_blanchard_2017_and_rejects_the_outlier():
@@ -272,6 +356,77 @@ def test_krum_matches_blanchard_2017_and_rejects_the_outlier():
     got = run_round(strategy, 1, global_w, clients, sizes=[5, 1, 9, 2, 7])
     assert_close(got, krum(clients, f=1))
     assert not np.allclose(got["conv.bias"], clients[-1]["conv.bias"])
+
+
+def best_by_krum(clients: list[Weights], f: int, m: int) -> list[int]:
+    return [int(i) for i in np.argsort(krum_scores(clients, f))[:m]]
+
+
+def test_multikrum_uniform_matches_blanchard_2017():
+    """Multi-Krum: the unweighted mean of the m models with the best Krum scores."""
+
+    def reference(t, w, clients, sizes):
+        best = best_by_krum(clients, f=1, m=2)
+        return {k: np.mean([clients[i][k] for i in best], axis=0) for k in SHAPES}
+
+    strategy = build(
+        {"name": "multikrum", "num_malicious_nodes": 1, "num_nodes_to_select": 2}
+        | {"weighting": "uniform"}
+    )
+    rounds(strategy, reference, sizes=[5, 1, 9, 2, 7])
+
+
+def test_multikrum_default_weights_the_selected_models_by_examples():
+    """Flower's MultiKrum (our default) departs from the paper: n_k-weighted mean."""
+
+    def reference(t, w, clients, sizes):
+        best = best_by_krum(clients, f=1, m=2)
+        return weighted_mean([clients[i] for i in best], [sizes[i] for i in best])
+
+    strategy = build({"name": "multikrum", "num_malicious_nodes": 1, "num_nodes_to_select": 2})
+    rounds(strategy, reference, sizes=[5, 1, 9, 2, 7])
+
+
+# ----------------------------------------------------------------------- El Mhamdi et al. 2018
+
+BULYAN_SIZES = [5, 1, 9, 2, 7, 3, 4]  # n = 7 = 4f + 3 with f = 1: theta = 5, beta = 3
+BULYAN_SEED = 1  # the two selections keep different models here (checked below)
+
+
+def bulyan(clients: list[Weights], f: int, recursive: bool) -> Weights:
+    """Select theta = n - 2f models by Krum (recursively: pick, remove, rescore the rest; or
+    the theta best scores of one pass); per coordinate, average the beta = theta - 2f selected
+    values closest to their median."""
+    theta = len(clients) - 2 * f
+    if recursive:
+        pool, chosen = list(range(len(clients))), []
+        for _ in range(theta):
+            chosen.append(pool.pop(int(np.argmin(krum_scores([clients[i] for i in pool], f)))))
+    else:
+        chosen = best_by_krum(clients, f, theta)
+    out = {}
+    for k in SHAPES:
+        stacked = np.stack([clients[i][k] for i in chosen])
+        nearest = np.argsort(np.abs(stacked - np.median(stacked, axis=0)), axis=0)[: theta - 2 * f]
+        out[k] = np.take_along_axis(stacked, nearest, axis=0).mean(axis=0)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("selection", "recursive"), [("multikrum", False), ("recursive_krum", True)]
+)
+def test_bulyan_matches_el_mhamdi_2018(selection, recursive):
+    strategy = build({"name": "bulyan", "num_malicious_nodes": 1, "selection": selection}, 7)
+    reference = lambda t, w, c, s: bulyan(c, f=1, recursive=recursive)  # noqa: E731
+    rounds(strategy, reference, sizes=BULYAN_SIZES, num_rounds=3, seed=BULYAN_SEED)
+
+
+def test_bulyan_selections_differ_on_the_test_data():
+    """Guard: the test above could not tell the two selections apart if they agreed."""
+    rng = np.random.default_rng(BULYAN_SEED)
+    clients = client_results(rng, random_weights(rng), len(BULYAN_SIZES))
+    one_pass, recursive = bulyan(clients, 1, False), bulyan(clients, 1, True)
+    assert not all(np.allclose(one_pass[k], recursive[k]) for k in SHAPES)
 
 
 # ----------------------------------------------------------------------- Li et al. 2020 (q-FFL)

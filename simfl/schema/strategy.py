@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from simfl.schema.base import Section
+from simfl.schema.base import HASH_NEUTRAL, Section
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 #: q-FFL asks each client for the loss of the received global model under this flag/key.
 LOSS_AT_GLOBAL_FLAG = "loss-at-global"
 LOSS_AT_GLOBAL_KEY = "loss_at_global"
+
+#: Settings that select a paper's rule where Flower's differs (see simfl/strategies/fidelity.py).
+SecondMomentStart = Literal["zero", "tau_squared"]
+BiasCorrection = Literal["flower", "none"]
+Weighting = Literal["num_examples", "uniform"]
 
 
 class StrategyBase(Section):
@@ -106,22 +111,65 @@ class FedProxConfig(StrategyBase):
     proximal_mu: float = Field(default=0.01, ge=0.0, le=1000.0)
 
 
+class QFedAvgConfig(StrategyBase):
+    """``[strategy] name = "qfedavg"``; L = 1 / client_learning_rate (default: ``train.lr``)."""
+
+    name: Literal["qfedavg"]
+    q: float = Field(default=0.1, ge=0.0, le=100.0)
+    client_learning_rate: float | None = Field(default=None, gt=0.0, le=10.0)
+
+    def client_train_config(self) -> dict[str, Any]:
+        return {LOSS_AT_GLOBAL_FLAG: True}
+
+
+class FedBNConfig(StrategyBase):
+    """``[strategy] name = "fedbn"``: BatchNorm weights and statistics never leave a client."""
+
+    name: Literal["fedbn"]
+    local_batch_norm: bool = True
+
+
+class FedPerConfig(StrategyBase):
+    """``[strategy] name = "fedper"``: the classifier head (``"head"``) stays on each client."""
+
+    name: Literal["fedper"]
+    local_layers: list[str] = Field(default_factory=lambda: ["head"], min_length=1)
+
+
 class FedAdagradConfig(StrategyBase):
-    """``[strategy] name = "fedadagrad"``: server learning rate eta, adaptivity tau."""
+    """``[strategy] name = "fedadagrad"``: server learning rate eta, adaptivity tau.
+
+    Flower's FedAdagrad has no momentum (``beta_1 = 0``, the default); the paper's keeps it.
+    In all three: ``v0`` is where the second moment starts (Flower's 0, or the paper's tau^2),
+    ``weighting`` how client deltas are averaged (Flower's by num-examples, or the paper's
+    unweighted mean).
+    """
 
     name: Literal["fedadagrad"]
     eta: float = Field(default=0.1, gt=0.0, le=10.0)
     tau: float = Field(default=1e-3, gt=0.0, le=1.0)
+    beta_1: float = Field(default=0.0, ge=0.0, lt=1.0, json_schema_extra=HASH_NEUTRAL)
+    v0: Literal["zero", "tau_squared"] = Field(default="zero", json_schema_extra=HASH_NEUTRAL)
+    weighting: Literal["num_examples", "uniform"] = Field(
+        default="num_examples", json_schema_extra=HASH_NEUTRAL
+    )
 
 
 class FedAdamConfig(StrategyBase):
-    """``[strategy] name = "fedadam"``."""
+    """``[strategy] name = "fedadam"``; ``bias_correction = "none"`` is the paper's step."""
 
     name: Literal["fedadam"]
     eta: float = Field(default=0.1, gt=0.0, le=10.0)
     beta_1: float = Field(default=0.9, ge=0.0, lt=1.0)
     beta_2: float = Field(default=0.99, ge=0.0, lt=1.0)
     tau: float = Field(default=1e-3, gt=0.0, le=1.0)
+    bias_correction: Literal["flower", "none"] = Field(
+        default="flower", json_schema_extra=HASH_NEUTRAL
+    )
+    v0: Literal["zero", "tau_squared"] = Field(default="zero", json_schema_extra=HASH_NEUTRAL)
+    weighting: Literal["num_examples", "uniform"] = Field(
+        default="num_examples", json_schema_extra=HASH_NEUTRAL
+    )
 
 
 class FedYogiConfig(StrategyBase):
@@ -132,6 +180,10 @@ class FedYogiConfig(StrategyBase):
     beta_1: float = Field(default=0.9, ge=0.0, lt=1.0)
     beta_2: float = Field(default=0.99, ge=0.0, lt=1.0)
     tau: float = Field(default=1e-3, gt=0.0, le=1.0)
+    v0: Literal["zero", "tau_squared"] = Field(default="zero", json_schema_extra=HASH_NEUTRAL)
+    weighting: Literal["num_examples", "uniform"] = Field(
+        default="num_examples", json_schema_extra=HASH_NEUTRAL
+    )
 
 
 class FedMedianConfig(StrategyBase):
@@ -171,10 +223,14 @@ class KrumConfig(_ByzantineBase):
 
 
 class MultiKrumConfig(_ByzantineBase):
-    """``[strategy] name = "multikrum"``: average the ``num_nodes_to_select`` best Krum scores."""
+    """``[strategy] name = "multikrum"``: average the ``num_nodes_to_select`` best Krum scores
+    (weighted by num-examples as Flower does, or ``weighting = "uniform"`` as the paper does)."""
 
     name: Literal["multikrum"]
     num_nodes_to_select: int = Field(default=2, ge=1)
+    weighting: Literal["num_examples", "uniform"] = Field(
+        default="num_examples", json_schema_extra=HASH_NEUTRAL
+    )
 
     @model_validator(mode="after")
     def _enough_clients(self) -> MultiKrumConfig:
@@ -188,36 +244,17 @@ class MultiKrumConfig(_ByzantineBase):
 
 
 class BulyanConfig(_ByzantineBase):
-    """``[strategy] name = "bulyan"``: Krum selection, then a trimmed mean around the median."""
+    """``[strategy] name = "bulyan"``: Krum selection, then a trimmed mean around the median.
+
+    ``selection = "recursive_krum"`` is the paper's selection (Flower's: one Krum pass).
+    """
 
     name: Literal["bulyan"]
+    selection: Literal["multikrum", "recursive_krum"] = Field(
+        default="multikrum", json_schema_extra=HASH_NEUTRAL
+    )
 
     @model_validator(mode="after")
     def _enough_clients(self) -> BulyanConfig:
         self._needs(4 * self.num_malicious_nodes + 3, "n >= 4f + 3")
         return self
-
-
-class QFedAvgConfig(StrategyBase):
-    """``[strategy] name = "qfedavg"``; L = 1 / client_learning_rate (default: ``train.lr``)."""
-
-    name: Literal["qfedavg"]
-    q: float = Field(default=0.1, ge=0.0, le=100.0)
-    client_learning_rate: float | None = Field(default=None, gt=0.0, le=10.0)
-
-    def client_train_config(self) -> dict[str, Any]:
-        return {LOSS_AT_GLOBAL_FLAG: True}
-
-
-class FedBNConfig(StrategyBase):
-    """``[strategy] name = "fedbn"``: BatchNorm weights and statistics never leave a client."""
-
-    name: Literal["fedbn"]
-    local_batch_norm: bool = True
-
-
-class FedPerConfig(StrategyBase):
-    """``[strategy] name = "fedper"``: the classifier head (``"head"``) stays on each client."""
-
-    name: Literal["fedper"]
-    local_layers: list[str] = Field(default_factory=lambda: ["head"], min_length=1)

@@ -12,4 +12,6 @@ if TYPE_CHECKING:
 
 
 def build_fedavg(config: StrategyBase, scenario: Scenario | None = None) -> FedAvg:
+    """Flower's FedAvg: McMahan et al. (2017), Algorithm 1, with no known difference
+    (fedbn and fedper too, on the shared part; see :mod:`simfl.strategies.fidelity`)."""
     return FedAvg(**config.sampling_kwargs())

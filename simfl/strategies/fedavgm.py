@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 
 def build_fedavgm(config: FedAvgMConfig, scenario: Scenario | None = None) -> FedAvgM:
+    """Flower's FedAvgM: Hsu et al. (2019) with no known difference; Delta is weighted by n_k
+    and ``server_learning_rate`` generalises the paper's unit step (1, the default)."""
     return FedAvgM(
         **config.sampling_kwargs(),
         server_learning_rate=config.server_learning_rate,

@@ -16,4 +16,7 @@ if TYPE_CHECKING:
 
 
 def build_fedprox(config: FedProxConfig, scenario: Scenario | None = None) -> FedProx:
+    """Flower's FedProx. Differences from Li et al. (2020), Algorithm 2: clients are sampled
+    uniformly and weighted by n_k (the paper: sampled with probability n_k/n, averaged
+    unweighted), and every client runs the same local epochs (no gamma-inexact local work)."""
     return FedProx(**config.sampling_kwargs(), proximal_mu=config.proximal_mu)

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 
 def build_qfedavg(config: QFedAvgConfig, scenario: Scenario | None = None) -> QFedAvg:
+    """Flower's QFedAvg on the loss of the global model. Differences from Li et al. (2020):
+    Flower adds 1e-10 to F_k in the powers; clients are sampled uniformly (the paper: with
+    probability n_k/n), so q = 0 is the unweighted mean; L = 1/lr ignores local momentum."""
     lr = config.client_learning_rate
     if lr is None:
         if scenario is None:
