@@ -15,7 +15,7 @@ from simfl.engine.client_app import build_client_app
 from simfl.engine.model_summary import model_summary
 from simfl.engine.plan import RunPlan
 from simfl.engine.runtime import RaySession, simulate
-from simfl.engine.server_app import build_server_app
+from simfl.engine.server_app import build_server_app, engine_slots
 from simfl.engine.server_callbacks import ServerCallback
 from simfl.pipeline import prepare_run
 from simfl.tracking.callbacks import CallbackList, History, RunCallback, RunInfo
@@ -95,7 +95,7 @@ def run_scenario(
         concurrency = simulate(
             build_server_app(plan, data.test.rows, data.test.labels, chain, server_callbacks),
             build_client_app(plan),
-            scenario.data.num_clients,
+            engine_slots(scenario),
             scenario.resources,
             verbose=verbose,
             session=session,

@@ -103,12 +103,38 @@ def test_5_strategies_sample_nodes_with_module_random() -> None:
 
 def test_6_partition_id_key_is_flowers() -> None:
     from flwr.common.constant import PARTITION_ID_KEY
-    from flwr.server.superlink.fleet.vce import vce_api
 
     assert flower_internals.PARTITION_ID_KEY is PARTITION_ID_KEY == "partition-id"
-    assert "PARTITION_ID_KEY: partition_id" in inspect.getsource(vce_api), (
-        "assumption 6: simulated nodes no longer get their partition id in node_config"
+
+
+@pytest.mark.parametrize(("fraction", "minimum"), [(0.3, 2), (0.05, 2), (1.0, 2), (0.5, 7)])
+def test_7_cohort_size_is_what_flowers_strategies_sample(fraction: float, minimum: int) -> None:
+    """simfl registers cohort_size nodes; Flower's FedAvg must ask for exactly that many."""
+    virtual = flower_internals.VirtualClientGrid(in_memory_grid(2), 10, [101, 102])
+    strategy = FedAvg(fraction_train=fraction, min_train_nodes=minimum, min_available_nodes=2)
+    with flower_task(), flower_internals.seeded_sampling(0):
+        messages = list(strategy.configure_train(1, ArrayRecord({}), ConfigRecord(), virtual))
+    assert len(messages) == flower_internals.cohort_size(10, fraction, minimum), (
+        "assumption 7: Flower's sample size changed; simfl would register too few nodes"
     )
+    assert {m.metadata.dst_node_id for m in messages} <= set(range(10))
+
+
+def test_virtual_grid_addresses_a_copy_naming_the_partition() -> None:
+    strategy = FedAvg(fraction_train=0.5, min_train_nodes=2, min_available_nodes=2)
+    arrays = ArrayRecord({})
+    with flower_task(), flower_internals.seeded_sampling(0):
+        messages = list(strategy.configure_train(3, arrays, ConfigRecord(), _grid(10)))
+        routed = flower_internals._addressed(messages[0], 4242, 7)
+    assert routed.metadata.dst_node_id == 4242
+    assert flower_internals.message_partition(routed) == 7
+    assert routed.content["config"]["server-round"] == 3
+    assert routed.content["arrays"] is arrays  # the model is shared, not copied
+    assert flower_internals.PARTITION_ID_KEY not in messages[0].content["config"]
+
+
+def _grid(num_partitions: int) -> flower_internals.VirtualClientGrid:
+    return flower_internals.VirtualClientGrid(in_memory_grid(2), num_partitions, [1, 2])
 
 
 def test_flower_log_level_is_restored() -> None:
@@ -124,5 +150,5 @@ def test_flower_log_level_is_restored() -> None:
 
 
 @pytest.mark.parametrize("method", ["get_node_ids", "send_and_receive"])
-def test_partition_ordered_grid_offers_what_strategies_call(method: str) -> None:
-    assert callable(getattr(flower_internals.PartitionOrderedGrid, method))
+def test_virtual_grid_offers_what_strategies_call(method: str) -> None:
+    assert callable(getattr(flower_internals.VirtualClientGrid, method))

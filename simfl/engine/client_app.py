@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
@@ -20,7 +19,7 @@ from simfl.data.client_index import ClientIndex
 from simfl.data.feature_store import FeatureStore
 from simfl.engine.client_errors import ClientTaskError, wrap_traceback
 from simfl.engine.client_state import ClientStateStore
-from simfl.engine.flower_internals import PARTITION_ID_KEY
+from simfl.engine.flower_internals import PARTITION_ID_KEY, message_partition
 from simfl.engine.plan import RunPlan
 from simfl.personalization import frozen_names, local_names, split_state
 from simfl.schema.strategy import LOSS_AT_GLOBAL_FLAG, LOSS_AT_GLOBAL_KEY
@@ -85,8 +84,6 @@ class WorkerCache:
 WORKER_CACHE = WorkerCache()
 
 
-def partition_id(context: Context) -> int:
-    return int(context.node_config[PARTITION_ID_KEY])
 
 
 def _with_traceback(handler: Callable[[Message, Context], Message]) -> Callable[..., Message]:
@@ -94,7 +91,7 @@ def _with_traceback(handler: Callable[[Message, Context], Message]) -> Callable[
         try:
             return handler(message, context)
         except Exception as error:  # report the full traceback to the server
-            client = context.node_config.get(PARTITION_ID_KEY)
+            client = message.content["config"].get(PARTITION_ID_KEY)
             raise ClientTaskError(wrap_traceback(client, traceback.format_exc())) from error
 
     return guarded
@@ -111,7 +108,7 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
     Only the shared part goes back; the local part is saved in the client's state file.
     FedProx's ``proximal-mu`` and q-FFL's ``loss-at-global`` arrive in the train config.
     """
-    cid, state = partition_id(context), WORKER_CACHE.get(plan)
+    cid, state = message_partition(message), WORKER_CACHE.get(plan)
     config = message.content["config"]
     server_round = int(config["server-round"])
     seed = plan.scenario.scenario.seed
@@ -156,7 +153,7 @@ def handle_evaluate(plan: RunPlan, message: Message, context: Context) -> Messag
     The global model's local part is the initial one, as on the server: no client's local
     part ever leaves it. Without a local part both evaluations are the same model.
     """
-    cid, state = partition_id(context), WORKER_CACHE.get(plan)
+    cid, state = message_partition(message), WORKER_CACHE.get(plan)
     server_round = int(message.content["config"]["server-round"])
     maybe_crash(plan.scenario.faults, plan.scenario.scenario.seed, "evaluate", cid, server_round)
     shared = _global_shared(message)
@@ -181,15 +178,8 @@ def handle_evaluate(plan: RunPlan, message: Message, context: Context) -> Messag
     return Message(content=RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
 
 
-def handle_query(plan: RunPlan, message: Message, context: Context) -> Message:
-    """Tells the server which partition this node serves (node ids are random per run)."""
-    info: dict[str, Any] = {PARTITION_ID_KEY: partition_id(context)}
-    return Message(content=RecordDict({"info": MetricRecord(info)}), reply_to=message)
-
-
 def build_client_app(plan: RunPlan) -> ClientApp:
     app = ClientApp()
     app.train()(_with_traceback(lambda m, c: handle_train(plan, m, c)))
     app.evaluate()(_with_traceback(lambda m, c: handle_evaluate(plan, m, c)))
-    app.query()(_with_traceback(lambda m, c: handle_query(plan, m, c)))
     return app

@@ -19,7 +19,9 @@ Assumptions (each tested):
    ``terminate_all_actors`` kills only idle actors (so we track every actor we create).
 5. Flower's strategies sample nodes with the module-level ``random.sample`` over
    ``grid.get_node_ids()`` (``strategy_utils.sample_nodes``).
-6. A simulated node's ``context.node_config[PARTITION_ID_KEY]`` is its partition id.
+6. Flower's name for a partition id (``PARTITION_ID_KEY``), which simfl puts in each message.
+7. Flower's strategies sample ``max(int(len(node_ids) * fraction), min_nodes)`` nodes per
+   round (the cohort; simfl registers that many nodes, see :func:`cohort_size`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from flwr.app import Message
+from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import PARTITION_ID_KEY
 from flwr.serverapp import Grid, ServerApp
@@ -45,29 +47,71 @@ if TYPE_CHECKING:
 __all__ = [
     "PARTITION_ID_KEY",
     "ActorPools",
-    "PartitionOrderedGrid",
+    "VirtualClientGrid",
+    "cohort_size",
+    "message_partition",
     "run_flower_simulation",
     "seeded_sampling",
 ]
 
 
-class PartitionOrderedGrid:
-    """A Grid whose node ids come in partition order, so seeded sampling picks the same clients.
+class VirtualClientGrid:
+    """Clients are partitions; Flower's nodes are slots that serve whichever partition a
+    message names. No per-node discovery, so start-up does not grow with the population.
 
-    Flower's node ids are random per run; a strategy samples from ``get_node_ids()``. Listing
-    them in partition order makes "the same seed" mean "the same partitions". Only the two
-    methods Flower's strategies and simfl's loop call are offered.
+    Flower's strategies sample from ``get_node_ids()``: here that is the partition ids
+    ``0..N-1`` (the same order the partitions have, so a seeded draw picks the same clients as
+    sampling nodes sorted by partition did). :meth:`send_and_receive` routes the k-th sampled
+    partition (in partition order) to the k-th slot, adding ``partition-id`` to a copy of the
+    message's config record; ``partition_of`` then maps each reply's ``src_node_id`` (a slot)
+    to the partition it served, for that exchange. Only ``cohort`` slots exist (Flower
+    registers one node per slot), so 10^5 virtual clients cost no more nodes, actors or
+    messages than the cohort does.
     """
 
-    def __init__(self, grid: Grid, partition_of: dict[int, int]) -> None:
+    def __init__(self, grid: Grid, num_partitions: int, slots: list[int]) -> None:
         self._grid = grid
-        self.partition_of = partition_of
+        self._partitions = list(range(num_partitions))
+        self._slots = sorted(slots)
+        self.partition_of: dict[int, int] = {}
 
     def get_node_ids(self) -> list[int]:
-        return sorted(self._grid.get_node_ids(), key=lambda node: self.partition_of[node])
+        return self._partitions
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float) -> list[Message]:
-        return list(self._grid.send_and_receive(messages, timeout=timeout))
+        ordered = sorted(messages, key=lambda message: message.metadata.dst_node_id)
+        if len(ordered) > len(self._slots):
+            raise SimflError(
+                f"{len(ordered)} messages in one exchange, but only {len(self._slots)} slots"
+            )
+        self.partition_of = {}
+        routed = []
+        for slot, message in zip(self._slots, ordered, strict=False):
+            partition = message.metadata.dst_node_id
+            self.partition_of[slot] = partition
+            routed.append(_addressed(message, slot, partition))
+        return list(self._grid.send_and_receive(routed, timeout=timeout))
+
+
+def _addressed(message: Message, slot: int, partition: int) -> Message:
+    """A copy of ``message`` for node ``slot`` whose config names ``partition``."""
+    content = RecordDict(dict(message.content.items()))
+    config = ConfigRecord(dict(content.get("config", ConfigRecord())))
+    config[PARTITION_ID_KEY] = partition
+    content["config"] = config
+    return Message(content=content, dst_node_id=slot, message_type=message.metadata.message_type)
+
+
+def cohort_size(num_clients: int, fraction: float, min_nodes: int) -> int:
+    """How many nodes Flower's strategies sample per round (assumption 7); 0 when disabled."""
+    if fraction == 0.0:
+        return 0
+    return min(num_clients, max(int(num_clients * fraction), min_nodes))
+
+
+def message_partition(message: Message) -> int:
+    """The partition a message addressed by :class:`VirtualClientGrid` asks a client to serve."""
+    return int(message.content["config"][PARTITION_ID_KEY])
 
 
 @contextlib.contextmanager

@@ -113,7 +113,7 @@ def client_concurrency(cluster: dict[str, float], resources: ResourcesConfig) ->
 def simulate(
     server_app: ServerApp,
     client_app: ClientApp,
-    num_clients: int,
+    num_nodes: int,
     resources: ResourcesConfig,
     verbose: bool = False,
     session: RaySession | None = None,
@@ -125,7 +125,7 @@ def simulate(
     """
     if session is None:
         with ray_session(None, resources.ray_init, verbose) as own:
-            return simulate(server_app, client_app, num_clients, resources, verbose, own)
+            return simulate(server_app, client_app, num_nodes, resources, verbose, own)
     concurrency = client_concurrency(session.resources, resources)
     if concurrency < 1:
         cluster = session.resources
@@ -137,7 +137,7 @@ def simulate(
     run_flower_simulation(
         server_app,
         client_app,
-        num_clients,
+        num_nodes,
         backend_config(resources, verbose),
         session,
         verbose,

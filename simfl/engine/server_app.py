@@ -15,13 +15,14 @@ import time
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy
 
 from simfl import registry
+from simfl.config import Scenario
 from simfl.engine.client_errors import client_traceback
-from simfl.engine.flower_internals import PARTITION_ID_KEY, PartitionOrderedGrid, seeded_sampling
+from simfl.engine.flower_internals import VirtualClientGrid, cohort_size, seeded_sampling
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientFailure, RoundRecord
 from simfl.engine.server_callbacks import CentralEvaluation, RoundState, ServerCallback
@@ -69,8 +70,8 @@ class FederationLoop:
         self.server_callbacks, self.callback = list(server_callbacks), callback
         self.seed = plan.scenario.scenario.seed
         self.timeout = plan.scenario.resources.round_timeout_s
-        partition_of = discover_partitions(grid, plan.scenario.data.num_clients, self.timeout)
-        self.grid = PartitionOrderedGrid(grid, partition_of)
+        slots = wait_for_nodes(grid, engine_slots(plan.scenario), self.timeout)
+        self.grid = VirtualClientGrid(grid, plan.scenario.data.num_clients, slots)
 
     def run(self) -> ArrayRecord:
         """Round 0 evaluates the initial model; then rounds until done or a callback stops."""
@@ -222,6 +223,19 @@ def initial_shared_arrays(plan: RunPlan) -> ArrayRecord:
     return ArrayRecord(shared)
 
 
+def engine_slots(scenario: Scenario) -> int:
+    """Flower nodes a run needs: the largest cohort of a round (training or evaluation).
+
+    Clients are virtual (partitions named in each message), so this, not the population,
+    decides how many nodes Flower registers.
+    """
+    strategy, num_clients = scenario.strategy, scenario.data.num_clients
+    return max(
+        cohort_size(num_clients, strategy.fraction_train, strategy.min_train_nodes),
+        cohort_size(num_clients, strategy.fraction_evaluate, strategy.min_evaluate_nodes),
+    )
+
+
 def wait_for_nodes(grid: Grid, expected: int, timeout: float) -> list[int]:
     """Flower registers simulated nodes while the ServerApp already runs: wait for all."""
     deadline = time.monotonic() + timeout
@@ -230,23 +244,6 @@ def wait_for_nodes(grid: Grid, expected: int, timeout: float) -> list[int]:
             raise SimflError(f"only {len(node_ids)} of {expected} nodes connected in {timeout} s")
         time.sleep(0.05)
     return node_ids
-
-
-def discover_partitions(grid: Grid, expected: int, timeout: float) -> dict[int, int]:
-    """Ask every node which partition it serves (one tiny query message per node)."""
-    node_ids = wait_for_nodes(grid, expected, timeout)
-    queries = [
-        Message(RecordDict(), dst_node_id=node, message_type=MessageType.QUERY) for node in node_ids
-    ]
-    replies = list(grid.send_and_receive(queries, timeout=timeout))
-    failed = [reply for reply in replies if reply.has_error()]
-    if failed or len(replies) != len(node_ids):
-        reason = failed[0].error.reason if failed else "some nodes did not answer"
-        raise SimflError(f"could not map nodes to partitions: {reason}")
-    return {
-        reply.metadata.src_node_id: int(reply.content["info"][PARTITION_ID_KEY])
-        for reply in replies
-    }
 
 
 def build_server_app(
