@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,10 +13,11 @@ from rich.table import Table
 
 from simfl.engine.records import RoundRecord
 from simfl.errors import ScenarioError
-from simfl.sweep.grid import Cell, Sweep, expand, parse_shard, shard_cells
-from simfl.sweep.slurm import shard_from_slurm, slurm_script
-from simfl.sweep.store import SweepStore, sweep_root
 from simfl.tracking.callbacks import RunCallback
+
+if TYPE_CHECKING:
+    from simfl.sweep.grid import Cell, Sweep
+    from simfl.sweep.store import SweepStore
 
 console = Console()
 
@@ -32,6 +33,9 @@ class CellRounds(RunCallback):
 
 
 def _select_shard(sweep: Sweep, shard: str | None) -> tuple[list[Cell], str]:
+    from simfl.sweep.grid import parse_shard, shard_cells
+    from simfl.sweep.slurm import shard_from_slurm
+
     spec = parse_shard(shard) if shard else shard_from_slurm()
     if spec is None:
         return sweep.cells, "all cells"
@@ -84,6 +88,10 @@ def sweep_command(
     """Run every cell of a scenario's sweep grid on one Ray runtime; rerun to resume."""
     if wandb not in (None, "offline", "online", "disabled"):
         raise ScenarioError(f"--wandb {wandb!r}: allowed: offline, online, disabled")
+    from simfl.sweep.grid import expand
+    from simfl.sweep.slurm import slurm_script
+    from simfl.sweep.store import SweepStore, sweep_root  # pandas: only once a sweep is valid
+
     sweep = expand(scenario_file, set_ or [])
     store = SweepStore(sweep_root(sweep.cells[0].scenario.tracking.results_dir, sweep))
     cells, which = _select_shard(sweep, shard)

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from simfl.engine.records import ClientFailure, RoundRecord
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from simfl.config import Scenario
 
 
