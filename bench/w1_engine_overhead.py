@@ -33,7 +33,7 @@ from simfl.engine.client_app import build_client_app
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import RoundRecord
 from simfl.engine.runtime import simulate
-from simfl.engine.server_app import build_server_app
+from simfl.engine.server_app import build_server_app, engine_slots
 from simfl.seeding import derive_seed, rng_for
 from simfl.tracking.callbacks import RunCallback
 from simfl.training import evaluate, train_epochs
@@ -81,15 +81,24 @@ def random_audio(num_rows: int, seed: int):
         yield rng.integers(-8000, 8000, size=(size, 16000), dtype=np.int16)
 
 
-def build_data(workdir: Path, clients: int, samples: int, test_samples: int):
+def build_data(
+    workdir: Path, clients: int, samples: int, test_samples: int, store_rows: int | None = None
+):
+    """Feature stores, labels and a client index: client c owns ``samples`` rows.
+
+    With ``store_rows`` smaller than clients x samples, clients' rows wrap around a store of
+    that many rows (a population of 10^5 clients needs no 8 GB of features to measure the
+    engine: every client still trains on ``samples`` real rows).
+    """
     settings = FeatureSettings()
     total = clients * samples
+    rows_in_store = min(total, store_rows or total)
     train = FeatureStore.build(
-        random_audio(total, 1),
-        num_rows=total,
+        random_audio(rows_in_store, 1),
+        num_rows=rows_in_store,
         settings=settings,
-        directory=workdir / f"train-{total}",
-        source_fingerprint=f"w1-train-{total}",
+        directory=workdir / f"train-{rows_in_store}",
+        source_fingerprint=f"w1-train-{rows_in_store}",
     )
     test = FeatureStore.build(
         random_audio(test_samples, 2),
@@ -101,7 +110,12 @@ def build_data(workdir: Path, clients: int, samples: int, test_samples: int):
     labels = rng_for(0, "w1-labels").integers(0, NUM_CLASSES, size=total)
     parts = [np.arange(c * samples, (c + 1) * samples) for c in range(clients)]
     index = ClientIndex.build(
-        workdir / f"index-{clients}x{samples}", parts, np.arange(total), labels, 0.0, 0
+        workdir / f"index-{clients}x{samples}-{rows_in_store}",
+        parts,
+        np.arange(total) % rows_in_store,
+        labels,
+        0.0,
+        0,
     )
     test_labels = rng_for(0, "w1-test-labels").integers(0, NUM_CLASSES, size=test_samples)
     return train, test, index, test_labels
@@ -188,7 +202,7 @@ def engine_run(plan: RunPlan, test_labels: np.ndarray, test_rows: np.ndarray) ->
     simulate(
         build_server_app(plan, test_rows, test_labels, clock),
         build_client_app(plan),
-        plan.scenario.data.num_clients,
+        engine_slots(plan.scenario),
         plan.scenario.resources,
     )
     return clock

@@ -169,6 +169,8 @@ BENCHMARKS = {
     "sweep": "sweep_startup.py",
     "whisper-length": "whisper_input_length.py",
     "gpu-whisper": "gpu_whisper_kws.py",
+    "scale": "scale.py",
+    "cli": "cli_startup.py",
 }
 BENCH_ENV = {
     "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
