@@ -108,6 +108,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("client failures", str(summary["clients_failed"])),
         ("mean seconds per round", _fmt(timings["mean_round_s"], 2)),
         ("data preparation seconds", _fmt(timings["data_prep_s"], 1)),
+        ("engine start-up seconds", _fmt(timings.get("engine_start_s"), 1)),
         ("total seconds", _fmt(timings["total_s"], 1)),
         (
             "MB down / up",

@@ -101,14 +101,14 @@ def run_scenario(
             session=session,
         )
     except BaseException as error:
-        timings = _timings(start, prepared)
+        timings = _timings(start, prepared, history)
         failed = summarize(info, history, "failed", timings, _now(), error=str(error))
         chain.on_run_failed({**failed, "model": model})
         error.add_note(f"results (marked failed): {run_dir}")
         raise
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
-    summary = summarize(info, history, "completed", _timings(start, prepared), _now())
+    summary = summarize(info, history, "completed", _timings(start, prepared, history), _now())
     summary["model"] = model
     summary["throughput"] = throughput(history, concurrency)
     chain.on_run_end(summary)
@@ -126,6 +126,15 @@ def throughput(history: History, concurrency: int) -> dict[str, float | int]:
     }
 
 
-def _timings(start: float, prepared: float) -> dict[str, float]:
+def _timings(start: float, prepared: float, history: History) -> dict[str, float | None]:
+    """Wall time of the phases; ``engine_start_s`` is the engine's cold start: from the end of
+    data preparation until the initial model's evaluation (round 0) is recorded, i.e. Ray,
+    the actor pool, Flower's nodes and the first central evaluation."""
     end = time.perf_counter()
-    return {"data_prep_s": prepared - start, "simulation_s": end - prepared, "total_s": end - start}
+    ready = history.round_zero_at
+    return {
+        "data_prep_s": prepared - start,
+        "engine_start_s": ready - prepared if ready is not None else None,
+        "simulation_s": end - prepared,
+        "total_s": end - start,
+    }

@@ -6,6 +6,7 @@ through the training loop: the engine knows nothing about files, consoles or W&B
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,8 +96,11 @@ class History(RunCallback):
     rounds: list[RoundRecord] = field(default_factory=list)
     failures: list[ClientFailure] = field(default_factory=list)
     stop_reason: str | None = None
+    round_zero_at: float | None = None  # perf_counter() when round 0 was recorded
 
     def on_round_end(self, record: RoundRecord) -> None:
+        if record.round == 0:
+            self.round_zero_at = time.perf_counter()
         self.rounds.append(record)
 
     def on_stop(self, server_round: int, reason: str) -> None:
