@@ -17,6 +17,10 @@ from simfl.engine.records import RoundRecord
 from simfl.tracking.callbacks import RunCallback, RunInfo
 
 
+#: W&B tables are for looking at; a population of 10^5 clients stays in partition.parquet.
+MAX_TABLE_ROWS = 10_000
+
+
 class WandbLogger(RunCallback):
     def __init__(self, mode: str, group: str | None = None) -> None:
         self.mode = mode
@@ -39,7 +43,8 @@ class WandbLogger(RunCallback):
             tags=[info.scenario.strategy.name, info.scenario.partition.kind],
         )
         self.run.summary.update({f"partition/{k}": v for k, v in info.partition_scores.items()})
-        logged = {"partition/clients": wandb.Table(dataframe=info.partition_clients)}
+        clients = info.partition_clients.head(MAX_TABLE_ROWS)  # all of it is in partition.parquet
+        logged = {"partition/clients": wandb.Table(dataframe=clients)}
         figure = info.run_dir / "partition.png"  # drawn by ResultsWriter, which runs first
         if figure.is_file():
             logged["partition/figure"] = wandb.Image(str(figure))
