@@ -16,7 +16,6 @@ import pandas as pd
 from simfl.engine.records import RoundRecord
 from simfl.tracking.callbacks import RunCallback, RunInfo
 
-
 #: W&B tables are for looking at; a population of 10^5 clients stays in partition.parquet.
 MAX_TABLE_ROWS = 10_000
 
