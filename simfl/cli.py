@@ -203,23 +203,33 @@ def bench(
     raise typer.Exit(result.returncode)
 
 
-def main() -> None:
-    """Console entry point: one clear line per error, exit 2 for bad input."""
-    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # our own bars instead
+def invoke(args: list[str] | None = None) -> int:
+    """Run the CLI on ``args`` (default: the command line) in this process; the exit code.
+
+    One clear line per error and exit code 2 for bad input; the tests call this directly, so
+    a refusal costs no new interpreter.
+    """
     try:
-        app()
-    except ScenarioError as error:
-        errors.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-        sys.exit(error.exit_code)
+        app(args=args, prog_name="simfl")
+    except SystemExit as done:  # click ends every command this way
+        return done.code if isinstance(done.code, int) else int(done.code is not None)
     except SimflError as error:
         errors.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-        for note in getattr(error, "__notes__", []):
-            errors.print(escape(note), highlight=False, soft_wrap=True)
-        sys.exit(error.exit_code)
+        if not isinstance(error, ScenarioError):
+            for note in getattr(error, "__notes__", []):
+                errors.print(escape(note), highlight=False, soft_wrap=True)
+        return error.exit_code
     except KeyboardInterrupt:
         errors.print("[red]interrupted[/]")
-        sys.exit(130)
+        return 130
+    return 0
+
+
+def main() -> None:
+    """Console entry point."""
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # our own bars instead
+    sys.exit(invoke())
 
 
 if __name__ == "__main__":
