@@ -1,4 +1,9 @@
-"""Real Flower/Ray simulations on tiny synthesized data, driven through the CLI."""
+"""Real Flower/Ray simulations on tiny synthesized data, driven through the CLI.
+
+One run goes through a fresh ``simfl`` process (the README's way); the second, the failing
+run and the refusals go through the same CLI in this process, on the session's Ray runtime.
+Both runs must give identical metrics: across processes, not just within one.
+"""
 
 from __future__ import annotations
 
@@ -9,53 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny_scenario import TINY, tiny_text
 
 from simfl.engine.records import TIMING_COLUMNS
 
-TINY = """
-[scenario]
-name = "tiny"
-seed = 3
-rounds = 2
-
-[data]
-dataset = "synth-commands"
-view = "12-class"
-num_clients = 4
-local_test_fraction = 0.25
-
-[data.synth]
-words = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "cat", "dog"]
-num_speakers = 8
-takes_per_speaker = 1
-silence_clips_per_speaker = 1
-test_speaker_fraction = 0.25
-
-[partition]
-kind = "dirichlet"
-alpha = 1.0
-min_size = 4
-
-[model]
-name = "kws-cnn"
-
-[train]
-batch_size = 8
-lr = 0.05
-
-[strategy]
-name = "fedavg"
-fraction_train = 0.75
-fraction_evaluate = 1.0
-min_train_nodes = 2
-min_evaluate_nodes = 2
-min_available_nodes = 4
-
-[tracking]
-results_dir = "{results}"
-cache_dir = "{cache}"
-wandb_mode = "offline"
-"""
+__all__ = ["TINY", "simfl"]  # other test modules import these from here
 
 RESULT_FILES = (
     "scenario.toml",
@@ -69,10 +32,9 @@ RESULT_FILES = (
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
+def workspace(tmp_path_factory, tiny_cache) -> Path:
     root = tmp_path_factory.mktemp("e2e")
-    text = TINY.format(results=root / "results", cache=root / "cache")
-    (root / "tiny.toml").write_text(text)
+    (root / "tiny.toml").write_text(tiny_text(root / "results", tiny_cache))
     return root
 
 
@@ -93,16 +55,19 @@ def run_dirs(workspace: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def two_runs(workspace: Path) -> list[Path]:
-    """The same scenario run twice through ``simfl run``."""
-    for _ in range(2):
-        done = simfl("run", str(workspace / "tiny.toml"), cwd=workspace)
-        assert done.returncode == 0, done.stdout + done.stderr
+def two_runs(workspace: Path, ray_runtime) -> list[Path]:
+    """The same scenario through ``simfl run``: a fresh process, then this process."""
+    from simfl.cli import invoke
+
+    done = simfl("run", str(workspace / "tiny.toml"), cwd=workspace)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert invoke(["run", str(workspace / "tiny.toml")]) == 0
     dirs = run_dirs(workspace)
     assert len(dirs) == 2
     return dirs
 
 
+@pytest.mark.ray
 def test_run_writes_every_result_file(two_runs):
     for run_dir in two_runs:
         for name in RESULT_FILES:
@@ -141,8 +106,9 @@ def test_same_scenario_gives_identical_metrics(two_runs):
     pd.testing.assert_frame_equal(first.drop(columns=drop), second.drop(columns=drop))
 
 
-def test_failing_clients_fail_the_run_loudly(workspace, two_runs):
-    done = simfl(
+@pytest.mark.ray
+def test_failing_clients_fail_the_run_loudly(workspace, two_runs, cli):
+    done = cli(
         "run",
         str(workspace / "tiny.toml"),
         "--set",
@@ -175,21 +141,21 @@ def test_failing_clients_fail_the_run_loudly(workspace, two_runs):
         ('name = "fedavg"', 'name = "fedsgd"', "key 'strategy.name'"),
     ],
 )
-def test_bad_scenarios_exit_2_and_write_nothing(workspace, tmp_path, old, new, expected):
+def test_bad_scenarios_exit_2_and_write_nothing(workspace, tmp_path, old, new, expected, cli):
     bad = tmp_path / "bad.toml"
     text = (workspace / "tiny.toml").read_text()
     bad.write_text(text.replace(old, new).replace(str(workspace / "results"), str(tmp_path / "r")))
-    done = simfl("run", str(bad), cwd=tmp_path)
+    done = cli("run", str(bad), cwd=tmp_path)
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "bad.toml" in lines[0] and expected in lines[0], done.stderr
     assert not (tmp_path / "r").exists()
 
 
-def test_validate_and_list(workspace):
-    done = simfl("validate", str(workspace / "tiny.toml"), cwd=workspace)
+def test_validate_and_list(workspace, cli):
+    done = cli("validate", str(workspace / "tiny.toml"), cwd=workspace)
     assert done.returncode == 0 and "valid; hash" in done.stdout
-    listed = simfl("list", cwd=workspace)
+    listed = cli("list", cwd=workspace)
     assert listed.returncode == 0
     for name in ("synth-commands", "kws-cnn", "fedavg", "dirichlet"):
         assert name in listed.stdout

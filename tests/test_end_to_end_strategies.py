@@ -1,5 +1,6 @@
-"""Three strategies end to end through ``simfl run`` (real Flower/Ray) on the tiny scenario:
-central, federated and personalized evaluation all land in the metrics and the summary."""
+"""Three strategies end to end (real Flower/Ray, the session's runtime and actor pools) on the
+tiny scenario: central, federated and personalized evaluation all land in the metrics and the
+summary."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_end_to_end import TINY, simfl
+from tiny_scenario import tiny_raw
+
+from simfl.config import apply_override, scenario_from_dict
+from simfl.run import run_scenario
 
 RUNS = {
     "fedprox": ['strategy.name="fedprox"', "strategy.proximal_mu=0.1"],
@@ -24,20 +28,21 @@ RUNS = {
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
+def runs(tmp_path_factory, tiny_cache, ray_runtime) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("e2e-strategies")
-    (root / "tiny.toml").write_text(TINY.format(results=root / "results", cache=root / "cache"))
     dirs = {}
     for name, overrides in RUNS.items():
-        args = [arg for item in overrides for arg in ("--set", item)]
-        done = simfl("run", str(root / "tiny.toml"), *args, "--wandb", "disabled", cwd=root)
-        assert done.returncode == 0, done.stdout + done.stderr
-        (run_dir,) = [d for d in (root / "results").iterdir() if d not in dirs.values()]
-        dirs[name] = run_dir
-    assert not any((root / "cache" / "client-state").iterdir())  # per-run state is removed
+        raw = tiny_raw(root / "results", tiny_cache)
+        for item in overrides:
+            apply_override(raw, item, "tiny.toml")
+        scenario = scenario_from_dict(raw, "tiny.toml")
+        outcome = run_scenario(scenario, wandb_mode="disabled", session=ray_runtime)
+        dirs[name] = outcome.run_dir
+    assert not any((tiny_cache / "client-state").iterdir())  # per-run state is removed
     return dirs
 
 
+@pytest.mark.ray
 @pytest.mark.parametrize("name", list(RUNS))
 def test_each_strategy_reports_three_evaluations(runs, name):
     metrics = pd.read_parquet(runs[name] / "metrics.parquet")
@@ -53,6 +58,7 @@ def test_each_strategy_reports_three_evaluations(runs, name):
     )
 
 
+@pytest.mark.ray
 def test_only_fedbn_personalizes(runs):
     last = {name: pd.read_parquet(d / "metrics.parquet").iloc[-1] for name, d in runs.items()}
     for name in ("fedprox", "krum"):  # no local part: personalized model = global model

@@ -1,0 +1,58 @@
+"""Session-wide fixtures: the tiny dataset built once, one Ray runtime for every in-process
+simulation, and the CLI run in-process (a refusal costs no new interpreter).
+
+Real Flower/Ray simulations still run (marked ``ray``); they share the session's Ray runtime
+instead of starting one each, which is what keeps the suite within a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tiny_scenario import tiny_scenario
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache directory holding the tiny synth-commands dataset and its features."""
+    from simfl.pipeline import prepare_scenario_data
+
+    cache = tmp_path_factory.mktemp("tiny-cache")
+    prepare_scenario_data(tiny_scenario(cache / "unused-results", cache))
+    return cache
+
+
+@pytest.fixture(scope="session")
+def ray_runtime() -> Iterator[object]:
+    """One Ray runtime (and its actor pools) for every in-process simulation of the session."""
+    from simfl.engine.runtime import ray_session
+
+    with ray_session(None, {}) as session:
+        yield session
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable:
+    """``cli(*args, cwd=...)``: simfl's CLI in this process, with its exit code and output."""
+    from simfl.cli import invoke
+
+    def run(*args: str, cwd: Path | None = None) -> CliResult:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        monkeypatch.setenv("COLUMNS", "200")
+        code = invoke([str(arg) for arg in args])
+        out = capsys.readouterr()
+        return CliResult(code, out.out, out.err)
+
+    return run
