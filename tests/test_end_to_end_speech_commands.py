@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from speech_commands_fixture import SPEAKERS, make_archive
 
 SCENARIO = """
@@ -50,18 +48,12 @@ wandb_mode = "disabled"
 """
 
 
-def test_simfl_run_on_the_archive_layout(tmp_path: Path) -> None:
+@pytest.mark.ray
+def test_simfl_run_on_the_archive_layout(tmp_path: Path, cli, ray_runtime) -> None:
     path = make_archive(tmp_path / "speech_commands_v0.02")
     scenario = tmp_path / "sc.toml"
     scenario.write_text(SCENARIO.format(path=path, root=tmp_path))
-    done = subprocess.run(
-        [sys.executable, "-m", "simfl.cli", "run", str(scenario)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    done = cli("run", str(scenario), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     (run_dir,) = (tmp_path / "results").iterdir()
     summary = json.loads((run_dir / "summary.json").read_text())

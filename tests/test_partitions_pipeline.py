@@ -4,22 +4,18 @@ and one composed scenario run end to end through Flower/Ray."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_scenario import tiny_text
 
 from simfl.config import load_scenario
 from simfl.data.feature_store import FeatureStore
 from simfl.data.prepare import prepare_data
 from simfl.federation import build_federation
 
-TINY = Path(__file__).with_name("test_end_to_end.py").read_text().split('TINY = """')[1]
-TINY = TINY.split('"""')[0]
 COMPOSE = """[partition]
 kind = "compose"
 
@@ -39,26 +35,15 @@ effects = ["noise", "band", "gain", "speed", "reverb"]
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
+def workspace(tmp_path_factory, tiny_cache) -> Path:
     root = tmp_path_factory.mktemp("partitions")
-    text = TINY.format(results=root / "results", cache=root / "cache")
+    text = tiny_text(root / "results", tiny_cache)
     start, end = text.index("[partition]"), text.index("[model]")
     (root / "tiny.toml").write_text(text)
     bare = [line for line in text.splitlines() if not line.startswith(("alpha", "min_size"))]
     (root / "bare.toml").write_text("\n".join(bare))  # [partition] with its kind only
     (root / "compose.toml").write_text(text[:start] + COMPOSE + "\n" + text[end:])
     return root
-
-
-def simfl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simfl.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
-    )
 
 
 def _federation(workspace: Path, *overrides: str):
@@ -101,9 +86,9 @@ def test_conditioned_batches_at_neutral_conditions_equal_the_clean_scaling():
     assert np.array_equal(batch, to_float_audio(torch.from_numpy(audio)).numpy())
 
 
-def test_partition_command_prints_statistics_and_draws_the_figure(workspace):
+def test_partition_command_prints_statistics_and_draws_the_figure(workspace, cli):
     figure = workspace / "figure.png"
-    done = simfl("partition", "compose.toml", "--plot", str(figure), cwd=workspace)
+    done = cli("partition", "compose.toml", "--plot", str(figure), cwd=workspace)
     assert done.returncode == 0, done.stdout + done.stderr
     for text in ("compose split", "recording condition", "label_js_distance_mean", "size_gini"):
         assert text in done.stdout
@@ -124,18 +109,23 @@ def test_partition_command_prints_statistics_and_draws_the_figure(workspace):
         (['partition.kind="speaker"'], "key 'data.num_clients'"),
     ],
 )
-def test_bad_partitions_exit_2_with_one_line_and_write_nothing(workspace, overrides, expected):
+def test_bad_partitions_exit_2_with_one_line_and_write_nothing(
+    workspace, overrides, expected, cli
+):
     base = "bare.toml" if overrides[0].startswith("partition.kind") else "tiny.toml"
     args = [item for o in overrides for item in ("--set", o)]
-    done = simfl("run", base, *args, cwd=workspace)
+    done = cli("run", base, *args, cwd=workspace)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and len(lines) == 1 and expected in lines[0], done.stderr
     assert lines[0].startswith(f"error: {base}: "), lines[0]  # data checks name the file too
     assert not (workspace / "results").exists()
 
 
-def test_composed_scenario_runs_end_to_end_with_partition_statistics_and_plot(workspace):
-    done = simfl("run", "compose.toml", cwd=workspace)
+@pytest.mark.ray
+def test_composed_scenario_runs_end_to_end_with_partition_statistics_and_plot(
+    workspace, cli, ray_runtime
+):
+    done = cli("run", "compose.toml", cwd=workspace)
     assert done.returncode == 0, done.stdout + done.stderr
     (run_dir,) = sorted((workspace / "results").iterdir())
     clients = pd.read_csv(run_dir / "partition.csv")

@@ -15,11 +15,9 @@ import pandas as pd
 import pytest
 import ray
 from rich.console import Console
-from test_end_to_end import TINY
+from tiny_scenario import tiny_scenario
 
-from simfl.config import scenario_from_dict
 from simfl.console import summary_table
-from simfl.engine.runtime import ray_session
 from simfl.engine.server_callbacks import CallbackResult, RoundState
 from simfl.run import run_scenario
 
@@ -57,21 +55,17 @@ class StopAfter:
 
 
 @pytest.fixture(scope="module")
-def outcome_and_session(tmp_path_factory: pytest.TempPathFactory):
-    import tomllib
-
+def outcome_and_session(tmp_path_factory: pytest.TempPathFactory, tiny_cache, ray_runtime):
     root = tmp_path_factory.mktemp("callbacks")
-    raw = tomllib.loads(TINY.format(results=root / "results", cache=root / "cache"))
-    raw["scenario"]["rounds"] = 3
-    scenario = scenario_from_dict(raw, "tiny.toml")
+    scenario = tiny_scenario(root / "results", tiny_cache, scenario={"rounds": 3})
     norm = GlobalUpdateNorm()
-    with ray_session(None, {}) as session:
-        outcome = run_scenario(
-            scenario, session=session, server_callbacks=[norm, StopAfter(2)], wandb_mode="offline"
-        )
-        yield outcome, norm, session
+    outcome = run_scenario(
+        scenario, session=ray_runtime, server_callbacks=[norm, StopAfter(2)], wandb_mode="offline"
+    )
+    return outcome, norm, ray_runtime
 
 
+@pytest.mark.ray
 def test_callback_metric_reaches_every_sink(outcome_and_session) -> None:
     outcome, norm, _ = outcome_and_session
     run_dir: Path = outcome.run_dir
@@ -92,6 +86,7 @@ def test_callback_metric_reaches_every_sink(outcome_and_session) -> None:
     assert b"update_l2_norm" in logged
 
 
+@pytest.mark.ray
 def test_rebuilding_a_pool_kills_busy_actors_too(outcome_and_session) -> None:
     _, _, session = outcome_and_session
     pools = session.pools
