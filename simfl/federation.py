@@ -12,6 +12,7 @@ import pandas as pd
 from partitioners.feature_shift import conditions_table
 from partitioners.metrics import client_table, feature_distances, heterogeneity_scores
 from simfl import registry
+from simfl.atomic import publish_directory
 from simfl.config import Scenario
 from simfl.data.client_index import ClientIndex
 from simfl.data.conditions import (
@@ -30,6 +31,7 @@ class Federation:
     clients: pd.DataFrame
     scores: dict[str, float]
     train_store: Path  # the clean train features, or the acoustically conditioned ones
+    figure: Path  # the partition figure, drawn once per partition and features
 
 
 def partition_key(scenario: Scenario) -> str:
@@ -74,6 +76,26 @@ def build_federation(
             scenario.data, data.source["train"], cache_dir, owner, conditions, noise_seed, key,
             progress,
         )
+    summary_dir = index_dir.parent / f"{key}-summary-{scenario.data.features.cache_key()}"
+    if not (summary_dir / SUMMARY_FILES[-1]).is_file():
+        publish_directory(
+            summary_dir,
+            lambda staging: _describe(staging, data, parts, conditions, train_store),
+        )
+    clients = pd.read_parquet(summary_dir / "clients.parquet")
+    scores = json.loads((summary_dir / "scores.json").read_text())
+    return Federation(index_dir, clients, scores, train_store, summary_dir / "partition.png")
+
+
+#: What describes a split, cached beside its client index (sweep cells that differ only in
+#: strategy or training reuse it: no feature pass over the store, no plot, per cell).
+SUMMARY_FILES = ("clients.parquet", "scores.json", "partition.png")
+
+
+def _describe(staging: Path, data: PreparedData, parts, conditions, train_store: Path) -> None:
+    """Per-client statistics, heterogeneity scores and the figure, written into ``staging``."""
+    from partitioners.plots import plot_partition
+
     distance = feature_distances(feature_row_means(train_store, data.train.rows), parts)
     table = client_table(
         parts,
@@ -84,4 +106,6 @@ def build_federation(
         distance,
     )
     scores = heterogeneity_scores(parts, data.train.labels, data.num_classes, distance)
-    return Federation(index_dir, table, scores, train_store)
+    table.to_parquet(staging / "clients.parquet", index=False)
+    (staging / "scores.json").write_text(json.dumps(scores))
+    plot_partition(table, scores, staging / "partition.png")

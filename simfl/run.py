@@ -69,6 +69,7 @@ def run_scenario(
         federation.clients,
         federation.scores,
         data.label_names,
+        federation.figure,
     )
     history = History()
     chain = CallbackList([ResultsWriter(run_dir), history])

@@ -30,6 +30,7 @@ class RunInfo:
     partition_clients: pd.DataFrame
     partition_scores: dict[str, float]
     label_names: list[str]
+    partition_figure: Path | None = None  # drawn once per partition (simfl/federation.py)
 
     def header(self) -> dict[str, Any]:
         return {

@@ -6,6 +6,7 @@ and a ``summary.json`` whose ``status`` says ``running`` or ``failed``, never ``
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 
-from partitioners.plots import plot_partition
 from simfl.atomic import write_atomically, write_json, write_table, write_text
 from simfl.config import Scenario
 from simfl.engine.records import ClientFailure, RoundRecord
@@ -39,13 +39,18 @@ class ResultsWriter(RunCallback):
         self.failures: list[dict[str, Any]] = []
 
     def on_run_start(self, info: RunInfo) -> None:
+        from partitioners.plots import plot_partition  # matplotlib, only when no figure is cached
+
         self.run_dir.mkdir(parents=True, exist_ok=False)
         write_text(self.run_dir / "scenario.toml", info.scenario.to_toml())
         write_table(self.run_dir / "partition", info.partition_clients)
         write_json(self.run_dir / "partition_summary.json", info.partition_scores)
+        figure = info.partition_figure
         write_atomically(
             self.run_dir / "partition.png",
-            lambda tmp: plot_partition(info.partition_clients, info.partition_scores, tmp),
+            (lambda tmp: shutil.copyfile(figure, tmp))
+            if figure is not None and figure.is_file()
+            else (lambda tmp: plot_partition(info.partition_clients, info.partition_scores, tmp)),
         )
         write_json(self.run_dir / "summary.json", {"status": "running", **info.header()})
 
