@@ -30,7 +30,7 @@ from simfl import registry
 from simfl.data.features import FeatureStore
 from simfl.engine.client_app import client_traceback
 from simfl.engine.plan import RunPlan
-from simfl.engine.records import ClientFailure, RoundRecord
+from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
 from simfl.errors import ClientFailuresError, SimflError
 from simfl.personalization import frozen_names, local_names, split_state
 from simfl.seeding import derive_seed
@@ -213,6 +213,7 @@ class FederationLoop:
         if not ok:
             return
         metric = lambda key: np.array([float(r.content["metrics"][key]) for r in ok])  # noqa: E731
+        self.callback.on_client_evaluations(client_evaluations(server_round, ok, self.grid))
         record.fed_loss_mean = float(metric("eval_loss").mean())
         (
             record.fed_accuracy_mean,
@@ -236,6 +237,21 @@ class FederationLoop:
             )
             record.fed_cer_mean = float(metric("eval_cer").mean())
         self.strategy.aggregate_evaluate(server_round, ok)
+
+
+def client_evaluations(
+    server_round: int, replies: list[Message], grid: PartitionOrderedGrid
+) -> list[ClientEvaluation]:
+    """Each client's evaluation metrics (``num-examples`` included), keyed by its partition."""
+    order = grid.partition_of
+    return [
+        ClientEvaluation(
+            server_round,
+            order.get(reply.metadata.src_node_id, -1),
+            {key: float(value) for key, value in reply.content["metrics"].items()},
+        )
+        for reply in replies
+    ]
 
 
 def initial_shared_arrays(plan: RunPlan) -> ArrayRecord:

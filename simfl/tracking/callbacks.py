@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from simfl.engine.records import ClientFailure, RoundRecord
+from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
@@ -49,6 +49,8 @@ class RunCallback:
 
     def on_client_failures(self, failures: list[ClientFailure]) -> None: ...
 
+    def on_client_evaluations(self, evaluations: list[ClientEvaluation]) -> None: ...
+
     def on_run_end(self, summary: dict[str, Any]) -> None: ...
 
     def on_run_failed(self, summary: dict[str, Any]) -> None: ...
@@ -71,6 +73,10 @@ class CallbackList(RunCallback):
     def on_client_failures(self, failures: list[ClientFailure]) -> None:
         for callback in self.callbacks:
             callback.on_client_failures(failures)
+
+    def on_client_evaluations(self, evaluations: list[ClientEvaluation]) -> None:
+        for callback in self.callbacks:
+            callback.on_client_evaluations(evaluations)
 
     def on_run_end(self, summary: dict[str, Any]) -> None:
         for callback in self.callbacks:
