@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from simfl.report import outcomes as outcome_rules
-from simfl.report.comparison import Design, choose_design, compare
+from simfl.report.comparison import Design, choose_design, compare, wide
 from simfl.report.html import page
 from simfl.report.latex import booktabs
 from simfl.report.load import SEED, Results, load_results
@@ -106,10 +106,13 @@ def _figures(results: Results, comparison: pd.DataFrame, design: Design, options
     return [figure for figure in figures if figure is not None]
 
 
-def _write(out_dir: Path, report_md: str, tables, figures, comparison, raw, html_text) -> None:
+def _write(
+    out_dir: Path, report_md: str, tables, figures, comparison, raw, html_text, design
+) -> None:
     write_text(out_dir / "report.md", report_md)
     write_text(out_dir / "report.html", html_text)
-    write_table(out_dir / "comparison", comparison)
+    write_table(out_dir / "statistics", comparison)
+    write_table(out_dir / "comparison", wide(comparison, design))
     write_table(out_dir / "cells", raw)
     for table, stem in zip(tables, ("winner_map", "ranks", "comparison_table"), strict=True):
         write_table(out_dir / stem, table.frame())
@@ -161,7 +164,7 @@ def build_report(directories: list[Path], out_dir: Path | None, options: ReportO
         [*design.groups, SEED]
     )
     html_text = page(title, notes, tables, figures, raw)
-    _write(out_dir, report_md, tables, figures, comparison, raw, html_text)
+    _write(out_dir, report_md, tables, figures, comparison, raw, html_text, design)
     return Report(
         out_dir,
         title,

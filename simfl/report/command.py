@@ -80,7 +80,7 @@ def report_command(
     report = build_report(directories, out, options)
     for note in report.notes:
         console.print(note, markup=False, highlight=False)
-    console.print(report.markdown, markup=False, highlight=False)
+    console.print(report.markdown, markup=False, highlight=False, soft_wrap=True)
     console.print(f"report: {report.directory / 'report.html'} (and .md, .tex, .csv, figures)")
     if wandb != "disabled" and not report.comparison.empty:
         from simfl.tracking.wandb_logger import log_table

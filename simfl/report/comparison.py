@@ -64,6 +64,17 @@ def _key(keys: list[str], value: Any) -> dict[str, Any]:
     return dict(zip(keys, value, strict=True))
 
 
+def _position(order: list[Any], value: Any) -> tuple[int, str]:
+    """Competitors in the sweep's own order (as listed in ``[sweep]``), unknown ones last."""
+    return (order.index(value) if value in order else len(order), str(value))
+
+
+def short_key(key: str) -> str:
+    """``partition.alpha`` -> ``alpha``; ``strategy.name`` -> ``strategy`` (not a bare ``name``)."""
+    parts = key.split(".")
+    return parts[-2] if parts[-1] == "name" and len(parts) > 1 else parts[-1]
+
+
 def compare(
     results: Results,
     per_cell: pd.DataFrame,
@@ -77,11 +88,12 @@ def compare(
     data = results.cells.merge(per_cell, on="cell_id", how="inner")
     planned = results.cells.groupby(design.groups, dropna=False).size() if design.groups else None
     rows = []
-    settings = data.groupby(design.settings, sort=False) if design.settings else [((), data)]
+    settings = data.groupby(design.settings, sort=True) if design.settings else [((), data)]
+    order = results.axes.get(design.by, []) if design.by else []
     for setting_value, setting in settings:
         where = _key(design.settings, setting_value) if design.settings else {}
         competitors = setting.groupby(design.by, sort=False) if design.by else [(ALL, setting)]
-        per_competitor = {name: frame for name, frame in competitors}  # noqa: C416
+        per_competitor = dict(sorted(competitors, key=lambda item: _position(order, item[0])))
         for outcome in outcomes:
             per_seed = {
                 name: frame.set_index(SEED)[outcome] for name, frame in per_competitor.items()
@@ -124,4 +136,22 @@ def setting_label(design: Design, row: pd.Series | dict) -> str:
         return ALL
     if len(design.settings) == 1:
         return str(row[design.settings[0]])
-    return ", ".join(f"{key.split('.')[-1]}={row[key]}" for key in design.settings)
+    return ", ".join(f"{short_key(key)}={row[key]}" for key in design.settings)
+
+
+def wide(table: pd.DataFrame, design: Design) -> pd.DataFrame:
+    """One row per group (setting × competitor): seeds, then ``<outcome>_<statistic>`` columns.
+
+    The same numbers as the long table, shaped for a spreadsheet: ``central_accuracy_mean``,
+    ``central_accuracy_ci_low``, ``central_accuracy_p_holm``, ``central_accuracy_best``...
+    """
+    keys = design.groups or ["outcome"]
+    statistics = ["mean", "std", "ci_low", "ci_high", "p_vs_best", "p_holm", "best", "tie"]
+    first = table["outcome"].iloc[0]
+    out = table[table["outcome"] == first][[*design.groups, "seeds", "seeds_planned"]]
+    out = out.reset_index(drop=True)
+    for outcome, rows in table.groupby("outcome", sort=False):
+        rows = rows.reset_index(drop=True)
+        for statistic in statistics:
+            out[f"{outcome}_{statistic}"] = rows[statistic]
+    return out if design.groups else out.drop(columns=[k for k in keys if k in out])

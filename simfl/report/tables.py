@@ -14,7 +14,7 @@ from typing import Literal
 
 import pandas as pd
 
-from simfl.report.comparison import ALL, Design, setting_label
+from simfl.report.comparison import ALL, Design, setting_label, short_key
 from simfl.report.outcomes import DERIVED, higher_is_better
 from simfl.report.statistics import RankTest, average_ranks
 
@@ -46,10 +46,12 @@ class StyledTable:
 def digits_for(outcome: str) -> int:
     """Three decimals for rates and accuracies, fewer for counts, seconds and megabytes."""
     name = outcome.split(":")[-1]
-    if name in ("rounds_to_target",):
+    if name == "bytes_total" or name.startswith("bytes_"):
+        return 0
+    if name == "rounds_to_target":
         return 1
-    if name in ("mb_total", "bytes_total") or name.endswith("_s") or "seconds" in name:
-        return 2 if name not in ("bytes_total",) else 0
+    if name in ("mb_total", "s_per_round") or name.endswith("_s") or "seconds" in name:
+        return 2
     return 3
 
 
@@ -114,8 +116,11 @@ def winner_map(table: pd.DataFrame, design: Design, outcome: str, target: float)
                 else Cell(interval_text(r["mean"], r["ci_low"], r["ci_high"], digits), _mark(r))
             )
         body.append(cells)
-    axis = design.x.split(".")[-1] if design.x and len(design.settings) == 1 else "setting"
-    header = [design.by or "", *(f"{axis} = {s}" if axis != "setting" else s for s in settings)]
+    axis = short_key(design.x) if design.x and len(design.settings) == 1 else None
+    header = [
+        short_key(design.by) if design.by else "",
+        *(f"{axis} = {s}" if axis else s for s in settings),
+    ]
     title = f"Winner map: {outcome_label(outcome, target)}"
     return StyledTable(title, header, body)
 
@@ -146,7 +151,12 @@ def rank_table(test: RankTest, design: Design, outcome: str, target: float) -> S
                 *(Cell(f"{column[s]:g}") for s in settings),
             ]
         )
-    header = [design.by or "", "mean rank", "wins", *(f"rank @ {s}" for s in settings)]
+    header = [
+        short_key(design.by) if design.by else "",
+        "mean rank",
+        "wins",
+        *(f"rank @ {s}" for s in settings),
+    ]
     notes = [
         f"Ranks of the mean {outcome_label(outcome, target)} within each of "
         f"{len(settings)} setting(s) (1 = best; ties share the average rank)."
@@ -183,7 +193,7 @@ def comparison_table(
         seeds = Cell(f"{int(group['seeds'])}/{int(group['seeds_planned'])}")
         body.append([*labels, *figures, seeds])
     header = [
-        *([g.split(".")[-1] for g in design.groups] or ["group"]),
+        *([short_key(g) for g in design.groups] or ["group"]),
         *(outcome_label(o, target) for o in outcomes),
         "seeds",
     ]
