@@ -139,3 +139,10 @@ def test_average_ranks_friedman_and_nemenyi_cd():
     assert abs(test.friedman_p - expected_p) < 1e-12
     # Demšar (2006), Table 5(a): q_0.05 = 2.343 for k = 3; CD = q * sqrt(k (k + 1) / (6 N))
     assert test.critical_difference == pytest.approx(2.343 * math.sqrt(3 * 4 / (6 * 4)), abs=1e-3)
+
+
+def test_constant_differences_need_no_t_test():
+    seeds = range(3)
+    same = pd.Series([0.5, 0.6, 0.7], index=seeds)
+    assert paired_p_value(same, same.copy()) == (1.0, 3)
+    assert paired_p_value(same + 0.1, same) == (0.0, 3)  # always better by exactly 0.1

@@ -69,15 +69,17 @@ def summarize(
 def paired_p_value(first: pd.Series, second: pd.Series) -> tuple[float, int]:
     """Two-sided paired t-test over the seeds both series have (indexed by seed), and that count.
 
-    Identical paired values give p = 1 (no evidence of a difference), not scipy's NaN.
+    Where every seed shows the same difference scipy's t is 0/0 or x/0 (NaN or a precision
+    warning); we return p = 1 for no difference and p = 0 for a constant non-zero one.
     """
     pairs = pd.concat([first, second], axis=1, join="inner").dropna()
     n = len(pairs)
     if n < 2:
         return math.nan, n
-    differences = pairs.iloc[:, 0] - pairs.iloc[:, 1]
-    if np.allclose(differences, differences.iloc[0]) and differences.iloc[0] == 0:
-        return 1.0, n
+    differences = (pairs.iloc[:, 0] - pairs.iloc[:, 1]).to_numpy()
+    scale = max(1.0, float(np.abs(pairs.to_numpy()).max()))
+    if np.ptp(differences) <= 1e-12 * scale:  # the same difference on every seed: no variance
+        return (1.0 if abs(differences[0]) <= 1e-12 * scale else 0.0), n
     return float(stats.ttest_rel(pairs.iloc[:, 0], pairs.iloc[:, 1]).pvalue), n
 
 
