@@ -326,3 +326,49 @@ def test_wandb_report_spec_names_the_group_and_groups_by_strategy(sweep, tmp_pat
     assert "Winner map" in tables[0]["text"] and "**" in tables[0]["text"]
     rebuilt = spec(report_for(build_report([sweep], tmp_path / "again", ReportOptions())))
     assert rebuilt["blocks"][:-1] == spec_file["blocks"][:-1]  # same spec on every build
+
+
+MEASURE = """<script>
+window.addEventListener('load', () => {
+  let widest = 0, outside = 0;
+  for (const element of document.body.querySelectorAll('*')) {
+    const width = element.getBoundingClientRect().width;
+    widest = Math.max(widest, width);
+    if (!element.closest('.box')) outside = Math.max(outside, width);
+  }
+  const out = document.createElement('pre');
+  out.id = 'measure';
+  out.textContent = JSON.stringify({widest: widest, outside: outside,
+    page: document.documentElement.scrollWidth, window: window.innerWidth});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def test_html_fits_a_1280_px_window_in_headless_chromium(sweep, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium: apt-get install chromium")
+    build_report([sweep], None, ReportOptions())
+    page = (sweep / "report" / "report.html").read_text()
+    measured = tmp_path / "measured.html"
+    measured.write_text(page.replace("</body></html>", MEASURE + "</body></html>"))
+    dom = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1280,900",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            measured.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    widths = json.loads(re.search(r'<pre id="measure">([^<]*)</pre>', dom).group(1))
+    assert widths["window"] == 1280
+    assert widths["page"] <= 1280  # no horizontal scrolling of the page itself
+    assert widths["outside"] <= 1280  # only tables inside their scrolling boxes may be wider

@@ -37,6 +37,7 @@ from simfl.report.tables import (
 from simfl.tracking.atomic import write_atomically, write_table, write_text
 
 CLIENT_METRIC = "eval_accuracy"
+PATH_COLUMNS = ["directory", "group", "label"]  # in cells.csv, too long for the page
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def _notes(results: Results, comparison: pd.DataFrame, options: ReportOptions) -
     ]
     if comparison.empty:
         return notes
-    fewest = int(comparison["seeds"].min())
+    fewest = int(comparison.loc[comparison["outcome"] == options.y, "seeds"].min())
     interval = "Student t" if options.ci == "t" else "percentile bootstrap"
     notes.append(
         f"{options.confidence:.0%} confidence intervals over seeds ({interval}); std is the "
@@ -163,7 +164,7 @@ def build_report(directories: list[Path], out_dir: Path | None, options: ReportO
     raw = results.cells.merge(per_cell, on="cell_id", how="left").sort_values(
         [*design.groups, SEED]
     )
-    html_text = page(title, notes, tables, figures, raw)
+    html_text = page(title, notes, tables, figures, raw.drop(columns=PATH_COLUMNS))
     _write(out_dir, report_md, tables, figures, comparison, raw, html_text, design)
     return Report(
         out_dir,
