@@ -101,7 +101,10 @@ def winner_heatmap(means: pd.DataFrame, styled: StyledTable, outcome: str) -> Fi
         for j, cell in enumerate(row[1:]):
             text = cell.text.replace(" [", "\n[") + (f" {TIE_SYMBOL}" if cell.mark == "tie" else "")
             weight = "bold" if cell.mark == "best" else "normal"
-            axis.text(j, i, text, ha="center", va="center", fontsize=8, fontweight=weight)
+            color = "white" if scaled[i, j] > 0.75 else "black"  # readable on dark green
+            axis.text(
+                j, i, text, ha="center", va="center", fontsize=8, fontweight=weight, color=color
+            )
     axis.set_xticks(range(len(settings)), settings, fontsize=8)
     axis.set_yticks(range(len(styled.rows)), [row[0].text for row in styled.rows], fontsize=8)
     axis.set_title(
