@@ -108,14 +108,21 @@ def _figures(results: Results, comparison: pd.DataFrame, design: Design, options
 
 
 def _write(
-    out_dir: Path, report_md: str, tables, figures, comparison, raw, html_text, design
+    out_dir: Path,
+    report_md: str,
+    tables: dict[str, StyledTable],
+    figures: list[Figure],
+    comparison: pd.DataFrame,
+    raw: pd.DataFrame,
+    html_text: str,
+    design: Design,
 ) -> None:
     write_text(out_dir / "report.md", report_md)
     write_text(out_dir / "report.html", html_text)
     write_table(out_dir / "statistics", comparison)
     write_table(out_dir / "comparison", wide(comparison, design))
     write_table(out_dir / "cells", raw)
-    for table, stem in zip(tables, ("winner_map", "ranks", "comparison_table"), strict=True):
+    for stem, table in tables.items():
         write_table(out_dir / stem, table.frame())
         write_text(out_dir / f"{stem}.tex", booktabs(table, f"tab:{stem.replace('_', '-')}"))
     for figure in figures:
@@ -152,19 +159,19 @@ def build_report(directories: list[Path], out_dir: Path | None, options: ReportO
         results, per_cell, design, wanted, options.alpha, options.confidence, options.ci
     )
     styled_map = winner_map(comparison, design, options.y, options.target)
-    ranks = rank_table(
-        rank_test(comparison, design, options.y, options.alpha), design, options.y, options.target
-    )
-    full = comparison_table(comparison, design, wanted, options.target)
-    tables = [styled_map, ranks, full]
+    tables = {"winner_map": styled_map}
+    if design.by:  # ranks need competitors
+        test = rank_test(comparison, design, options.y, options.alpha)
+        tables["ranks"] = rank_table(test, design, options.y, options.target)
+    tables["comparison_table"] = comparison_table(comparison, design, wanted, options.target)
     notes = _notes(results, comparison, options)
     figures = _figures(results, comparison, design, options, styled_map)
-    body = "\n\n".join(f"## {t.title}\n\n{markdown(t)}" for t in tables)
+    body = "\n\n".join(f"## {t.title}\n\n{markdown(t)}" for t in tables.values())
     report_md = f"# {title}\n\n" + "\n\n".join(notes) + "\n\n" + body + "\n"
     raw = results.cells.merge(per_cell, on="cell_id", how="left").sort_values(
         [*design.groups, SEED]
     )
-    html_text = page(title, notes, tables, figures, raw.drop(columns=PATH_COLUMNS))
+    html_text = page(title, notes, list(tables.values()), figures, raw.drop(columns=PATH_COLUMNS))
     _write(out_dir, report_md, tables, figures, comparison, raw, html_text, design)
     return Report(
         out_dir,
@@ -174,7 +181,7 @@ def build_report(directories: list[Path], out_dir: Path | None, options: ReportO
         design,
         comparison,
         options,
-        tables,
+        list(tables.values()),
         [f.name for f in figures],
         list(results.missing["cell_id"]),
         results,

@@ -179,10 +179,10 @@ def comparison_table(
     body = []
     for _, group in first.iterrows():
         labels = [Cell(str(group[key])) for key in design.groups] or [Cell(ALL)]
-        where = (
-            (table[design.groups] == group[design.groups]).all(axis=1) if design.groups else True
-        )
-        mine = table[where].set_index("outcome")
+        mine = table
+        if design.groups:
+            mine = table[(table[design.groups] == group[design.groups]).all(axis=1)]
+        mine = mine.set_index("outcome")
         figures = []
         for outcome in outcomes:
             r = mine.loc[outcome]
