@@ -372,3 +372,15 @@ def test_html_fits_a_1280_px_window_in_headless_chromium(sweep, tmp_path):
     assert widths["window"] == 1280
     assert widths["page"] <= 1280  # no horizontal scrolling of the page itself
     assert widths["outside"] <= 1280  # only tables inside their scrolling boxes may be wider
+
+
+def test_a_single_run_directory_is_one_group(sweep, tmp_path):
+    run = sweep / "cells" / "fedavg-1.0-2"
+    report = build_report([run], tmp_path / "single", ReportOptions())
+    assert [t.title.split(":")[0] for t in report.tables] == [
+        "Winner map",
+        "Comparison (mean [95% CI] over seeds)",
+    ]
+    central = report.comparison.query("outcome == 'central_accuracy'")
+    assert central["mean"].tolist() == [0.71] and central["seeds"].tolist() == [1]
+    assert any("no significance can be claimed" in note for note in report.notes)

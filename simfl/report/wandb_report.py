@@ -141,6 +141,13 @@ def write_spec(report, path: Path) -> Path:
 def publish(report) -> str:
     """Save the report to W&B (credentials as W&B finds them) and return its URL."""
     os.environ.setdefault("WANDB_SILENT", "true")
+    if not report.entity:  # none in the scenario: the logged-in user's default entity
+        import wandb
+
+        report.entity = wandb.Api().default_entity
+        for block in report.blocks:
+            for runset in getattr(block, "runsets", []):
+                runset.entity = runset.entity or report.entity
     report.save()
     return report.url
 
