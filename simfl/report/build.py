@@ -96,6 +96,18 @@ def _notes(results: Results, comparison: pd.DataFrame, options: ReportOptions) -
     return notes
 
 
+def _tables(
+    comparison: pd.DataFrame, design: Design, options: ReportOptions, outcomes: list[str]
+) -> dict[str, StyledTable]:
+    """Winner map of ``--y``, its average ranks (when there are competitors), every outcome."""
+    tables = {"winner_map": winner_map(comparison, design, options.y, options.target)}
+    if design.by:
+        test = rank_test(comparison, design, options.y, options.alpha)
+        tables["ranks"] = rank_table(test, design, options.y, options.target)
+    tables["comparison_table"] = comparison_table(comparison, design, outcomes, options.target)
+    return tables
+
+
 def _figures(results: Results, comparison: pd.DataFrame, design: Design, options, styled_map):
     y_column = options.y if options.y in results.rounds.columns else outcome_rules.ACCURACY
     figures: list[Figure | None] = [
@@ -133,6 +145,7 @@ def _write(
 
 
 def build_report(directories: list[Path], out_dir: Path | None, options: ReportOptions) -> Report:
+    """Load, compare and write every output into ``out_dir`` (default: first dir/report)."""
     results = load_results(directories)
     out_dir = out_dir or Path(directories[0]) / "report"
     title = f"simfl report: {', '.join(results.sources)}"
@@ -158,14 +171,9 @@ def build_report(directories: list[Path], out_dir: Path | None, options: ReportO
     comparison = compare(
         results, per_cell, design, wanted, options.alpha, options.confidence, options.ci
     )
-    styled_map = winner_map(comparison, design, options.y, options.target)
-    tables = {"winner_map": styled_map}
-    if design.by:  # ranks need competitors
-        test = rank_test(comparison, design, options.y, options.alpha)
-        tables["ranks"] = rank_table(test, design, options.y, options.target)
-    tables["comparison_table"] = comparison_table(comparison, design, wanted, options.target)
+    tables = _tables(comparison, design, options, wanted)
     notes = _notes(results, comparison, options)
-    figures = _figures(results, comparison, design, options, styled_map)
+    figures = _figures(results, comparison, design, options, tables["winner_map"])
     body = "\n\n".join(f"## {t.title}\n\n{markdown(t)}" for t in tables.values())
     report_md = f"# {title}\n\n" + "\n\n".join(notes) + "\n\n" + body + "\n"
     raw = results.cells.merge(per_cell, on="cell_id", how="left").sort_values(
