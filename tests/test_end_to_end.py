@@ -142,9 +142,7 @@ def test_clients_file_holds_each_evaluated_clients_metrics(two_runs):
     assert sorted(clients[clients["round"] == 1]["partition_id"]) == [0, 1, 2, 3]
     per_round = clients.groupby("round")["eval_accuracy"]
     assert per_round.mean().to_dict() == pytest.approx(metrics["fed_accuracy_mean"][1:].to_dict())
-    assert per_round.min().to_dict() == pytest.approx(
-        metrics["fed_accuracy_worst10"][1:].to_dict()
-    )
+    assert per_round.min().to_dict() == pytest.approx(metrics["fed_accuracy_worst10"][1:].to_dict())
 
 
 def test_same_scenario_gives_identical_metrics(two_runs):
