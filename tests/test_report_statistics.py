@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from simfl.report.outcomes import higher_is_better
 from simfl.report.statistics import (
     average_ranks,
     compare_to_best,
@@ -146,3 +147,25 @@ def test_constant_differences_need_no_t_test():
     same = pd.Series([0.5, 0.6, 0.7], index=seeds)
     assert paired_p_value(same, same.copy()) == (1.0, 3)
     assert paired_p_value(same + 0.1, same) == (0.0, 3)  # always better by exactly 0.1
+
+
+@pytest.mark.parametrize(
+    ("outcome", "higher"),
+    [
+        ("central_accuracy", True),
+        ("best:fed_accuracy_worst10", True),
+        ("pers_accuracy_mean", True),
+        ("central_loss", False),
+        ("central_wer", False),
+        ("rounds_to_target", False),
+        ("time_to_target_s", False),
+        ("s_per_round", False),
+        ("mb_total", False),
+        ("sum:bytes_up", False),
+        ("epsilon", False),
+        ("sum:sim_time_s", False),
+        ("clients_failed", False),
+    ],
+)
+def test_direction_of_better_follows_the_metric_name(outcome, higher):
+    assert higher_is_better(outcome) is higher

@@ -37,7 +37,9 @@ DEFAULT_TABLE = (
     "mb_total",
 )
 OPTIONAL_TABLE = ("epsilon", "sim_time_s", "central_wer")  # shown when a run records them
-LOWER_IS_BETTER = re.compile(r"loss|wer|cer|seconds|_s$|bytes|^mb_|time|rounds_to|epsilon|failed")
+LOWER_IS_BETTER = re.compile(
+    r"loss|wer|cer|seconds|_s$|^s_per_|bytes|^mb_|time|rounds_to|epsilon|failed"
+)
 
 
 def higher_is_better(outcome: str) -> bool:
