@@ -169,3 +169,12 @@ def test_constant_differences_need_no_t_test():
 )
 def test_direction_of_better_follows_the_metric_name(outcome, higher):
     assert higher_is_better(outcome) is higher
+
+
+def test_a_competitor_that_missed_the_target_on_a_seed_cannot_be_best():
+    per_seed = {
+        "fast-once": _series([3.0, math.nan, math.nan]),  # reached on one seed only
+        "steady": _series([9.0, 10.0, 11.0]),
+    }
+    verdicts = {v.competitor: v for v in compare_to_best(per_seed, higher_is_better=False)}
+    assert verdicts["steady"].is_best and not verdicts["fast-once"].is_best

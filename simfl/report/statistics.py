@@ -124,12 +124,22 @@ def compare_to_best(
 
     ``per_seed`` maps a competitor to its values indexed by seed. A competitor is a *tie* when
     its Holm-adjusted p-value is at least ``alpha``. Ties are only declared when every pair
-    shares at least :data:`MIN_SEEDS_FOR_SIGNIFICANCE` seeds; otherwise no one is a tie.
+    shares at least :data:`MIN_SEEDS_FOR_SIGNIFICANCE` seeds; otherwise no one is a tie. NaN
+    values (a seed that never reached the target) bar a competitor from being the best when
+    another one has fewer of them.
     """
     summaries = {
         name: summarize(values.to_numpy(), confidence, method) for name, values in per_seed.items()
     }
-    ranked = [name for name in summaries if not math.isnan(summaries[name].mean)]
+    # A seed with no value (never reached the target) counts against: only competitors with the
+    # fewest such seeds can be the best, so "fast on the one seed that got there" cannot win.
+    unreached = {name: int(values.isna().sum()) for name, values in per_seed.items()}
+    fewest = min(unreached.values(), default=0)
+    ranked = [
+        name
+        for name in summaries
+        if not math.isnan(summaries[name].mean) and unreached[name] == fewest
+    ]
     if not ranked:
         return [Verdict(n, s, False, math.nan, math.nan, False) for n, s in summaries.items()]
     sign = 1.0 if higher_is_better else -1.0
