@@ -1,6 +1,6 @@
 """One self-contained HTML page (styles and figures inlined) that fits a laptop screen.
 
-The page is at most 1180 px wide; every table sits in a box that scrolls sideways when the
+The page is at most 1240 px wide; every table sits in a box that scrolls sideways when the
 table is wider (a sweep with many settings or outcomes), and figures shrink to the page, so
 nothing pushes the page past a 1280-px window.
 """
@@ -17,14 +17,14 @@ from simfl.report.tables import TIE_SYMBOL, StyledTable
 
 STYLE = """
 *{box-sizing:border-box}
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0 auto;padding:16px 24px;
-max-width:1180px;color:#222;line-height:1.4}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0 auto;padding:16px;
+max-width:1240px;color:#222;line-height:1.4}
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em .8em;margin:.6em 0}
 .box{max-width:100%;overflow-x:auto;border:1px solid #e3e3e3;border-radius:4px;margin:.6em 0}
-table{border-collapse:collapse;font-size:13px;white-space:nowrap}
-th,td{padding:4px 10px;border-bottom:1px solid #eee;text-align:right}
-th{background:#f5f5f5;position:sticky;top:0}
+table{border-collapse:collapse;font-size:12px;white-space:nowrap}
+th,td{padding:4px 7px;border-bottom:1px solid #eee;text-align:right}
+th{background:#f5f5f5;white-space:normal;vertical-align:bottom;min-width:4em}
 td.label,th.label{text-align:left}
 td.best{font-weight:700;background:#e8f5e9}td.tie{background:#f3faf3}
 .legend{font-size:12px;color:#555}
