@@ -114,7 +114,9 @@ def _figures(results: Results, comparison: pd.DataFrame, design: Design, options
         winner_heatmap(winner_means(comparison, design, options.y), styled_map, options.y),
         metric_curves(results.rounds, results.cells, design, y_column),
         outcome_vs_x(comparison, design, options.y),
-        client_boxes(results.clients, results.cells, design, CLIENT_METRIC),
+        client_boxes(
+            results.clients, results.cells, design, CLIENT_METRIC, results.axes.get(design.by, [])
+        ),
     ]
     return [figure for figure in figures if figure is not None]
 

@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from simfl.report.comparison import ALL, Design  # noqa: E402
+from simfl.report.comparison import ALL, Design, short_key  # noqa: E402
 from simfl.report.outcomes import higher_is_better  # noqa: E402
 from simfl.report.tables import TIE_SYMBOL, StyledTable  # noqa: E402
 
@@ -50,7 +50,7 @@ def _render(name: str, figure: plt.Figure) -> Figure:
 
 
 def _label(keys: list[str], key: tuple) -> str:
-    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, key, strict=True)) or ALL
+    return ", ".join(f"{short_key(k)}={v}" for k, v in zip(keys, key, strict=True)) or ALL
 
 
 def _t_band(values: pd.Series) -> tuple[float, float, float]:
@@ -67,7 +67,7 @@ def metric_curves(rounds: pd.DataFrame, cells: pd.DataFrame, design: Design, col
     keys = design.groups
     data = rounds.merge(cells[["cell_id", *keys]], on="cell_id")
     figure, axis = plt.subplots(figsize=(7.5, 4.2))
-    groups = data.groupby(keys, sort=False) if keys else [((), data)]
+    groups = data.groupby(keys, sort=True) if keys else [((), data)]
     for key, frame in groups:
         key = key if isinstance(key, tuple) else (key,)
         band = frame.groupby("round")[column].apply(_t_band)
@@ -144,14 +144,14 @@ def outcome_vs_x(table: pd.DataFrame, design: Design, outcome: str) -> Figure | 
 
 
 def client_boxes(
-    clients: pd.DataFrame, cells: pd.DataFrame, design: Design, column: str
+    clients: pd.DataFrame, cells: pd.DataFrame, design: Design, column: str, order: list
 ) -> Figure | None:
     """Each client's ``column`` at its cell's last evaluated round, per competitor and setting."""
     if clients.empty or column not in clients:
         return None
     last = clients[clients["round"] == clients.groupby("cell_id")["round"].transform("max")]
     data = last.merge(cells[["cell_id", *design.groups]], on="cell_id")
-    settings = data.groupby(design.settings, sort=False) if design.settings else [((), data)]
+    settings = data.groupby(design.settings, sort=True) if design.settings else [((), data)]
     settings = list(settings)
     figure, axes = plt.subplots(
         1,
@@ -163,6 +163,7 @@ def client_boxes(
     for axis, (key, frame) in zip(axes[0], settings, strict=True):
         key = key if isinstance(key, tuple) else (key,)
         groups = list(frame.groupby(design.by, sort=False)) if design.by else [(ALL, frame)]
+        groups.sort(key=lambda item: order.index(item[0]) if item[0] in order else len(order))
         axis.boxplot([g[column].to_numpy() for _, g in groups], showmeans=True)
         axis.set_xticks(range(1, len(groups) + 1), [str(name) for name, _ in groups], fontsize=8)
         axis.set_title(_label(design.settings, key), fontsize=9)
