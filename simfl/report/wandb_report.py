@@ -168,7 +168,9 @@ def report_for(report: SimflReport):
     design = report.design
     cells = report.results.cells
     settings = (
-        cells[design.settings].drop_duplicates().to_dict("records") if design.settings else []
+        cells[design.settings].drop_duplicates().sort_values(design.settings).to_dict("records")
+        if design.settings
+        else []
     )
     rounds = report.results.rounds
     metrics = [m for m in dict.fromkeys([report.options.y, *MAIN_METRICS]) if m in rounds]
