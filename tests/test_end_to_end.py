@@ -100,6 +100,16 @@ def test_metrics_and_summary_values(two_runs):
     assert len(partition) == 4 and partition["size"].min() >= 4
 
 
+def test_clients_file_holds_each_evaluated_clients_metrics(two_runs):
+    metrics = pd.read_parquet(two_runs[0] / "metrics.parquet").set_index("round")
+    clients = pd.read_parquet(two_runs[0] / "clients.parquet")
+    assert sorted(clients["round"].unique()) == [1, 2]
+    assert sorted(clients[clients["round"] == 1]["partition_id"]) == [0, 1, 2, 3]
+    per_round = clients.groupby("round")["eval_accuracy"]
+    assert per_round.mean().to_dict() == pytest.approx(metrics["fed_accuracy_mean"][1:].to_dict())
+    assert per_round.min().to_dict() == pytest.approx(metrics["fed_accuracy_worst10"][1:].to_dict())
+
+
 def test_same_scenario_gives_identical_metrics(two_runs):
     first, second = (pd.read_parquet(d / "metrics.parquet") for d in two_runs)
     drop = [c for c in TIMING_COLUMNS if c in first]

@@ -65,3 +65,19 @@ class ClientFailure:
     partition_id: int
     node_id: int
     reason: str
+
+
+@dataclass(frozen=True)
+class ClientEvaluation:
+    """One client's federated-evaluation reply in one round: every metric it sent back.
+
+    Kept per client (``clients.parquet``) so reports can show how accuracy is spread over clients
+    (fairness), which the round's mean / std / worst-10% summarise but do not show.
+    """
+
+    round: int
+    partition_id: int
+    metrics: dict[str, float]
+
+    def as_row(self) -> dict[str, float | int]:
+        return {"round": self.round, "partition_id": self.partition_id, **self.metrics}

@@ -24,7 +24,7 @@ from simfl.config import Scenario
 from simfl.engine.client_errors import client_traceback
 from simfl.engine.flower_internals import VirtualClientGrid, cohort_size, seeded_sampling
 from simfl.engine.plan import RunPlan
-from simfl.engine.records import ClientFailure, RoundRecord
+from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
 from simfl.engine.server_callbacks import CentralEvaluation, RoundState, ServerCallback
 from simfl.errors import ClientFailuresError, SimflError
 from simfl.personalization import frozen_names, local_names, split_state
@@ -176,6 +176,7 @@ class FederationLoop:
         record.bytes_down += message_bytes(messages)
         if not ok:
             return
+        self.callback.on_client_evaluations(client_evaluations(server_round, ok, self.grid))
         record.add(federated_metrics([reply.content["metrics"] for reply in ok]), "evaluation")
         self.strategy.aggregate_evaluate(server_round, ok)
 
@@ -213,6 +214,21 @@ def spread(name: str, values: np.ndarray, weights: np.ndarray) -> dict[str, floa
         f"{name}_std": float(values.std()),
         f"{name}_worst10": float(worst.mean()),
     }
+
+
+def client_evaluations(
+    server_round: int, replies: list[Message], grid: VirtualClientGrid
+) -> list[ClientEvaluation]:
+    """Each client's evaluation metrics (``num-examples`` included), keyed by its partition."""
+    order = grid.partition_of
+    return [
+        ClientEvaluation(
+            server_round,
+            order.get(reply.metadata.src_node_id, -1),
+            {key: float(value) for key, value in reply.content["metrics"].items()},
+        )
+        for reply in replies
+    ]
 
 
 def initial_shared_arrays(plan: RunPlan) -> ArrayRecord:

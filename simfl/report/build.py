@@ -1,77 +1,198 @@
-"""``simfl report``: Markdown and one self-contained HTML page (plots inlined) per sweep."""
+"""``simfl report``: statistics over seeds, then every output format, in one directory.
+
+Order: load the cells (any sweeps and runs), reduce each cell to its outcomes, compare the
+competitors within each setting (CI, paired tests, Holm), then write the same verdicts as
+Markdown, CSV/Parquet, LaTeX (booktabs), one self-contained HTML page and PNG/SVG figures.
+"""
 
 from __future__ import annotations
 
-import base64
-import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from simfl.atomic import write_atomically, write_table, write_text
-from simfl.report.load import SweepResults, load_sweeps
-from simfl.report.plots import figures
-from simfl.report.tables import comparison, formatted, markdown
+from simfl.report import outcomes as outcome_rules
+from simfl.report.comparison import Design, choose_design, compare, wide
+from simfl.report.html import page
+from simfl.report.latex import booktabs
+from simfl.report.load import SEED, Results, load_results
+from simfl.report.plots import (
+    Figure,
+    client_boxes,
+    metric_curves,
+    outcome_vs_x,
+    winner_heatmap,
+)
+from simfl.report.statistics import MIN_SEEDS_FOR_SIGNIFICANCE, CiMethod
+from simfl.report.tables import (
+    StyledTable,
+    comparison_table,
+    markdown,
+    rank_table,
+    rank_test,
+    winner_map,
+    winner_means,
+)
+
+CLIENT_METRIC = "eval_accuracy"
+PATH_COLUMNS = ["directory", "group", "label"]  # in cells.csv, too long for the page
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What to compare and how: the axes, the outcome, the target and the statistics."""
+
+    x: str | None = None
+    y: str = outcome_rules.ACCURACY
+    by: str | None = None
+    target: float = 0.5
+    alpha: float = 0.05
+    confidence: float = 0.95
+    ci: CiMethod = "t"
 
 
 @dataclass(frozen=True)
 class Report:
     directory: Path
-    table: pd.DataFrame
+    title: str
     markdown: str
-    figures: list[str]
-    missing: list[str]
+    notes: list[str]
+    design: Design | None
+    comparison: pd.DataFrame
+    options: ReportOptions
+    tables: list[StyledTable] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    results: Results | None = None
 
 
-def _missing_note(results: SweepResults) -> str:
+def _notes(results: Results, comparison: pd.DataFrame, options: ReportOptions) -> list[str]:
     missing = results.missing
-    if missing.empty:
-        return f"All {len(results.cells)} cells are complete."
-    listed = ", ".join(f"{row.label} ({row.status})" for row in missing.itertuples())
-    return f"{len(missing)} of {len(results.cells)} cells are missing: {listed}."
-
-
-def _html(
-    title: str, note: str, pretty: pd.DataFrame, table: pd.DataFrame, images: dict[str, bytes]
-) -> str:
-    rows = table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="grid")
-    comparison_html = pretty.to_html(index=False, border=0, classes="grid")
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}"
-        "table.grid{border-collapse:collapse;font-size:13px}"
-        "table.grid td,table.grid th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-        "img{max-width:100%;margin:1em 0}pre{background:#f6f6f6;padding:1em;overflow:auto}</style>",
-        f"</head><body><h1>{html.escape(title)}</h1><p>{html.escape(note)}</p>",
-        "<h2>Comparison (mean ± std over seeds)</h2>",
-        comparison_html,
-        "<h2>Plots</h2>",
+    notes = [
+        f"All {len(results.cells)} cells are complete."
+        if missing.empty
+        else f"{len(missing)} of {len(results.cells)} cells are missing: "
+        + ", ".join(f"{r.label} ({r.status})" for r in missing.itertuples())
+        + "."
     ]
-    for name, png in images.items():
-        encoded = base64.b64encode(png).decode()
-        parts.append(
-            f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{encoded}'>"
+    if comparison.empty:
+        return notes
+    fewest = int(comparison.loc[comparison["outcome"] == options.y, "seeds"].min())
+    interval = "Student t" if options.ci == "t" else "percentile bootstrap"
+    notes.append(
+        f"{options.confidence:.0%} confidence intervals over seeds ({interval}); std is the "
+        "sample std (ddof = 1). Competitors are compared paired over the seeds they share "
+        f"(same seed = same client split), two-sided paired t-test against the setting's best, "
+        f"Holm-corrected within the setting, α = {options.alpha:g}."
+    )
+    if fewest < MIN_SEEDS_FOR_SIGNIFICANCE:
+        notes.append(
+            f"Only {fewest} seed(s) in some group: no significance can be claimed (at least "
+            f"{MIN_SEEDS_FOR_SIGNIFICANCE} are needed); the best is marked by its mean only and "
+            "no ties are marked."
         )
-        parts.append(f"<figcaption>{html.escape(name)}</figcaption></figure>")
-    parts += ["<h2>All figures (raw)</h2>", rows, "</body></html>"]
-    return "\n".join(parts)
+    return notes
 
 
-def build_report(directories: list[Path], out_dir: Path | None, target: float) -> Report:
-    results = load_sweeps(directories)
+def _tables(
+    comparison: pd.DataFrame, design: Design, options: ReportOptions, outcomes: list[str]
+) -> dict[str, StyledTable]:
+    """Winner map of ``--y``, its average ranks (when there are competitors), every outcome."""
+    tables = {"winner_map": winner_map(comparison, design, options.y, options.target)}
+    if design.by:
+        test = rank_test(comparison, design, options.y, options.alpha)
+        tables["ranks"] = rank_table(test, design, options.y, options.target)
+    tables["comparison_table"] = comparison_table(comparison, design, outcomes, options.target)
+    return tables
+
+
+def _figures(results: Results, comparison: pd.DataFrame, design: Design, options, styled_map):
+    y_column = options.y if options.y in results.rounds.columns else outcome_rules.ACCURACY
+    figures: list[Figure | None] = [
+        winner_heatmap(winner_means(comparison, design, options.y), styled_map, options.y),
+        metric_curves(results.rounds, results.cells, design, y_column),
+        outcome_vs_x(comparison, design, options.y),
+        client_boxes(
+            results.clients, results.cells, design, CLIENT_METRIC, results.axes.get(design.by, [])
+        ),
+    ]
+    return [figure for figure in figures if figure is not None]
+
+
+def _write(
+    out_dir: Path,
+    report_md: str,
+    tables: dict[str, StyledTable],
+    figures: list[Figure],
+    comparison: pd.DataFrame,
+    raw: pd.DataFrame,
+    html_text: str,
+    design: Design,
+) -> None:
+    write_text(out_dir / "report.md", report_md)
+    write_text(out_dir / "report.html", html_text)
+    write_table(out_dir / "statistics", comparison)
+    write_table(out_dir / "comparison", wide(comparison, design))
+    write_table(out_dir / "cells", raw)
+    for stem, table in tables.items():
+        write_table(out_dir / stem, table.frame())
+        write_text(out_dir / f"{stem}.tex", booktabs(table, f"tab:{stem.replace('_', '-')}"))
+    for figure in figures:
+        for suffix, data in (("png", figure.png), ("svg", figure.svg)):
+            write_atomically(
+                out_dir / f"{figure.name}.{suffix}", lambda t, d=data: t.write_bytes(d)
+            )
+
+
+def build_report(directories: list[Path], out_dir: Path | None, options: ReportOptions) -> Report:
+    """Load, compare and write every output into ``out_dir`` (default: first dir/report)."""
+    results = load_results(directories)
     out_dir = out_dir or Path(directories[0]) / "report"
-    table = comparison(results, target)
-    note = _missing_note(results)
-    title = f"simfl sweep {', '.join(results.sweep_ids)}"
-    pretty = formatted(table, results.group_axes, target) if not table.empty else pd.DataFrame()
-    table_md = markdown(pretty) if not table.empty else "(no completed cells)"
-    images = figures(results, table) if not table.empty else {}
-    write_text(out_dir / "report.md", f"# {title}\n\n{note}\n\n{table_md}\n")
-    if not table.empty:
-        write_table(out_dir / "comparison", table)
-    for name, png in images.items():
-        write_atomically(out_dir / name, lambda tmp, data=png: tmp.write_bytes(data))
-    write_text(out_dir / "report.html", _html(title, note, pretty, table, images))
-    return Report(out_dir, table, table_md, list(images), list(results.missing["cell_id"]))
+    title = f"simfl report: {', '.join(results.sources)}"
+    design = choose_design(list(results.axes), options.x, options.by)
+    if results.rounds.empty:
+        notes = _notes(results, pd.DataFrame(), options)
+        text = f"# {title}\n\n" + "\n\n".join(notes) + "\n\n(no completed cells)\n"
+        write_text(out_dir / "report.md", text)
+        return Report(
+            out_dir,
+            title,
+            text,
+            notes,
+            design,
+            pd.DataFrame(),
+            options,
+            missing=list(results.missing["cell_id"]),
+            results=results,
+        )
+    outcome_rules.check(options.y, results.rounds)
+    wanted = outcome_rules.default_outcomes(results.rounds, options.y)
+    per_cell = outcome_rules.per_cell(results.rounds, wanted, options.target)
+    comparison = compare(
+        results, per_cell, design, wanted, options.alpha, options.confidence, options.ci
+    )
+    tables = _tables(comparison, design, options, wanted)
+    notes = _notes(results, comparison, options)
+    figures = _figures(results, comparison, design, options, tables["winner_map"])
+    body = "\n\n".join(f"## {t.title}\n\n{markdown(t)}" for t in tables.values())
+    report_md = f"# {title}\n\n" + "\n\n".join(notes) + "\n\n" + body + "\n"
+    raw = results.cells.merge(per_cell, on="cell_id", how="left").sort_values(
+        [*design.groups, SEED]
+    )
+    html_text = page(title, notes, list(tables.values()), figures, raw.drop(columns=PATH_COLUMNS))
+    _write(out_dir, report_md, tables, figures, comparison, raw, html_text, design)
+    return Report(
+        out_dir,
+        title,
+        body,
+        notes,
+        design,
+        comparison,
+        options,
+        list(tables.values()),
+        [f.name for f in figures],
+        list(results.missing["cell_id"]),
+        results,
+    )

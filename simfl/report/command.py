@@ -1,4 +1,4 @@
-"""``simfl report``: compare a sweep's cells (shards merge) in Markdown, HTML and W&B."""
+"""``simfl report``: compare sweeps and runs with CIs, paired tests and a winner map."""
 
 from __future__ import annotations
 
@@ -10,33 +10,99 @@ from rich.console import Console
 
 console = Console()
 
+WANDB_MODES = ("offline", "online", "disabled")
+CI_METHODS = ("t", "bootstrap")
+
 
 def report_command(
-    sweep_dirs: Annotated[
-        list[Path], typer.Argument(help="results/sweeps/<sweep-id> directories (shards merge).")
+    directories: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Sweep directories (results/sweeps/<id>; shards and extra seeds merge by cell "
+            "values) and/or run directories (results/<run>)."
+        ),
     ],
     out: Annotated[
         Path | None, typer.Option(help="Where to write (default: first dir/report).")
     ] = None,
+    x: Annotated[
+        str | None,
+        typer.Option("--x", help="Swept key for the winner map's columns (default: first axis)."),
+    ] = None,
+    y: Annotated[
+        str,
+        typer.Option(
+            "--y",
+            help="Outcome: any metrics.parquet column (final value; best:/min:/mean:/sum: "
+            "prefixes aggregate over rounds) or rounds_to_target, time_to_target_s, bytes_total, "
+            "mb_total, s_per_round.",
+        ),
+    ] = "central_accuracy",
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Swept key of the competitors (default: strategy.name)."),
+    ] = None,
     target: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Accuracy for the rounds-to-target column.")
+        float, typer.Option(min=0.0, max=1.0, help="Accuracy for the *_to_target outcomes.")
     ] = 0.5,
+    alpha: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Significance level of the paired tests.")
+    ] = 0.05,
+    confidence: Annotated[
+        float, typer.Option(min=0.5, max=0.999, help="Confidence level of the intervals.")
+    ] = 0.95,
+    ci: Annotated[str, typer.Option("--ci", help="Interval over seeds: t or bootstrap.")] = "t",
     wandb: Annotated[
-        str, typer.Option("--wandb", help="Log the table to W&B: offline, online or disabled.")
+        str,
+        typer.Option("--wandb", help="Log the tables to W&B: offline, online or disabled."),
     ] = "disabled",
+    wandb_report: Annotated[
+        bool,
+        typer.Option(
+            "--wandb-report",
+            help="Build a W&B Report of the sweep's group: saved with --wandb online, else its "
+            "spec is written to <first dir>/wandb_report.json.",
+        ),
+    ] = False,
 ) -> None:
-    """Comparison table (mean ± std over seeds) and plots for one sweep; partial sweeps work."""
+    """Winner map, average ranks and a comparison table (mean, 95% CI, paired Holm tests)."""
     from simfl.errors import ScenarioError
-    from simfl.report.build import build_report
+    from simfl.report.build import ReportOptions, build_report
 
-    if wandb not in ("offline", "online", "disabled"):
-        raise ScenarioError(f"--wandb {wandb!r}: allowed: offline, online, disabled")
-    report = build_report(sweep_dirs, out, target)
-    console.print(report.markdown, markup=False, highlight=False)
-    if report.missing:
-        console.print(f"[yellow]{len(report.missing)} cell(s) missing: {', '.join(report.missing)}")
-    console.print(f"report: {report.directory / 'report.html'} and report.md")
-    if wandb != "disabled" and not report.table.empty:
+    if wandb not in WANDB_MODES:
+        raise ScenarioError(f"--wandb {wandb!r}: allowed: {', '.join(WANDB_MODES)}")
+    if ci not in CI_METHODS:
+        raise ScenarioError(f"--ci {ci!r}: allowed: {', '.join(CI_METHODS)}")
+    for directory in directories:
+        if not directory.is_dir():
+            raise ScenarioError(f"{directory}: no such directory; pass a sweep or run directory")
+    options = ReportOptions(x, y, by, target, alpha, confidence, ci)  # type: ignore[arg-type]
+    report = build_report(directories, out, options)
+    for note in report.notes:
+        console.print(note, markup=False, highlight=False)
+    console.print(report.markdown, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"report: {report.directory / 'report.html'} (and .md, .tex, .csv, figures)")
+    if wandb != "disabled" and not report.comparison.empty:
         from simfl.tracking.wandb_logger import log_table
 
-        log_table(report.table, "report", sweep_dirs[0].name, wandb, report.directory)
+        log_table(report.comparison, "report", report.results.sources[0], wandb, report.directory)
+    if wandb_report:
+        _wandb_report(report, directories[0], online=wandb == "online")
+
+
+def _wandb_report(report, directory: Path, online: bool) -> None:
+    from simfl.report.wandb_report import report_for
+
+    built = report_for(report)
+    if online:
+        from simfl.report.wandb_report import publish
+
+        console.print(f"W&B report: {publish(built)}")
+        return
+    from simfl.report.wandb_report import write_spec
+
+    path = write_spec(built, directory / "wandb_report.json")
+    console.print(
+        f"W&B report spec: {path}; publish it with `simfl report {directory} --wandb-report "
+        "--wandb online`"
+    )

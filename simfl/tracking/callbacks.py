@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simfl.engine.records import ClientFailure, RoundRecord
+from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,6 +54,8 @@ class RunCallback:
     def on_stop(self, server_round: int, reason: str) -> None:
         """A server callback ended the run early after ``server_round`` (e.g. a budget)."""
 
+    def on_client_evaluations(self, evaluations: list[ClientEvaluation]) -> None: ...
+
     def on_run_end(self, summary: dict[str, Any]) -> None: ...
 
     def on_run_failed(self, summary: dict[str, Any]) -> None: ...
@@ -80,6 +82,10 @@ class CallbackList(RunCallback):
     def on_stop(self, server_round: int, reason: str) -> None:
         for callback in self.callbacks:
             callback.on_stop(server_round, reason)
+
+    def on_client_evaluations(self, evaluations: list[ClientEvaluation]) -> None:
+        for callback in self.callbacks:
+            callback.on_client_evaluations(evaluations)
 
     def on_run_end(self, summary: dict[str, Any]) -> None:
         for callback in self.callbacks:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from simfl.atomic import write_atomically, write_json, write_table, write_text
 from simfl.config import Scenario
-from simfl.engine.records import ClientFailure, RoundRecord
+from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
 from simfl.tracking.callbacks import RunCallback, RunInfo
 
 
@@ -37,6 +37,7 @@ class ResultsWriter(RunCallback):
         self.run_dir = run_dir
         self.rounds: list[dict[str, Any]] = []
         self.failures: list[dict[str, Any]] = []
+        self.client_rows: list[dict[str, Any]] = []
 
     def on_run_start(self, info: RunInfo) -> None:
         from partitioners.plots import plot_partition  # matplotlib, only when no figure is cached
@@ -61,6 +62,10 @@ class ResultsWriter(RunCallback):
     def on_client_failures(self, failures: list[ClientFailure]) -> None:
         self.failures.extend(asdict(failure) for failure in failures)
         write_json(self.run_dir / "failures.json", self.failures)
+
+    def on_client_evaluations(self, evaluations: list[ClientEvaluation]) -> None:
+        self.client_rows.extend(evaluation.as_row() for evaluation in evaluations)
+        write_table(self.run_dir / "clients", pd.DataFrame(self.client_rows))
 
     def on_run_end(self, summary: dict[str, Any]) -> None:
         write_json(self.run_dir / "summary.json", summary)
