@@ -111,9 +111,10 @@ class SystemsConfig(Section):
     """``[systems]``: devices, availability, deadlines, faults and attacks (see the tables).
 
     ``over_selection = o`` samples ⌈(1+o)·K⌉ clients and keeps the first K to finish
-    (FedScale's over-commitment); ``deadline_s`` drops every client not finished by then.
+    (FedScale's over-commitment); ``deadline_s`` drops every client not finished by then
+    (0: no deadline).
     ``target_accuracy`` sets the summary's time to target (central accuracy, simulated hours);
-    ``time_budget_h`` stops the run once the simulated clock passes it.
+    ``time_budget_h`` stops the run once the simulated clock passes it (0: no budget).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=HASH_NEUTRAL)
@@ -121,11 +122,11 @@ class SystemsConfig(Section):
     devices: DevicesConfig = DevicesConfig()
     availability: AvailabilityConfig = AvailabilityConfig()
     over_selection: float = Field(default=0.0, ge=0.0, le=10.0)
-    deadline_s: float | None = Field(default=None, gt=0.0)
+    deadline_s: float = Field(default=0.0, ge=0.0)
     faults: SystemFaultsConfig = SystemFaultsConfig()
     attack: AttackConfig = AttackConfig()
     target_accuracy: float = Field(default=0.5, gt=0.0, le=1.0)
-    time_budget_h: float | None = Field(default=None, gt=0.0)
+    time_budget_h: float = Field(default=0.0, ge=0.0)
 
     @property
     def enabled(self) -> bool:
@@ -150,5 +151,5 @@ class SystemsConfig(Section):
 
 
 def over_selected(k: int, over_selection: float) -> int:
-    """⌈(1+o)·K⌉, robust to float noise ((1 + 0.3) · 10 is 13.000000000000002 in floats)."""
+    """⌈(1+o)·K⌉, robust to float noise ((1 + 0.1) · 50 is 55.00000000000001 in floats)."""
     return math.ceil(round((1.0 + over_selection) * k, 9))

@@ -37,7 +37,7 @@ class SimulatedClock:
     """Simulated time of the run; a server callback adding ``sim_time_s``, ``sim_time_h`` and
     ``sim_hours_to_target`` (NaN until central accuracy first reaches ``target``)."""
 
-    def __init__(self, target_accuracy: float, budget_h: float | None = None) -> None:
+    def __init__(self, target_accuracy: float, budget_h: float = 0.0) -> None:
         self.now_s = 0.0
         self.target, self.budget_h = target_accuracy, budget_h
         self.hours_to_target = math.nan
@@ -56,6 +56,6 @@ class SimulatedClock:
             "sim_hours_to_target": self.hours_to_target,
         }
         stop = None
-        if self.budget_h is not None and hours >= self.budget_h:
+        if self.budget_h > 0.0 and hours >= self.budget_h:
             stop = f"simulated time budget of {self.budget_h} h spent ({hours:.3f} h)"
         return CallbackResult(metrics, stop)
