@@ -241,6 +241,6 @@ def test_bad_systems_input_is_one_line_exit_2_nothing_written(
     done = simfl(*args, cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("tiny.toml: "), done.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: tiny.toml: "), done.stderr
     assert expected in lines[0]
     assert not results.exists() or not any(results.iterdir())
