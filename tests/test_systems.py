@@ -409,3 +409,38 @@ def test_availability_trace_intervals_are_checked(tmp_path: Path):
     path.write_text("client,start_s,end_s\n0,10,5\n")
     with pytest.raises(TraceError, match="start < end"):
         read_availability_trace(path, 100.0)
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def test_crashes_before_and_after_training_are_seeded_per_client_and_round():
+    from simfl.systems.faults import InjectedClientFault, maybe_fail
+
+    config = SystemsConfig.model_validate(
+        {"faults": {"crash_before_train": 0.5, "crash_after_train": 1.0}}
+    ).faults
+    with pytest.raises(InjectedClientFault, match="after train in client 3, round 2"):
+        maybe_fail(config, 0, "after-train", 3, 2)
+
+    def crashes(client: int, server_round: int) -> bool:
+        try:
+            maybe_fail(config, 0, "before-train", client, server_round)
+        except InjectedClientFault:
+            return True
+        return False
+
+    draws = [crashes(c, r) for c in range(20) for r in range(1, 11)]
+    assert draws == [crashes(c, r) for c in range(20) for r in range(1, 11)]
+    assert 70 < sum(draws) < 130  # about half of 200
+
+
+def test_hanging_clients_end_the_round_at_the_deadline_and_slow_ones_take_longer():
+    plan = plan_for([1, 1, 1], [100] * 3, deadline_s=30.0, faults={"hang": 1.0})
+    outcome = plan.settle(1, [(0, 0, 0), (1, 0, 0), (2, 0, 0)])
+    assert outcome.kept == frozenset() and outcome.dropped_deadline == 3
+    assert outcome.seconds == 30.0
+    slow = plan_for(
+        [1, 1, 1], [100] * 3, faults={"slowdown_probability": 1.0, "slowdown_factor": 4.0}
+    )
+    assert slow.settle(1, [(0, 0, 0)]).seconds == pytest.approx(0.4)
