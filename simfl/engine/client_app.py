@@ -116,9 +116,7 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
     maybe_crash(plan.scenario.faults, seed, "train", cid, server_round)
     systems = plan.scenario.systems
     maybe_fail(systems.faults, seed, "before-train", cid, server_round)
-    attack = client_attack(
-        systems.attack, seed, plan.scenario.data.num_clients, cid, server_round
-    )
+    attack = client_attack(systems.attack, seed, plan.scenario.data.num_clients, cid, server_round)
     shared = _global_shared(message)
     state.load(shared, state.own_local(cid))
     split = state.index.client(cid)
