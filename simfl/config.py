@@ -28,6 +28,7 @@ from simfl.schema.sections import (
     TrackingConfig,
     TrainConfig,
 )
+from simfl.schema.systems import SystemsConfig
 
 __all__ = ["HASH_NEUTRAL", "Scenario", "load_scenario", "scenario_from_dict"]
 
@@ -56,6 +57,7 @@ class Scenario(Section):
     strategy: StrategySection  # type: ignore[valid-type]
     resources: ResourcesConfig = ResourcesConfig()
     faults: FaultsConfig = FaultsConfig()
+    systems: SystemsConfig = SystemsConfig()
     tracking: TrackingConfig = TrackingConfig()
     # ``[sweep]``: dotted scenario key -> non-empty list of values, for ``simfl sweep``;
     # ``simfl run`` ignores it and it is not part of the scenario's identity.

@@ -246,6 +246,12 @@ STRATEGIES = _table(
         f"{_S}.fedavg:build_fedavg",
         "FedAvg, head kept local (Arivazhagan 2019)",
     ),
+    Entry(
+        "fedbuff",
+        strategy.FedBuffConfig,
+        "simfl.systems.fedbuff:build_fedbuff",
+        "asynchronous buffered aggregation, staleness-weighted (Nguyen 2022)",
+    ),
 )
 
 TABLES: dict[str, dict[str, Entry]] = {

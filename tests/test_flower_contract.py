@@ -152,3 +152,27 @@ def test_flower_log_level_is_restored() -> None:
 @pytest.mark.parametrize("method", ["get_node_ids", "send_and_receive"])
 def test_virtual_grid_offers_what_strategies_call(method: str) -> None:
     assert callable(getattr(flower_internals.VirtualClientGrid, method))
+
+
+@pytest.mark.parametrize("strategy_name", ["FedAvg", "Krum", "FedMedian", "FedTrimmedAvg"])
+@pytest.mark.parametrize(("phase", "size"), [("train", 7), ("train", 3), ("evaluate", 4)])
+def test_8_fixed_cohort_makes_flower_sample_exactly_that_many(
+    strategy_name: str, phase: str, size: int
+) -> None:
+    """Over-selection and availability set the cohort through the strategy's attributes."""
+    import flwr.serverapp.strategy as strategies
+
+    strategy = getattr(strategies, strategy_name)(min_available_nodes=10, min_train_nodes=2)
+    grid = _grid(10)
+    grid.set_available([0, 2, 4, 5, 6, 7, 9])  # fewer than min_available_nodes: no waiting
+    configure = getattr(strategy, f"configure_{phase}")
+    saved = dict(vars(strategy))
+    with flower_task(), flower_internals.seeded_sampling(1):
+        with flower_internals.fixed_cohort(strategy, phase, size):
+            messages = list(configure(1, ArrayRecord({}), ConfigRecord(), grid))
+        with flower_internals.fixed_cohort(strategy, phase, 0):
+            nobody = list(configure(1, ArrayRecord({}), ConfigRecord(), grid))
+    assert len(messages) == size, "assumption 8: the cohort is no longer set by the attributes"
+    assert {m.metadata.dst_node_id for m in messages} <= {0, 2, 4, 5, 6, 7, 9}
+    assert nobody == [], "assumption 8: a fraction of 0.0 no longer samples nobody"
+    assert vars(strategy) == saved  # settings restored

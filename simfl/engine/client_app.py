@@ -24,7 +24,8 @@ from simfl.engine.plan import RunPlan
 from simfl.personalization import frozen_names, local_names, split_state
 from simfl.schema.strategy import LOSS_AT_GLOBAL_FLAG, LOSS_AT_GLOBAL_KEY
 from simfl.seeding import derive_seed
-from simfl.systems.faults import maybe_crash
+from simfl.systems.attacks import client_attack
+from simfl.systems.faults import maybe_crash, maybe_fail
 from simfl.training import LoopStats, cpu_state, evaluate, pick_device, train_epochs
 
 
@@ -113,10 +114,15 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
     server_round = int(config["server-round"])
     seed = plan.scenario.scenario.seed
     maybe_crash(plan.scenario.faults, seed, "train", cid, server_round)
+    systems = plan.scenario.systems
+    maybe_fail(systems.faults, seed, "before-train", cid, server_round)
+    attack = client_attack(systems.attack, seed, plan.scenario.data.num_clients, cid, server_round)
     shared = _global_shared(message)
     state.load(shared, state.own_local(cid))
     split = state.index.client(cid)
     features, labels = state.tensors(split.train_rows, split.train_labels)
+    if attack is not None:  # a Byzantine client (systems.attack)
+        labels = attack.labels(labels, plan.num_classes)
     metrics: dict[str, float | int] = {}
     if bool(config.get(LOSS_AT_GLOBAL_FLAG, False)):
         at_global = evaluate(
@@ -138,6 +144,9 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
     new_shared, new_local = split_state(cpu_state(state.model), state.local, state.frozen)
     if state.local:
         state.client_states.save(cid, new_local)  # type: ignore[union-attr]
+    maybe_fail(systems.faults, seed, "after-train", cid, server_round)
+    if attack is not None:
+        new_shared = attack.update(new_shared, shared)
     metrics |= {
         "train_loss": stats.loss,
         "train_accuracy": stats.accuracy,

@@ -22,6 +22,9 @@ Assumptions (each tested):
 6. Flower's name for a partition id (``PARTITION_ID_KEY``), which simfl puts in each message.
 7. Flower's strategies sample ``max(int(len(node_ids) * fraction), min_nodes)`` nodes per
    round (the cohort; simfl registers that many nodes, see :func:`cohort_size`).
+8. Strategies read ``fraction_train``/``min_train_nodes`` (``fraction_evaluate``/
+   ``min_evaluate_nodes``) and ``min_available_nodes`` as attributes when ``configure_*`` runs,
+   and sample nothing when the fraction is 0.0 (used by :func:`fixed_cohort`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ __all__ = [
     "ActorPools",
     "VirtualClientGrid",
     "cohort_size",
+    "fixed_cohort",
     "message_partition",
     "run_flower_simulation",
     "seeded_sampling",
@@ -73,10 +77,15 @@ class VirtualClientGrid:
         self._grid = grid
         self._partitions = list(range(num_partitions))
         self._slots = sorted(slots)
+        self._available = self._partitions
         self.partition_of: dict[int, int] = {}
 
     def get_node_ids(self) -> list[int]:
-        return self._partitions
+        return self._available
+
+    def set_available(self, partitions: list[int] | None) -> None:
+        """Only these partitions (ascending) can be sampled from now on; None: all of them."""
+        self._available = self._partitions if partitions is None else list(partitions)
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float) -> list[Message]:
         ordered = sorted(messages, key=lambda message: message.metadata.dst_node_id)
@@ -107,6 +116,26 @@ def cohort_size(num_clients: int, fraction: float, min_nodes: int) -> int:
     if fraction == 0.0:
         return 0
     return min(num_clients, max(int(num_clients * fraction), min_nodes))
+
+
+@contextlib.contextmanager
+def fixed_cohort(strategy: Any, phase: str, size: int) -> Iterator[None]:
+    """Make Flower's ``strategy`` sample exactly ``size`` nodes in one ``configure_<phase>``
+    call (assumption 8): ``int(n · fraction)`` is 0 for a tiny fraction, so ``min_nodes``
+    decides; ``size = 0`` samples nobody. Restores the strategy's settings after.
+
+    Over-selection samples more than Flower's cohort, and availability may leave fewer nodes
+    than ``min_available_nodes``, where Flower would wait for nodes forever.
+    """
+    names = (f"fraction_{phase}", f"min_{phase}_nodes", "min_available_nodes")
+    saved = [getattr(strategy, name) for name in names]
+    for name, value in zip(names, (1e-12 if size else 0.0, size, max(size, 1)), strict=True):
+        setattr(strategy, name, value)
+    try:
+        yield
+    finally:
+        for name, value in zip(names, saved, strict=True):
+            setattr(strategy, name, value)
 
 
 def message_partition(message: Message) -> int:

@@ -28,7 +28,9 @@ from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
 from simfl.engine.server_callbacks import CentralEvaluation, RoundState, ServerCallback
 from simfl.errors import ClientFailuresError, SimflError
 from simfl.personalization import frozen_names, local_names, split_state
+from simfl.schema.systems import over_selected
 from simfl.seeding import derive_seed
+from simfl.systems.rounds import build_round_plan
 from simfl.tracking.callbacks import RunCallback
 
 
@@ -72,6 +74,9 @@ class FederationLoop:
         self.timeout = plan.scenario.resources.round_timeout_s
         slots = wait_for_nodes(grid, engine_slots(plan.scenario), self.timeout)
         self.grid = VirtualClientGrid(grid, plan.scenario.data.num_clients, slots)
+        # [systems]: who can be sampled, whose update counts, the simulated clock.
+        self.round_plan = build_round_plan(plan)
+        self.server_callbacks += self.round_plan.server_callbacks()
 
     def run(self) -> ArrayRecord:
         """Round 0 evaluates the initial model; then rounds until done or a callback stops."""
@@ -142,7 +147,10 @@ class FederationLoop:
 
     def train(self, server_round: int, arrays: ArrayRecord, record: RoundRecord) -> ArrayRecord:
         config = ConfigRecord(self.plan.scenario.strategy.client_train_config())
-        with seeded_sampling(derive_seed(self.seed, "sample-train", server_round)):
+        with (
+            seeded_sampling(derive_seed(self.seed, "sample-train", server_round)),
+            self.round_plan.sampling("train", self.grid, self.strategy, server_round),
+        ):
             messages = list(self.strategy.configure_train(server_round, arrays, config, self.grid))
         ok, failures = self.exchange(server_round, "train", messages)
         record.clients_sampled, record.clients_succeeded = len(messages), len(ok)
@@ -153,6 +161,9 @@ class FederationLoop:
             self.callback.on_round_end(record)
             first = failures[0].reason if failures else "no client replied"
             raise ClientFailuresError(server_round, len(ok), required, first)
+        ok = self.round_plan.admit(
+            server_round, messages, ok, failures, record, self.grid.partition_of
+        )
         new_arrays, metrics = self.strategy.aggregate_train(server_round, ok)
         if metrics is not None:
             record.add(
@@ -164,7 +175,10 @@ class FederationLoop:
     def federated_evaluate(
         self, server_round: int, arrays: ArrayRecord, record: RoundRecord
     ) -> None:
-        with seeded_sampling(derive_seed(self.seed, "sample-evaluate", server_round)):
+        with (
+            seeded_sampling(derive_seed(self.seed, "sample-evaluate", server_round)),
+            self.round_plan.sampling("evaluate", self.grid, self.strategy, server_round),
+        ):
             messages = list(
                 self.strategy.configure_evaluate(server_round, arrays, ConfigRecord(), self.grid)
             )
@@ -246,8 +260,11 @@ def engine_slots(scenario: Scenario) -> int:
     decides how many nodes Flower registers.
     """
     strategy, num_clients = scenario.strategy, scenario.data.num_clients
+    train = cohort_size(num_clients, strategy.fraction_train, strategy.min_train_nodes)
+    train = over_selected(train, scenario.systems.over_selection)  # [systems] over-selection
+    train = max(train, getattr(strategy, "concurrency", 0))  # FedBuff's concurrent clients
     return max(
-        cohort_size(num_clients, strategy.fraction_train, strategy.min_train_nodes),
+        train,
         cohort_size(num_clients, strategy.fraction_evaluate, strategy.min_evaluate_nodes),
     )
 
@@ -277,6 +294,7 @@ def build_server_app(
         entry = registry.STRATEGIES[plan.scenario.strategy.name]
         strategy = entry.load()(plan.scenario.strategy, plan.scenario)
         callbacks = [CentralEvaluation(plan, test_rows, test_labels), *server_callbacks]
-        FederationLoop(plan, grid, strategy, callbacks, callback).run()
+        loop = getattr(strategy, "federation_loop", FederationLoop)  # FedBuff has its own
+        loop(plan, grid, strategy, callbacks, callback).run()
 
     return app

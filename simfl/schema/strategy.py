@@ -258,3 +258,40 @@ class BulyanConfig(_ByzantineBase):
     def _enough_clients(self) -> BulyanConfig:
         self._needs(4 * self.num_malicious_nodes + 3, "n >= 4f + 3")
         return self
+
+
+class FedBuffConfig(StrategyBase):
+    """``[strategy] name = "fedbuff"``: asynchronous buffered aggregation (Nguyen et al. 2022).
+
+    ``concurrency`` (C) clients train at once, each on the model version it downloaded; every
+    ``buffer_size`` (K) updates the server applies their staleness-weighted mean,
+    s(τ) = (1 + τ)^-staleness_exponent (0.5: the paper's 1/√(1+τ); 0: no discount), with
+    ``server_learning_rate`` and ``server_momentum``. K = 1 is FedAsync-style. One "round" is
+    one server update. ``weighting``: updates weighted by num-examples (FedAvg's rule, the
+    default) or uniformly (the paper's mean).
+    """
+
+    name: Literal["fedbuff"]
+    concurrency: int = Field(default=10, ge=1)
+    buffer_size: int = Field(default=5, ge=1)
+    staleness_exponent: float = Field(default=0.5, ge=0.0, le=10.0)
+    server_learning_rate: float = Field(default=1.0, gt=0.0, le=100.0)
+    server_momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
+    weighting: Literal["num_examples", "uniform"] = "num_examples"
+
+    @model_validator(mode="after")
+    def _buffer_fits(self) -> FedBuffConfig:
+        if self.buffer_size > self.concurrency:
+            raise ValueError(
+                f"buffer_size K ({self.buffer_size}) exceeds concurrency C "
+                f"({self.concurrency}): the buffer could never fill"
+            )
+        return self
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        super().check_scenario(scenario)
+        if self.concurrency > scenario.data.num_clients:
+            raise ValueError(
+                f"strategy.concurrency ({self.concurrency}) exceeds data.num_clients "
+                f"({scenario.data.num_clients})"
+            )

@@ -174,6 +174,23 @@ FIDELITY: dict[str, Fidelity] = {
             "the personal layers are chosen by name pattern; the paper keeps the last K_P layers",
         ),
     ),
+    "fedbuff": Fidelity(
+        paper="Nguyen et al. 2022 (AISTATS), Algorithm 1 (FedBuff)",
+        rule="C = concurrency clients train at once on the model version they downloaded; in "
+        "order of simulated finish time each Δ_k = w_k − w_(v_k) joins the buffer weighted by "
+        "s(τ) = (1 + τ)^−staleness_exponent; every K = buffer_size updates "
+        "Δ = Σ s(τ_k) n_k Δ_k / Σ n_k, m ← β m + Δ, w ← w + η_g m; a finished client is "
+        "replaced by one sampled uniformly from the available idle clients",
+        differences=(
+            "updates are weighted by n_k as in FedAvg; the paper averages the buffer unweighted",
+            "no client-side clipping or DP noise (the paper's privacy variant)",
+        ),
+        paper_settings='weighting: "uniform"',
+        notes=(
+            "staleness_exponent 0.5 is the paper's 1/√(1+τ); K = 1 is FedAsync-style; one "
+            "round is one server update",
+        ),
+    ),
 }
 
 

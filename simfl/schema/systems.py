@@ -1,0 +1,155 @@
+"""``[systems]``: how fast, how connected, how available and how honest each client is.
+
+Hash-neutral as a whole: a scenario without ``[systems]`` (or with every default) keeps its
+hash, and runs exactly as before. Everything here is pure schema; trace files are read and
+checked when the run is prepared (:mod:`simfl.systems.traces`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from simfl.schema.base import HASH_NEUTRAL, Section
+
+if TYPE_CHECKING:
+    from simfl.config import Scenario
+
+
+class DeviceTier(Section):
+    """One device class of ``distribution = "tiers"``; ``share`` of the clients have it."""
+
+    share: float = Field(gt=0.0)
+    ms_per_sample: float = Field(ge=0.0)
+    down_kbps: float = Field(gt=0.0)
+    up_kbps: float = Field(gt=0.0)
+    latency_ms: float = Field(default=0.0, ge=0.0)
+
+
+class DevicesConfig(Section):
+    """``[systems.devices]``: compute (ms per training sample for this scenario's model and
+    batch size, one epoch) and network (kbit/s down and up, latency per round), per client.
+
+    ``fixed``: every client has these values; ``lognormal``: the values are medians and each
+    client's is ``median · exp(sigma · z)`` (``sigma`` for compute, ``network_sigma`` for both
+    bandwidths); ``tiers``: clients are dealt to ``tiers`` by share; ``trace``: a CSV, Parquet
+    or JSON file (columns ``client, ms_per_sample, down_kbps, up_kbps, latency_ms``) or a
+    FedScale device-capacity pickle (plain data only).
+    """
+
+    distribution: Literal["fixed", "lognormal", "tiers", "trace"] = "fixed"
+    ms_per_sample: float = Field(default=0.0, ge=0.0)
+    down_kbps: float = Field(default=1e9, gt=0.0)
+    up_kbps: float = Field(default=1e9, gt=0.0)
+    latency_ms: float = Field(default=0.0, ge=0.0)
+    sigma: float = Field(default=0.0, ge=0.0, le=5.0)
+    network_sigma: float = Field(default=0.0, ge=0.0, le=5.0)
+    tiers: list[DeviceTier] = Field(default_factory=list)
+    trace: str = ""
+
+    @model_validator(mode="after")
+    def _inputs_present(self) -> DevicesConfig:
+        if self.distribution == "tiers" and not self.tiers:
+            raise ValueError('distribution = "tiers" needs at least one [[systems.devices.tiers]]')
+        if self.distribution == "trace" and not self.trace:
+            raise ValueError('distribution = "trace" needs systems.devices.trace (a file path)')
+        return self
+
+
+class AvailabilityConfig(Section):
+    """``[systems.availability]``: when each client is online (simulated time).
+
+    ``always``; ``diurnal``: online for ``on_fraction`` of every ``period_h``, each client at
+    its own seeded phase; ``sessions``: alternating online/offline spells, exponential with
+    means ``mean_on_h`` / ``mean_off_h``; ``trace``: a CSV/Parquet/JSON file of online
+    intervals (``client, start_s, end_s``) or a FedScale behaviour pickle, repeating every
+    ``period_h`` when that is set (FedScale's own period otherwise).
+    """
+
+    kind: Literal["always", "diurnal", "sessions", "trace"] = "always"
+    period_h: float = Field(default=24.0, gt=0.0)
+    on_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
+    mean_on_h: float = Field(default=2.0, gt=0.0)
+    mean_off_h: float = Field(default=2.0, gt=0.0)
+    trace: str = ""
+
+    @model_validator(mode="after")
+    def _trace_present(self) -> AvailabilityConfig:
+        if self.kind == "trace" and not self.trace:
+            raise ValueError('kind = "trace" needs systems.availability.trace (a file path)')
+        return self
+
+
+class SystemFaultsConfig(Section):
+    """``[systems.faults]``: per sampled client and round (seeded), the chance that it crashes
+    before or after training, hangs (never answers: dropped at the deadline or
+    ``resources.round_timeout_s``) or runs ``slowdown_factor`` times slower."""
+
+    crash_before_train: float = Field(default=0.0, ge=0.0, le=1.0)
+    crash_after_train: float = Field(default=0.0, ge=0.0, le=1.0)
+    hang: float = Field(default=0.0, ge=0.0, le=1.0)
+    slowdown_probability: float = Field(default=0.0, ge=0.0, le=1.0)
+    slowdown_factor: float = Field(default=1.0, ge=1.0)
+
+
+class AttackConfig(Section):
+    """``[systems.attack]``: ``fraction`` of the clients (a seeded, fixed set) are Byzantine.
+
+    ``sign-flip`` sends w - scale·Δ, ``scale`` sends w + scale·Δ (Δ: the honest update),
+    ``gaussian`` sends w + N(0, noise_std²), ``label-flip`` trains on label C-1-y.
+    """
+
+    kind: Literal["none", "sign-flip", "scale", "gaussian", "label-flip"] = "none"
+    fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+    scale: float = Field(default=1.0, gt=0.0)
+    noise_std: float = Field(default=0.1, gt=0.0)
+
+
+class SystemsConfig(Section):
+    """``[systems]``: devices, availability, deadlines, faults and attacks (see the tables).
+
+    ``over_selection = o`` samples ⌈(1+o)·K⌉ clients and keeps the first K to finish
+    (FedScale's over-commitment); ``deadline_s`` drops every client not finished by then
+    (0: no deadline).
+    ``target_accuracy`` sets the summary's time to target (central accuracy, simulated hours);
+    ``time_budget_h`` stops the run once the simulated clock passes it (0: no budget).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=HASH_NEUTRAL)
+
+    devices: DevicesConfig = DevicesConfig()
+    availability: AvailabilityConfig = AvailabilityConfig()
+    over_selection: float = Field(default=0.0, ge=0.0, le=10.0)
+    deadline_s: float = Field(default=0.0, ge=0.0)
+    faults: SystemFaultsConfig = SystemFaultsConfig()
+    attack: AttackConfig = AttackConfig()
+    target_accuracy: float = Field(default=0.5, gt=0.0, le=1.0)
+    time_budget_h: float = Field(default=0.0, ge=0.0)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the scenario has a ``[systems]`` table other than the defaults."""
+        return self != SystemsConfig()
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        if self.attack.kind != "none" and self.attack.fraction == 0.0:
+            raise ValueError("systems.attack.kind is set but systems.attack.fraction is 0")
+        if self.over_selection > 0.0:
+            strategy, num_clients = scenario.strategy, scenario.data.num_clients
+            k = min(
+                num_clients,
+                max(int(num_clients * strategy.fraction_train), strategy.min_train_nodes),
+            )
+            wanted = over_selected(k, self.over_selection)
+            if wanted > scenario.data.num_clients:
+                raise ValueError(
+                    f"systems.over_selection = {self.over_selection} samples ⌈(1+o)·K⌉ = "
+                    f"{wanted} clients but data.num_clients is {scenario.data.num_clients}"
+                )
+
+
+def over_selected(k: int, over_selection: float) -> int:
+    """⌈(1+o)·K⌉, robust to float noise ((1 + 0.1) · 50 is 55.00000000000001 in floats)."""
+    return math.ceil(round((1.0 + over_selection) * k, 9))

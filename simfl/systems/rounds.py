@@ -1,0 +1,253 @@
+"""The per-round systems plan: who can be sampled, whose update counts, how long a round takes.
+
+:class:`FederationLoop` asks a round plan three things: sample within this context
+(``sampling``), and after the exchange, which replies reach aggregation (``admit``). Without
+``[systems]`` the plan is :class:`NoSystems`, which changes nothing. :class:`SystemsPlan`
+samples only available clients (over-selecting ⌈(1+o)·K⌉ when asked), times every client with
+:func:`~simfl.systems.clock.client_round_seconds`, and ends the round as a server would: when
+K clients have finished (over-selection), when every sampled client has finished, failed or
+gone offline, or at the deadline (``systems.deadline_s``, else ``resources.round_timeout_s``)
+when a client hangs. Dropped clients' updates never reach aggregation; counts and the
+simulated round time go into the round record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simfl.engine.flower_internals import cohort_size, fixed_cohort
+from simfl.schema.systems import over_selected
+from simfl.seeding import rng_for
+from simfl.systems.availability import Availability, build_availability
+from simfl.systems.clock import SimulatedClock, client_round_seconds
+from simfl.systems.profiles import DeviceProfiles, draw_profiles
+
+if TYPE_CHECKING:
+    from flwr.app import Message
+
+    from simfl.config import Scenario
+    from simfl.engine.plan import RunPlan
+    from simfl.engine.records import ClientFailure, RoundRecord
+
+#: When too few clients are online to sample a cohort, the server checks again this often.
+WAIT_STEP_S = 60.0
+MAX_WAIT_S = 30 * 24 * 3600.0
+
+
+class NoSystems:
+    """No ``[systems]``: Flower samples as always and every reply is aggregated."""
+
+    def sampling(self, phase: str, grid: Any, strategy: Any, server_round: int) -> Any:
+        return contextlib.nullcontext()
+
+    def admit(
+        self,
+        server_round: int,
+        messages: list[Message],
+        ok: list[Message],
+        failures: list[ClientFailure],
+        record: RoundRecord,
+        partition_of: dict[int, int],
+    ) -> list[Message]:
+        """The replies whose updates reach aggregation (all of them here)."""
+        return ok
+
+    def server_callbacks(self) -> list[Any]:
+        return []
+
+
+@dataclass
+class ClientTiming:
+    """What the plan knows about each client: data size and device."""
+
+    train_sizes: np.ndarray  # training examples per partition
+    profiles: DeviceProfiles
+    epochs: int
+
+    def seconds(self, client: int, bytes_down: int, bytes_up: int, slowdown: float) -> float:
+        p = self.profiles
+        return client_round_seconds(
+            int(self.train_sizes[client]),
+            self.epochs,
+            float(p.ms_per_sample[client]),
+            bytes_down,
+            bytes_up,
+            float(p.down_kbps[client]),
+            float(p.up_kbps[client]),
+            float(p.latency_ms[client]),
+            slowdown,
+        )
+
+
+class SystemsPlan(NoSystems):
+    """Availability, timing, deadlines and over-selection for a synchronous run."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        timing: ClientTiming,
+        availability: Availability,
+        clock: SimulatedClock,
+    ) -> None:
+        self.scenario, self.timing = scenario, timing
+        self.availability, self.clock = availability, clock
+        self.systems = scenario.systems
+        self.seed = scenario.scenario.seed
+        self._keep = math.inf  # K of the current round under over-selection
+        self._idle_s = 0.0
+
+    def server_callbacks(self) -> list[Any]:
+        return [self.clock]
+
+    # ------------------------------------------------------------------ sampling
+
+    @contextlib.contextmanager
+    def sampling(self, phase: str, grid: Any, strategy: Any, server_round: int) -> Iterator[None]:
+        """Flower's strategy samples among the clients online now, as many as it would
+        (times 1 + o for training under over-selection)."""
+        strategy_config = self.scenario.strategy
+        fraction = getattr(strategy_config, f"fraction_{phase}")
+        least = getattr(strategy_config, f"min_{phase}_nodes")
+        if phase == "train":
+            self._idle_s = self.wait_for(least)
+        online = self.availability.online(self.clock.now_s)
+        size = min(len(online), cohort_size(len(online), fraction, least))
+        if phase == "train":
+            self._keep = size if self.systems.over_selection > 0 else math.inf
+            size = min(len(online), over_selected(size, self.systems.over_selection))
+        grid.set_available(online)
+        try:
+            with fixed_cohort(strategy, phase, size):
+                yield
+        finally:
+            grid.set_available(None)
+
+    def wait_for(self, needed: int) -> float:
+        """Advance the clock until ``needed`` clients are online; the seconds waited."""
+        waited = 0.0
+        while len(self.availability.online(self.clock.now_s)) < needed:
+            if waited >= MAX_WAIT_S:
+                from simfl.errors import SimflError
+
+                raise SimflError(
+                    f"fewer than {needed} clients online for 30 simulated days "
+                    "(systems.availability vs strategy.min_train_nodes)"
+                )
+            self.clock.advance(WAIT_STEP_S)
+            waited += WAIT_STEP_S
+        return waited
+
+    # ------------------------------------------------------------------ admission
+
+    def faults(self, client: int, server_round: int) -> tuple[bool, float]:
+        """Whether ``client`` hangs this round, and its slow-down factor (seeded)."""
+        faults = self.systems.faults
+        hangs = rng_for(self.seed, "fault-hang", client, server_round).random() < faults.hang
+        slow = rng_for(self.seed, "fault-slow", client, server_round).random()
+        return hangs, faults.slowdown_factor if slow < faults.slowdown_probability else 1.0
+
+    def admit(
+        self,
+        server_round: int,
+        messages: list[Message],
+        ok: list[Message],
+        failures: list[ClientFailure],
+        record: RoundRecord,
+        partition_of: dict[int, int],
+    ) -> list[Message]:
+        """Times the replies, advances the clock, records the drops; the kept replies."""
+        from simfl.engine.server_app import message_bytes
+
+        down = {message.metadata.dst_node_id: message_bytes([message]) for message in messages}
+        replied = [
+            (client, down[client], message_bytes([reply]))
+            for reply in ok
+            for client in [partition_of[reply.metadata.src_node_id]]
+        ]
+        outcome = self.settle(server_round, replied)
+        self.clock.advance(outcome.seconds)
+        record.add(
+            {
+                "sim_round_s": self._idle_s + outcome.seconds,
+                "clients_aggregated": len(outcome.kept),
+                "clients_dropped_deadline": outcome.dropped_deadline,
+                "clients_dropped_availability": outcome.dropped_availability,
+                "clients_dropped_crash": len(failures),
+            },
+            "systems",
+        )
+        return [reply for reply in ok if partition_of[reply.metadata.src_node_id] in outcome.kept]
+
+    def settle(self, server_round: int, replied: list[tuple[int, int, int]]) -> Settlement:
+        """Which of the clients that replied (partition, bytes down, bytes up) count, and when
+        the round ends, for a round starting now (the clock is not advanced here)."""
+        start = self.clock.now_s
+        finishers: list[tuple[float, int]] = []
+        events: list[float] = []  # when the server learns each client's outcome
+        lost = hung = 0
+        for client, bytes_down, bytes_up in replied:
+            hangs, slowdown = self.faults(client, server_round)
+            seconds = self.timing.seconds(client, bytes_down, bytes_up, slowdown)
+            offline = self.availability.online_until(client, start) - start
+            if hangs:
+                hung += 1
+                events.append(math.inf)
+            elif offline < seconds:
+                lost += 1
+                events.append(max(offline, 0.0))
+            else:
+                finishers.append((seconds, client))
+                events.append(seconds)
+        finishers.sort()
+        end = max(events, default=0.0)
+        if len(finishers) >= self._keep:
+            end = min(end, finishers[int(self._keep) - 1][0])
+        end = min(end, self.systems.deadline_s or self.scenario.resources.round_timeout_s)
+        on_time = [client for seconds, client in finishers if seconds <= end]
+        kept = frozenset(on_time if math.isinf(self._keep) else on_time[: int(self._keep)])
+        return Settlement(kept, len(finishers) - len(kept) + hung, lost, end)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A round's outcome: the clients whose updates count, the drops, its simulated seconds."""
+
+    kept: frozenset[int]
+    dropped_deadline: int  # finished too late, beyond the K fastest, or hung
+    dropped_availability: int  # went offline before finishing
+    seconds: float
+
+
+def client_timing(plan: RunPlan) -> ClientTiming:
+    """Training sizes from the client index and the devices drawn for this run."""
+    from simfl.data.client_index import ClientIndex
+
+    scenario = plan.scenario
+    index = ClientIndex(plan.index_dir)
+    sizes = np.array([len(index.client(c).train_rows) for c in range(scenario.data.num_clients)])
+    profiles = draw_profiles(
+        scenario.systems.devices, scenario.data.num_clients, scenario.scenario.seed
+    )
+    return ClientTiming(sizes, profiles, scenario.train.local_epochs)
+
+
+def build_round_plan(plan: RunPlan) -> NoSystems:
+    """The round plan for ``plan``'s scenario: :class:`NoSystems` without ``[systems]``."""
+    scenario = plan.scenario
+    if not scenario.systems.enabled:
+        return NoSystems()
+    systems = scenario.systems
+    availability = build_availability(
+        systems.availability, scenario.data.num_clients, scenario.scenario.seed
+    )
+    clock = SimulatedClock(systems.target_accuracy, systems.time_budget_h)
+    return SystemsPlan(scenario, client_timing(plan), availability, clock)
+
+
+__all__ = ["NoSystems", "SystemsPlan", "build_round_plan"]

@@ -1,0 +1,446 @@
+"""Systems heterogeneity without Ray: the clock's formula, availability over 1,000 rounds with
+Flower's own sampling, over-selection and deadlines, FedBuff's server rule, attacks, traces and
+the plain-data unpickler."""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from flower_helpers import flower_task
+from flwr.app import Array, ArrayRecord, ConfigRecord
+from flwr.serverapp.strategy import FedAvg
+from test_end_to_end import TINY
+
+from simfl.config import load_scenario, scenario_from_dict
+from simfl.engine.flower_internals import VirtualClientGrid, seeded_sampling
+from simfl.errors import ScenarioError
+from simfl.schema.strategy import FedBuffConfig
+from simfl.schema.systems import SystemsConfig, over_selected
+from simfl.seeding import derive_seed
+from simfl.systems.attacks import ClientAttack, client_attack, malicious_clients
+from simfl.systems.availability import PeriodicIntervals, build_availability
+from simfl.systems.clock import SimulatedClock, client_round_seconds
+from simfl.systems.fedbuff import BufferedUpdate, FedBuff
+from simfl.systems.profiles import DeviceProfiles, deal_tiers, draw_profiles
+from simfl.systems.rounds import ClientTiming, SystemsPlan
+from simfl.systems.traces import (
+    TraceError,
+    load_plain_pickle,
+    read_availability_trace,
+    read_device_trace,
+)
+
+QUICKSTART = Path(__file__).parents[1] / "scenarios" / "quickstart.toml"
+
+
+def tiny(**systems) -> dict:
+    import tomllib
+
+    raw = tomllib.loads(TINY.format(results="r", cache="c"))
+    if systems:
+        raw["systems"] = systems
+    return raw
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_systems_section_at_defaults_keeps_the_hash():
+    base = load_scenario(QUICKSTART)
+    assert not base.systems.enabled
+    empty = scenario_from_dict({**tiny(), "systems": {}})
+    assert empty.full_hash() == scenario_from_dict(tiny()).full_hash()
+    changed = load_scenario(QUICKSTART, ["systems.over_selection=0.3"])
+    assert changed.full_hash() != base.full_hash() and changed.systems.enabled
+
+
+def test_over_selected_is_exact_despite_float_noise():
+    assert (1 + 0.1) * 50 > 55  # the float noise that a naive ceil would turn into 56
+    assert over_selected(50, 0.1) == 55
+    assert over_selected(10, 0.3) == 13
+    assert over_selected(5, 0.0) == 5
+    assert over_selected(3, 0.5) == 5
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("systems.devices.ms_per_sample=-1", "systems.devices.ms_per_sample"),
+        ("systems.over_selection=-0.1", "systems.over_selection"),
+        ("systems.devices.down_kbps=0", "systems.devices.down_kbps"),
+    ],
+)
+def test_bad_systems_values_are_one_line_naming_the_key(override, key):
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(QUICKSTART, [override])
+    message = str(caught.value)
+    assert message.count("\n") == 0
+    assert message.startswith("quickstart.toml: key ") and f"'{key}'" in message
+
+
+def test_fedbuff_buffer_larger_than_concurrency_is_refused():
+    with pytest.raises(ValueError, match=r"buffer_size K \(6\) exceeds concurrency C \(5\)"):
+        FedBuffConfig(name="fedbuff", concurrency=5, buffer_size=6)
+
+
+# --------------------------------------------------------------------------- clock
+
+
+def test_client_round_seconds_is_compute_plus_communication():
+    seconds = client_round_seconds(
+        samples=120,
+        epochs=2,
+        ms_per_sample=3.5,
+        bytes_down=50_000,
+        bytes_up=40_000,
+        down_kbps=800.0,
+        up_kbps=200.0,
+        latency_ms=45.0,
+        slowdown=2.0,
+    )
+    compute = 120 * 2 * 3.5 / 1000 * 2.0  # 1.68 s
+    network = 50_000 * 8 / 800_000 + 40_000 * 8 / 200_000  # 0.5 s + 1.6 s
+    assert seconds == pytest.approx(compute + network + 0.045, abs=1e-12)
+
+
+def test_clock_reports_time_to_target_and_stops_at_the_budget():
+    from simfl.engine.records import RoundRecord
+    from simfl.engine.server_callbacks import RoundState
+
+    clock = SimulatedClock(target_accuracy=0.5, budget_h=1.0)
+    results = []
+    for round_number, accuracy in enumerate([0.1, 0.4, 0.6, 0.7]):
+        record = RoundRecord(round=round_number)
+        record.add({"central_accuracy": accuracy})
+        results.append(clock.after_round(RoundState(round_number, None, None, record)))
+        clock.advance(1800.0)
+    assert math.isnan(results[1].metrics["sim_hours_to_target"])
+    assert [r.metrics["sim_hours_to_target"] for r in results[2:]] == [1.0, 1.0]
+    assert [r.stop is not None for r in results] == [False, False, True, True]
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def test_profiles_fixed_lognormal_and_tiers():
+    fixed = draw_profiles(SystemsConfig().devices, 3, seed=0)
+    assert fixed.ms_per_sample.tolist() == [0.0, 0.0, 0.0]
+    config = SystemsConfig.model_validate(
+        {"devices": {"distribution": "lognormal", "ms_per_sample": 10.0, "sigma": 1.0}}
+    ).devices
+    drawn = draw_profiles(config, 2000, seed=1)
+    assert np.median(drawn.ms_per_sample) == pytest.approx(10.0, rel=0.1)
+    assert np.std(np.log(drawn.ms_per_sample)) == pytest.approx(1.0, rel=0.1)
+    assert (
+        drawn.ms_per_sample.tolist() == draw_profiles(config, 2000, seed=1).ms_per_sample.tolist()
+    )
+    tiers = deal_tiers([0.5, 0.3, 0.2], 10, seed=0)
+    assert np.bincount(tiers).tolist() == [5, 3, 2]
+
+
+# --------------------------------------------------------------------------- rounds
+
+
+def plan_for(
+    ms_per_sample: list[float],
+    sizes: list[int],
+    availability=None,
+    fraction_train: float = 0.75,
+    **systems,
+) -> SystemsPlan:
+    n = len(sizes)
+    raw = tiny(**systems)
+    raw["data"]["num_clients"] = n
+    raw["strategy"]["fraction_train"] = fraction_train
+    raw["strategy"]["min_available_nodes"] = min(n, raw["strategy"]["min_available_nodes"])
+    scenario = scenario_from_dict(raw)
+    profiles = DeviceProfiles(
+        np.array(ms_per_sample, dtype=float),
+        np.full(n, 1000.0),
+        np.full(n, 1000.0),
+        np.zeros(n),
+    )
+    timing = ClientTiming(np.array(sizes), profiles, epochs=1)
+    availability = availability or build_availability(scenario.systems.availability, n, 0)
+    return SystemsPlan(scenario, timing, availability, SimulatedClock(0.5))
+
+
+def test_over_selection_keeps_exactly_the_k_fastest_and_counts_the_rest():
+    plan = plan_for([5, 1, 4, 2, 3, 6], [100] * 6, over_selection=0.5)
+    plan._keep = 4  # K; 6 = ⌈1.5 · 4⌉ were sampled
+    outcome = plan.settle(1, [(c, 1000, 1000) for c in range(6)])
+    assert outcome.kept == frozenset({1, 3, 4, 2})  # the four fastest
+    assert outcome.dropped_deadline == 2 and outcome.dropped_availability == 0
+    network = 2 * 8 * 1000 / 1_000_000
+    assert outcome.seconds == pytest.approx(100 * 4 / 1000 + network)  # the 4th to finish
+
+
+def test_deadline_drops_late_clients_and_ends_the_round_at_the_deadline():
+    plan = plan_for([1, 10, 3], [100] * 3, deadline_s=0.5)
+    outcome = plan.settle(1, [(0, 0, 0), (1, 0, 0), (2, 0, 0)])
+    assert outcome.kept == frozenset({0, 2}) and outcome.dropped_deadline == 1
+    assert outcome.seconds == 0.5
+
+
+def test_no_deadline_waits_for_the_slowest():
+    plan = plan_for([1, 10, 3], [100] * 3, devices={"ms_per_sample": 1.0})
+    outcome = plan.settle(1, [(0, 0, 0), (1, 0, 0), (2, 0, 0)])
+    assert outcome.kept == frozenset({0, 1, 2}) and outcome.seconds == 1.0
+
+
+def random_trace(n: int, period: float, seed: int) -> PeriodicIntervals:
+    rng = np.random.default_rng(seed)
+    intervals = []
+    for _ in range(n):
+        cuts = np.sort(rng.choice(np.arange(1, int(period)), size=6, replace=False))
+        intervals.append(cuts.reshape(3, 2).astype(float))
+    return PeriodicIntervals(intervals, np.full(n, period))
+
+
+def test_over_1000_rounds_no_client_is_sampled_or_counted_while_unavailable():
+    """Flower's own FedAvg samples through the plan on the virtual-client grid; every sampled
+    client is online at the round's start and every kept one throughout its work."""
+    n, period = 30, 3600.0
+    availability = random_trace(n, period, seed=7)
+    sizes = list(np.random.default_rng(0).integers(20, 200, n))
+    speeds = list(np.random.default_rng(1).lognormal(np.log(20.0), 1.0, n))
+    plan = plan_for(speeds, sizes, availability, fraction_train=0.3, over_selection=0.3)
+    strategy = FedAvg(**plan.scenario.strategy.sampling_kwargs())
+    grid = VirtualClientGrid(None, n, list(range(n)))  # sampling only: nothing is sent
+    arrays = ArrayRecord({"w": Array(np.zeros(3, dtype=np.float32))})
+    sampled_total = kept_total = lost_total = 0
+    for server_round in range(1, 1001):
+        with (
+            flower_task(),
+            seeded_sampling(derive_seed(0, "sample-train", server_round)),
+            plan.sampling("train", grid, strategy, server_round),
+        ):
+            messages = list(strategy.configure_train(server_round, arrays, ConfigRecord(), grid))
+        start = plan.clock.now_s
+        sampled = [m.metadata.dst_node_id for m in messages]
+        assert sampled and all(availability.online_until(c, start) > start for c in sampled)
+        outcome = plan.settle(server_round, [(c, 40_000, 40_000) for c in sampled])
+        for client in outcome.kept:
+            seconds = plan.timing.seconds(client, 40_000, 40_000, 1.0)
+            assert availability.stays_online(client, start, start + seconds)
+        assert len(outcome.kept) <= plan._keep
+        assert outcome.dropped_availability + outcome.dropped_deadline + len(outcome.kept) == len(
+            sampled
+        )
+        sampled_total += len(sampled)
+        kept_total += len(outcome.kept)
+        lost_total += outcome.dropped_availability
+        plan.clock.advance(outcome.seconds + 97.0)  # rounds also start at odd times
+    assert grid.get_node_ids() == list(range(n))  # restored after each sampling
+    assert lost_total > 0 and kept_total > 0.5 * sampled_total  # the trace did bite
+
+
+def test_everyone_available_samples_exactly_what_flower_samples():
+    plan = plan_for([1.0] * 10, [50] * 10, fraction_train=0.5)
+    strategy = FedAvg(**plan.scenario.strategy.sampling_kwargs())
+    grid = VirtualClientGrid(None, 10, list(range(10)))
+    arrays = ArrayRecord({"w": Array(np.zeros(1, dtype=np.float32))})
+    for server_round in range(1, 20):
+        seed = derive_seed(0, "sample-train", server_round)
+        with flower_task(), seeded_sampling(seed):
+            plain = [
+                m.metadata.dst_node_id
+                for m in strategy.configure_train(server_round, arrays, ConfigRecord(), grid)
+            ]
+        with flower_task(), seeded_sampling(seed), plan.sampling("train", grid, strategy, 1):
+            planned = [
+                m.metadata.dst_node_id
+                for m in strategy.configure_train(server_round, arrays, ConfigRecord(), grid)
+            ]
+        assert planned == plain
+
+
+def test_periodic_availability_and_sessions():
+    diurnal = build_availability(
+        SystemsConfig.model_validate(
+            {"availability": {"kind": "diurnal", "period_h": 1.0, "on_fraction": 0.25}}
+        ).availability,
+        50,
+        seed=0,
+    )
+    times = np.arange(0, 3600, 10.0)
+    share = np.mean([len(diurnal.online(t)) / 50 for t in times])
+    assert share == pytest.approx(0.25, abs=0.02)
+    sessions = build_availability(
+        SystemsConfig.model_validate(
+            {"availability": {"kind": "sessions", "mean_on_h": 1.0, "mean_off_h": 3.0}}
+        ).availability,
+        200,
+        seed=0,
+    )
+    share = np.mean([len(sessions.online(t)) / 200 for t in np.arange(0, 200 * 3600, 3600.0)])
+    assert share == pytest.approx(0.25, abs=0.03)
+    wrap = PeriodicIntervals([np.array([[0.0, 10.0], [90.0, 100.0]])], np.array([100.0]))
+    assert wrap.online_until(0, 95.0) == 110.0  # adjoining across the period boundary
+
+
+# --------------------------------------------------------------------------- FedBuff rule
+
+
+def fedbuff(**settings) -> FedBuff:
+    return FedBuff(FedBuffConfig(name="fedbuff", concurrency=4, buffer_size=2, **settings))
+
+
+def test_staleness_weights_are_one_over_sqrt_one_plus_tau():
+    rule = fedbuff()
+    assert [rule.staleness_weight(t) for t in (0, 1, 3, 8)] == pytest.approx(
+        [1.0, 1 / math.sqrt(2), 0.5, 1 / 3]
+    )
+    assert fedbuff(staleness_exponent=0.0).staleness_weight(5) == 1.0
+    assert fedbuff(staleness_exponent=1.0).staleness_weight(3) == 0.25
+
+
+def test_fedbuff_applies_the_staleness_weighted_buffer_with_server_lr_and_momentum():
+    arrays = ArrayRecord({"w": Array(np.array([1.0, 2.0], dtype=np.float32))})
+    buffer = [
+        BufferedUpdate(
+            {"w": np.array([1.0, 0.0])}, 30, staleness=0, train_loss=1, train_accuracy=0
+        ),
+        BufferedUpdate(
+            {"w": np.array([0.0, 4.0])}, 10, staleness=3, train_loss=1, train_accuracy=0
+        ),
+    ]
+    rule = fedbuff(server_learning_rate=2.0, server_momentum=0.5)
+    step = np.array([0.75 * 1.0, 0.25 * 0.5 * 4.0])  # n_k/n · s(τ) · Δ_k
+    first = rule.apply(arrays, buffer)["w"].numpy()
+    np.testing.assert_allclose(first, [1.0, 2.0] + 2.0 * step, rtol=0, atol=1e-6)
+    second = rule.apply(arrays, buffer)["w"].numpy()  # m = 0.5 m + Δ
+    np.testing.assert_allclose(second, [1.0, 2.0] + 2.0 * 1.5 * step, rtol=0, atol=1e-6)
+    uniform = fedbuff(weighting="uniform").apply(arrays, buffer)["w"].numpy()
+    np.testing.assert_allclose(uniform, [1.0 + 0.5, 2.0 + 0.5 * 0.5 * 4.0], atol=1e-6)
+    assert first.dtype == np.float32
+
+
+# --------------------------------------------------------------------------- attacks
+
+
+def test_attacks_corrupt_the_update_as_specified():
+    received = {"w": torch.tensor([1.0, 1.0]), "steps": torch.tensor(3)}
+    trained = {"w": torch.tensor([1.5, 0.0]), "steps": torch.tensor(4)}
+    config = SystemsConfig.model_validate(
+        {"attack": {"kind": "sign-flip", "fraction": 0.2, "scale": 5.0}}
+    ).attack
+    flipped = ClientAttack(config, 0, 1, 1).update(trained, received)
+    assert flipped["w"].tolist() == [1.0 - 2.5, 1.0 + 5.0] and int(flipped["steps"]) == 4
+    scaled = ClientAttack(config.model_copy(update={"kind": "scale"}), 0, 1, 1)
+    assert scaled.update(trained, received)["w"].tolist() == [3.5, -4.0]
+    flip_labels = ClientAttack(config.model_copy(update={"kind": "label-flip"}), 0, 1, 1)
+    assert flip_labels.labels(torch.tensor([0, 3, 11]), 12).tolist() == [11, 8, 0]
+    noise = ClientAttack(config.model_copy(update={"kind": "gaussian", "noise_std": 2.0}), 0, 1, 1)
+    first = noise.update(trained, received)["w"]
+    assert torch.equal(first, noise.update(trained, received)["w"])  # seeded per client, round
+    bad = malicious_clients(0, 20, 0.2)
+    assert len(bad) == 4
+    honest = next(c for c in range(20) if c not in bad)
+    assert client_attack(config, 0, 20, honest, 1) is None
+    assert client_attack(config, 0, 20, min(bad), 1) is not None
+
+
+# --------------------------------------------------------------------------- traces
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_plain_pickles_load_and_anything_else_is_refused(tmp_path: Path):
+    plain = tmp_path / "plain.pkl"
+    data = {1: {"computation": 2.5, "communication": 800.0}, "2": [1, 2.0, None, (3,)]}
+    plain.write_bytes(pickle.dumps(data))
+    assert load_plain_pickle(plain) == data
+    for name, value in (("evil", Evil()), ("ordered", OrderedDict(a=1)), ("array", np.zeros(2))):
+        path = tmp_path / f"{name}.pkl"
+        path.write_bytes(pickle.dumps(value))
+        with pytest.raises(TraceError, match="only plain data"):
+            load_plain_pickle(path)
+
+
+def test_fedscale_traces_import(tmp_path: Path):
+    devices = tmp_path / "device.pkl"
+    devices.write_bytes(
+        pickle.dumps(
+            {
+                2: {"computation": 4.0, "communication": 300.0},
+                1: {"computation": 1.0, "communication": 900.0},
+            }
+        )
+    )
+    trace = read_device_trace(devices)
+    assert trace.ms_per_sample.tolist() == [3.0, 12.0] and trace.up_kbps.tolist() == [900, 300]
+    behaviour = tmp_path / "behave.pkl"
+    behaviour.write_bytes(
+        pickle.dumps({1: {"active": [0, 50], "inactive": [10, 60], "finish_time": 100}})
+    )
+    availability = read_availability_trace(behaviour, 3600.0)
+    model = PeriodicIntervals(availability.intervals, availability.periods)
+    assert model.online_until(0, 155.0) == 160.0 and model.online_until(0, 30.0) == -np.inf
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("client,ms_per_sample,down_kbps\n0,1,2\n", "missing columns"),
+        ("client,ms_per_sample,down_kbps,up_kbps,latency_ms\n0,x,1,1,0\n", "non-numeric"),
+        ("client,ms_per_sample,down_kbps,up_kbps,latency_ms\n0,-1,1,1,0\n", ">= 0"),
+    ],
+)
+def test_malformed_device_traces_are_refused(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "devices.csv"
+    path.write_text(text)
+    with pytest.raises(TraceError, match=message):
+        read_device_trace(path)
+
+
+def test_availability_trace_intervals_are_checked(tmp_path: Path):
+    path = tmp_path / "availability.csv"
+    path.write_text("client,start_s,end_s\n0,10,5\n")
+    with pytest.raises(TraceError, match="start < end"):
+        read_availability_trace(path, 100.0)
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def test_crashes_before_and_after_training_are_seeded_per_client_and_round():
+    from simfl.systems.faults import InjectedClientFault, maybe_fail
+
+    config = SystemsConfig.model_validate(
+        {"faults": {"crash_before_train": 0.5, "crash_after_train": 1.0}}
+    ).faults
+    with pytest.raises(InjectedClientFault, match="after train in client 3, round 2"):
+        maybe_fail(config, 0, "after-train", 3, 2)
+
+    def crashes(client: int, server_round: int) -> bool:
+        try:
+            maybe_fail(config, 0, "before-train", client, server_round)
+        except InjectedClientFault:
+            return True
+        return False
+
+    draws = [crashes(c, r) for c in range(20) for r in range(1, 11)]
+    assert draws == [crashes(c, r) for c in range(20) for r in range(1, 11)]
+    assert 70 < sum(draws) < 130  # about half of 200
+
+
+def test_hanging_clients_end_the_round_at_the_deadline_and_slow_ones_take_longer():
+    plan = plan_for([1, 1, 1], [100] * 3, deadline_s=30.0, faults={"hang": 1.0})
+    outcome = plan.settle(1, [(0, 0, 0), (1, 0, 0), (2, 0, 0)])
+    assert outcome.kept == frozenset() and outcome.dropped_deadline == 3
+    assert outcome.seconds == 30.0
+    slow = plan_for(
+        [1, 1, 1], [100] * 3, faults={"slowdown_probability": 1.0, "slowdown_factor": 4.0}
+    )
+    assert slow.settle(1, [(0, 0, 0)]).seconds == pytest.approx(0.4)
