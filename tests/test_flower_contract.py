@@ -126,3 +126,21 @@ def test_flower_log_level_is_restored() -> None:
 @pytest.mark.parametrize("method", ["get_node_ids", "send_and_receive"])
 def test_partition_ordered_grid_offers_what_strategies_call(method: str) -> None:
     assert callable(getattr(flower_internals.PartitionOrderedGrid, method))
+
+
+def test_7_dp_noise_draws_from_numpy_global_generator() -> None:
+    import numpy as np
+    from flwr.supercore.differential_privacy import add_gaussian_noise_inplace
+
+    with flower_internals.seeded_numpy_global(123):
+        arrays = [np.zeros(5, dtype=np.float32)]
+        add_gaussian_noise_inplace(arrays, 0.5)
+        again = [np.zeros(5, dtype=np.float32)]
+    with flower_internals.seeded_numpy_global(123):
+        add_gaussian_noise_inplace(again, 0.5)
+    np.random.seed(123)
+    expected = np.random.normal(0, 0.5, 5).astype(np.float32)
+    assert np.array_equal(arrays[0], expected) and np.array_equal(again[0], expected), (
+        "assumption 7: Flower's DP noise no longer comes from np.random; DP runs would not be "
+        "reproducible (simfl.engine.flower_internals.seeded_numpy_global)"
+    )

@@ -20,6 +20,9 @@ Assumptions (each tested):
 5. Flower's strategies sample nodes with the module-level ``random.sample`` over
    ``grid.get_node_ids()`` (``strategy_utils.sample_nodes``).
 6. A simulated node's ``context.node_config[PARTITION_ID_KEY]`` is its partition id.
+7. Flower's DP noise (``flwr.supercore.differential_privacy.add_gaussian_noise_inplace``,
+   used by the DP strategy wrappers and ``LocalDpMod``, and the adaptive wrappers' noisy
+   clipped count) draws from numpy's global generator (``np.random.normal``).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ __all__ = [
     "ActorPools",
     "PartitionOrderedGrid",
     "run_flower_simulation",
+    "seeded_numpy_global",
     "seeded_sampling",
 ]
 
@@ -83,6 +87,23 @@ def seeded_sampling(seed: int) -> Iterator[None]:
         yield
     finally:
         random.setstate(saved)
+
+
+@contextlib.contextmanager
+def seeded_numpy_global(seed: int) -> Iterator[None]:
+    """Seed numpy's global generator for one call (Flower's DP noise, assumption 7); restore it.
+
+    Flower's DP wrappers and mods draw their Gaussian noise from ``np.random``; seeding it per
+    (scenario seed, purpose, round, client) makes DP runs reproducible like every other run.
+    """
+    import numpy as np
+
+    saved = np.random.get_state()
+    np.random.seed(seed % 2**32)
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)
 
 
 class ActorPools:

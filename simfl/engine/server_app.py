@@ -27,6 +27,7 @@ from simfl.engine.records import ClientFailure, RoundRecord
 from simfl.engine.server_callbacks import CentralEvaluation, RoundState, ServerCallback
 from simfl.errors import ClientFailuresError, SimflError
 from simfl.personalization import frozen_names, local_names, split_state
+from simfl.privacy.server import privatize
 from simfl.seeding import derive_seed
 from simfl.tracking.callbacks import RunCallback
 
@@ -263,7 +264,12 @@ def build_server_app(
     def main(grid: Grid, context: Context) -> None:
         entry = registry.STRATEGIES[plan.scenario.strategy.name]
         strategy = entry.load()(plan.scenario.strategy, plan.scenario)
-        callbacks = [CentralEvaluation(plan, test_rows, test_labels), *server_callbacks]
+        strategy, privacy_callbacks = privatize(plan, strategy, test_rows, test_labels)
+        callbacks = [
+            CentralEvaluation(plan, test_rows, test_labels),
+            *privacy_callbacks,
+            *server_callbacks,
+        ]
         FederationLoop(plan, grid, strategy, callbacks, callback).run()
 
     return app

@@ -1,0 +1,57 @@
+"""The client's side of privacy: Flower mods on the train handler, and the DP-SGD trainer.
+
+Mods are attached to the train handler only (``app.train(mods=...)``): as app-level mods
+Flower's clipping mods would also wrap evaluate messages, which carry no ``clipping_norm``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flwr.app import Context, Message
+
+from simfl.engine.flower_internals import PARTITION_ID_KEY, seeded_numpy_global
+from simfl.privacy.central import PARTITION_METRIC
+from simfl.seeding import derive_seed
+
+if TYPE_CHECKING:
+    from simfl.engine.plan import RunPlan
+
+
+def train_mods(plan: RunPlan) -> list[Any]:
+    """Flower mods for the scenario's privacy mode, outermost first."""
+    privacy = plan.scenario.privacy
+    if privacy.mode == "none" and privacy.audit.attack == "none":
+        return []
+    mods: list[Any] = [seeded_noise_mod(plan.scenario.scenario.seed), report_partition_mod]
+    if privacy.central and privacy.clipping_side == "client":
+        from flwr.clientapp.mod import adaptiveclipping_mod, fixedclipping_mod
+
+        mods.append(fixedclipping_mod if privacy.clipping == "fixed" else adaptiveclipping_mod)
+    if privacy.mode == "local-output":
+        from flwr.clientapp.mod import LocalDpMod
+
+        clip = privacy.clipping_norm
+        mods.append(LocalDpMod(clip, clip, privacy.local_epsilon, privacy.delta))
+    return mods
+
+
+def seeded_noise_mod(seed: int) -> Any:
+    """Seeds numpy's global generator (Flower's mods draw their noise from it) per client and
+    round, so a DP run is reproducible."""
+
+    def mod(message: Message, context: Context, call_next: Any) -> Message:
+        server_round = int(message.content["config"]["server-round"])
+        client = int(context.node_config[PARTITION_ID_KEY])
+        with seeded_numpy_global(derive_seed(seed, "client-dp-noise", client, server_round)):
+            return call_next(message, context)
+
+    return mod
+
+
+def report_partition_mod(message: Message, context: Context, call_next: Any) -> Message:
+    """Adds the client's partition id to its train reply (per-client accounting, audit)."""
+    reply = call_next(message, context)
+    if not reply.has_error():
+        reply.content["metrics"][PARTITION_METRIC] = int(context.node_config[PARTITION_ID_KEY])
+    return reply
