@@ -144,3 +144,30 @@ def test_7_dp_noise_draws_from_numpy_global_generator() -> None:
         "assumption 7: Flower's DP noise no longer comes from np.random; DP runs would not be "
         "reproducible (simfl.engine.flower_internals.seeded_numpy_global)"
     )
+
+
+def test_8_dp_clipping_is_imported_by_name_and_inexact() -> None:
+    import numpy as np
+    from flwr.clientapp.mod import centraldp_mods, localdp_mod
+    from flwr.serverapp.strategy import dp_adaptive_clipping, dp_fixed_clipping
+    from flwr.supercore.differential_privacy import compute_clip_model_update
+
+    for module, name in [
+        (dp_fixed_clipping, "compute_clip_model_update"),
+        (centraldp_mods, "compute_clip_model_update"),
+        (centraldp_mods, "compute_adaptive_clip_model_update"),
+        (localdp_mod, "compute_clip_model_update"),
+        (dp_adaptive_clipping, "adaptive_clip_inputs_inplace"),
+    ]:
+        assert callable(getattr(module, name, None)), f"assumption 8: {module.__name__}.{name}"
+    zero = [np.zeros(3, dtype=np.float32)]
+    with pytest.raises(ZeroDivisionError):  # if this starts passing, revisit the workaround
+        compute_clip_model_update([np.zeros(3, dtype=np.float32)], zero, 1.0)
+    with flower_internals.exact_dp_clipping():
+        params = [np.zeros(3, dtype=np.float32)]
+        dp_fixed_clipping.compute_clip_model_update(params, zero, 1.0)
+        big = [np.full(4, 10.0, dtype=np.float32)]
+        localdp_mod.compute_clip_model_update(big, [np.zeros(4, dtype=np.float32)], 1.0)
+    assert np.array_equal(params[0], zero[0])
+    assert float(np.linalg.norm(big[0])) == pytest.approx(1.0, rel=1e-6)
+    assert dp_fixed_clipping.compute_clip_model_update is compute_clip_model_update  # restored

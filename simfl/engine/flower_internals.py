@@ -23,6 +23,12 @@ Assumptions (each tested):
 7. Flower's DP noise (``flwr.supercore.differential_privacy.add_gaussian_noise_inplace``,
    used by the DP strategy wrappers and ``LocalDpMod``, and the adaptive wrappers' noisy
    clipped count) draws from numpy's global generator (``np.random.normal``).
+8. Flower's clipping functions (``compute_clip_model_update``,
+   ``compute_adaptive_clip_model_update``, ``adaptive_clip_inputs_inplace`` of
+   ``flwr.supercore.differential_privacy``) are imported by name into the modules that use
+   them (``dp_fixed_clipping``, ``dp_adaptive_clipping``, ``centraldp_mods``, ``localdp_mod``);
+   they divide by the update's norm (an all-zero update raises ``ZeroDivisionError``) and
+   rebuild every update as ``global + (reply - global)``, even when nothing is clipped.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from flwr.app import Message
 from flwr.clientapp import ClientApp
 from flwr.common.constant import PARTITION_ID_KEY
@@ -51,6 +58,7 @@ __all__ = [
     "PartitionOrderedGrid",
     "run_flower_simulation",
     "seeded_numpy_global",
+    "exact_dp_clipping",
     "seeded_sampling",
 ]
 
@@ -104,6 +112,65 @@ def seeded_numpy_global(seed: int) -> Iterator[None]:
         yield
     finally:
         np.random.set_state(saved)
+
+
+def _exact_clip(param1: Any, param2: Any, clipping_norm: float) -> bool:
+    """Flower's flat clipping of ``param1 - param2``, in place; True if it clipped. An update
+    within the norm (zero included) is left bit for bit as it came."""
+    from flwr.supercore.differential_privacy import get_norm
+
+    update = [np.subtract(x, y) for x, y in zip(param1, param2, strict=True)]
+    norm = get_norm(update)
+    if norm <= clipping_norm:
+        return False
+    for i, delta in enumerate(update):
+        delta *= clipping_norm / norm
+        param1[i] = param2[i] + delta
+    return True
+
+
+def _exact_clip_arrays(arrays: Any, clipping_norm: float) -> bool:
+    from flwr.supercore.differential_privacy import get_norm
+
+    norm = get_norm(arrays)
+    if norm <= clipping_norm:
+        return False
+    for array in arrays:
+        array *= clipping_norm / norm
+    return True
+
+
+@contextlib.contextmanager
+def exact_dp_clipping() -> Iterator[None]:
+    """Flower's DP clipping without its two numerical flaws (assumption 8).
+
+    Flower 1.42 divides by the update's norm (an all-zero update, a client where nothing
+    trainable changed, raises ``ZeroDivisionError``) and rebuilds every reply as
+    ``global + (reply - global)``, which is not bit-identical in floating point even when
+    nothing is clipped. Within this context an update within the clipping norm reaches
+    aggregation exactly as the client sent it; a larger one is scaled to the norm as Flower does.
+    """
+    from flwr.clientapp.mod import centraldp_mods, localdp_mod
+    from flwr.serverapp.strategy import dp_adaptive_clipping, dp_fixed_clipping
+
+    def clip(param1: Any, param2: Any, clipping_norm: float) -> None:
+        _exact_clip(param1, param2, clipping_norm)
+
+    patches = [
+        (dp_fixed_clipping, "compute_clip_model_update", clip),
+        (centraldp_mods, "compute_clip_model_update", clip),
+        (centraldp_mods, "compute_adaptive_clip_model_update", _exact_clip),
+        (localdp_mod, "compute_clip_model_update", clip),
+        (dp_adaptive_clipping, "adaptive_clip_inputs_inplace", _exact_clip_arrays),
+    ]
+    saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
+    for module, name, replacement in patches:
+        setattr(module, name, replacement)
+    try:
+        yield
+    finally:
+        for module, name, original in saved:
+            setattr(module, name, original)
 
 
 class ActorPools:

@@ -33,7 +33,7 @@ from flwr.serverapp.strategy import (
     Strategy,
 )
 
-from simfl.engine.flower_internals import seeded_numpy_global
+from simfl.engine.flower_internals import exact_dp_clipping, seeded_numpy_global
 from simfl.schema.privacy import cohort_size
 from simfl.seeding import derive_seed
 
@@ -122,7 +122,8 @@ class PrivateAggregation(Strategy):
                 reply.content["metrics"][self.weight_key] = 1
             weights = [1.0] * len(replies)
         dp, clipping_norm = self.dp, getattr(self.dp, "clipping_norm", None)
-        with seeded_numpy_global(derive_seed(self.seed, "dp-noise", server_round)):
+        noise_seed = derive_seed(self.seed, "dp-noise", server_round)
+        with seeded_numpy_global(noise_seed), exact_dp_clipping():
             arrays, aggregated = self.inner.aggregate_train(server_round, replies)
         if dp is not None and arrays is not None and replies:
             self.releases[server_round] = Release(

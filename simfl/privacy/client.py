@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from flwr.app import Context, Message
 
-from simfl.engine.flower_internals import PARTITION_ID_KEY, seeded_numpy_global
+from simfl.engine.flower_internals import (
+    PARTITION_ID_KEY,
+    exact_dp_clipping,
+    seeded_numpy_global,
+)
 from simfl.privacy.central import PARTITION_METRIC
 from simfl.seeding import derive_seed
 
@@ -38,12 +42,13 @@ def train_mods(plan: RunPlan) -> list[Any]:
 
 def seeded_noise_mod(seed: int) -> Any:
     """Seeds numpy's global generator (Flower's mods draw their noise from it) per client and
-    round, so a DP run is reproducible."""
+    round, so a DP run is reproducible; and lets Flower's clipping pass an all-zero update."""
 
     def mod(message: Message, context: Context, call_next: Any) -> Message:
         server_round = int(message.content["config"]["server-round"])
         client = int(context.node_config[PARTITION_ID_KEY])
-        with seeded_numpy_global(derive_seed(seed, "client-dp-noise", client, server_round)):
+        noise_seed = derive_seed(seed, "client-dp-noise", client, server_round)
+        with seeded_numpy_global(noise_seed), exact_dp_clipping():
             return call_next(message, context)
 
     return mod
