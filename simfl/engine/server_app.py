@@ -27,7 +27,7 @@ from simfl.engine.records import ClientFailure, RoundRecord
 from simfl.engine.server_callbacks import CentralEvaluation, RoundState, ServerCallback
 from simfl.errors import ClientFailuresError, SimflError
 from simfl.personalization import frozen_names, local_names, split_state
-from simfl.privacy.server import privatize
+from simfl.privacy.server import privatize, secure_aggregation
 from simfl.seeding import derive_seed
 from simfl.tracking.callbacks import RunCallback
 
@@ -72,6 +72,7 @@ class FederationLoop:
         self.timeout = plan.scenario.resources.round_timeout_s
         partition_of = discover_partitions(grid, plan.scenario.data.num_clients, self.timeout)
         self.grid = PartitionOrderedGrid(grid, partition_of)
+        self.secure_aggregation = secure_aggregation(plan.scenario, self.timeout)
 
     def run(self) -> ArrayRecord:
         """Round 0 evaluates the initial model; then rounds until done or a callback stops."""
@@ -144,10 +145,22 @@ class FederationLoop:
         config = ConfigRecord(self.plan.scenario.strategy.client_train_config())
         with seeded_sampling(derive_seed(self.seed, "sample-train", server_round)):
             messages = list(self.strategy.configure_train(server_round, arrays, config, self.grid))
-        ok, failures = self.exchange(server_round, "train", messages)
+        if self.secure_aggregation is None:
+            ok, failures = self.exchange(server_round, "train", messages)
+        else:  # SecAgg+: the replies carry the unmasked mean (simfl/privacy/secagg.py)
+            ok, failures = self.secure_aggregation.exchange(server_round, messages, self.grid)
+            if failures:
+                self.callback.on_client_failures(failures)
         record.clients_sampled, record.clients_succeeded = len(messages), len(ok)
         record.clients_failed = len(failures)
         record.bytes_down, record.bytes_up = message_bytes(messages), message_bytes(ok)
+        if self.secure_aggregation is not None:
+            secure = self.secure_aggregation.last
+            record.bytes_down, record.bytes_up = (
+                secure["secagg_bytes_down"],
+                secure["secagg_bytes_up"],
+            )
+            record.add(secure, "secure aggregation")
         required = max(1, self.plan.scenario.strategy.min_train_nodes)
         if len(ok) < required:
             self.callback.on_round_end(record)

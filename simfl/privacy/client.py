@@ -25,9 +25,17 @@ if TYPE_CHECKING:
 def train_mods(plan: RunPlan) -> list[Any]:
     """Flower mods for the scenario's privacy mode, outermost first."""
     privacy = plan.scenario.privacy
-    if privacy.mode == "none" and privacy.audit.attack == "none":
+    seed = plan.scenario.scenario.seed
+    if privacy.mode == "none" and privacy.audit.attack == "none" and not privacy.secagg.enabled:
         return []
-    mods: list[Any] = [seeded_noise_mod(plan.scenario.scenario.seed), report_partition_mod]
+    mods: list[Any] = [seeded_noise_mod(seed)]
+    if privacy.secagg.enabled:
+        from flwr.client.mod import secaggplus_mod
+
+        from simfl.privacy.secagg import dropout_mod, fitins_bridge_mod
+
+        mods += [dropout_mod(privacy.secagg, seed), secaggplus_mod, fitins_bridge_mod]
+    mods.append(report_partition_mod)
     if privacy.central and privacy.clipping_side == "client":
         from flwr.clientapp.mod import adaptiveclipping_mod, fixedclipping_mod
 
@@ -45,9 +53,11 @@ def seeded_noise_mod(seed: int) -> Any:
     round, so a DP run is reproducible; and lets Flower's clipping pass an all-zero update."""
 
     def mod(message: Message, context: Context, call_next: Any) -> Message:
-        server_round = int(message.content["config"]["server-round"])
+        config = message.content.config_records.get("config")
+        # SecAgg+'s protocol messages carry the round only as their group id.
+        server_round = config["server-round"] if config else message.metadata.group_id
         client = int(context.node_config[PARTITION_ID_KEY])
-        noise_seed = derive_seed(seed, "client-dp-noise", client, server_round)
+        noise_seed = derive_seed(seed, "client-dp-noise", client, str(server_round))
         with seeded_numpy_global(noise_seed), exact_dp_clipping():
             return call_next(message, context)
 

@@ -67,6 +67,15 @@ def privatize(
     return aggregation, [PrivacyCallback(plan, aggregation, test_rows, test_labels)]
 
 
+def secure_aggregation(scenario: Any, timeout: float) -> Any:
+    """The SecAgg+ bridge for the round loop, or None when ``privacy.secagg`` is off."""
+    if not scenario.privacy.secagg.enabled:
+        return None
+    from simfl.privacy.secagg import SecureAggregation
+
+    return SecureAggregation(scenario.privacy.secagg, scenario.scenario.seed, timeout)
+
+
 def privacy_summary(plan_scenario) -> dict[str, Any] | None:
     """What ``summary.json`` says about privacy: mode, delta and the sampling accounted."""
     privacy = plan_scenario.privacy

@@ -27,6 +27,9 @@ from simfl.schema.base import HASH_NEUTRAL, Section
 if TYPE_CHECKING:
     from simfl.config import Scenario
 
+#: Strategies whose server rule needs individual updates (SecAgg+ only reveals their sum).
+NOT_A_MEAN = ("fedmedian", "fedtrimmedavg", "krum", "multikrum", "bulyan", "qfedavg")
+
 PrivacyMode = Literal["none", "central", "local-dpsgd", "local-output"]
 
 
@@ -39,7 +42,7 @@ class SecAggConfig(Section):
     """``[privacy.secagg]``: Flower's SecAgg+ (``SecAggPlusWorkflow`` + ``secaggplus_mod``)."""
 
     enabled: bool = False
-    num_shares: int = Field(default=3, ge=2)
+    num_shares: int = Field(default=3, ge=3)
     reconstruction_threshold: int = Field(default=2, ge=2)
     clipping_range: float = Field(default=8.0, gt=0)
     quantization_range: int = Field(default=4194304, ge=2)
@@ -49,10 +52,10 @@ class SecAggConfig(Section):
 
     @model_validator(mode="after")
     def _threshold_fits_shares(self) -> SecAggConfig:
-        if self.reconstruction_threshold > self.num_shares:
+        if self.reconstruction_threshold >= self.num_shares:
             raise ValueError(
                 f"privacy.secagg.reconstruction_threshold ({self.reconstruction_threshold}) "
-                f"exceeds privacy.secagg.num_shares ({self.num_shares})"
+                f"must be below privacy.secagg.num_shares ({self.num_shares})"
             )
         return self
 
@@ -120,7 +123,7 @@ class PrivacyConfig(Section):
                     "or set privacy.clipped_count_stddev"
                 )
         if self.secagg.enabled:
-            self._check_secagg(cohort)
+            self._check_secagg(scenario, cohort)
 
     def _check_dpsgd(self, scenario: Scenario) -> None:
         if getattr(scenario.model, "batch_norm", False) and not self.fix_batch_norm:
@@ -143,8 +146,13 @@ class PrivacyConfig(Section):
                 f"model.name = '{scenario.model.name}'"
             )
 
-    def _check_secagg(self, cohort: int) -> None:
+    def _check_secagg(self, scenario: Scenario, cohort: int) -> None:
         secagg = self.secagg
+        if scenario.strategy.name in NOT_A_MEAN:
+            raise ValueError(
+                f"privacy.secagg reveals only the sum of updates: strategy.name = "
+                f"'{scenario.strategy.name}' needs each update; use a mean-based strategy"
+            )
         if secagg.reconstruction_threshold > cohort:
             raise ValueError(
                 f"privacy.secagg.reconstruction_threshold ({secagg.reconstruction_threshold}) "
