@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 STAGE_KEY, COLLECT_STAGE = "stage", "collect_masked_vectors"
 SECAGG_RECORD = "secaggplus"
 ARRAY_NAMES = "simfl-array-names"
+#: Train config flag: weigh this client's vector 1 in SecAgg+ (central DP's uniform weights).
+UNIT_WEIGHT = "simfl-unit-weight"
 MAX_WEIGHT = 1000.0
 
 
@@ -122,6 +124,7 @@ class LegacyCohort:
     keeps the unmasked mean instead of aggregating."""
 
     messages: list[Message]
+    unit_weights: bool = False
     results: list[Any] = field(default_factory=list)
     mean: list[np.ndarray] | None = None
 
@@ -133,6 +136,7 @@ class LegacyCohort:
             arrays: ArrayRecord = message.content["arrays"]
             config = dict(message.content["config"])
             config[ARRAY_NAMES] = "\n".join(arrays.keys())  # legacy Parameters have no names
+            config[UNIT_WEIGHT] = self.unit_weights
             fitins = FitIns(ndarrays_to_parameters(arrays.to_numpy_ndarrays()), config)
             out.append((_Proxy(message.metadata.dst_node_id), fitins))
         return out
@@ -149,8 +153,11 @@ class LegacyCohort:
 class SecureAggregation:
     """Runs a round's training exchange through SecAgg+ (see the module docstring)."""
 
-    def __init__(self, secagg: SecAggConfig, seed: int, timeout: float) -> None:
+    def __init__(
+        self, secagg: SecAggConfig, seed: int, timeout: float, unit_weights: bool = False
+    ) -> None:
         self.secagg, self.seed, self.timeout = secagg, seed, timeout
+        self.unit_weights = unit_weights  # central DP's uniform weights, inside the protocol
         self.last: dict[str, float] = {}
 
     def workflow(self) -> Any:
@@ -176,7 +183,7 @@ class SecureAggregation:
 
         if not messages:
             return [], []
-        cohort = LegacyCohort(messages)
+        cohort = LegacyCohort(messages, self.unit_weights)
         state = RecordDict()
         state.config_records[MAIN_CONFIGS_RECORD] = _config(
             {WorkflowKey.CURRENT_ROUND: server_round}
@@ -273,6 +280,7 @@ def fitins_bridge_mod(message: Message, context: Context, call_next: Any) -> Mes
     fitins = compat.recorddict_to_fitins(message.content, keep_input=True)
     config = dict(fitins.config)
     names = str(config.pop(ARRAY_NAMES)).split("\n")
+    unit_weight = bool(config.pop(UNIT_WEIGHT, False))
     ndarrays = _parameters_to_ndarrays(fitins.parameters)
     arrays = ArrayRecord({name: Array(a) for name, a in zip(names, ndarrays, strict=True)})
     message.content = RecordDict({"arrays": arrays, "config": ConfigRecord(config)})
@@ -283,7 +291,7 @@ def fitins_bridge_mod(message: Message, context: Context, call_next: Any) -> Mes
     fitres = FitRes(
         Status(Code.OK, ""),
         ndarrays_to_parameters(reply.content["arrays"].to_numpy_ndarrays()),
-        int(metrics.get("num-examples", 1)),
+        1 if unit_weight else int(metrics.get("num-examples", 1)),
         metrics,
     )
     return Message(compat.fitres_to_recorddict(fitres, keep_input=True), reply_to=message)

@@ -73,7 +73,9 @@ def secure_aggregation(scenario: Any, timeout: float) -> Any:
         return None
     from simfl.privacy.secagg import SecureAggregation
 
-    return SecureAggregation(scenario.privacy.secagg, scenario.scenario.seed, timeout)
+    privacy = scenario.privacy
+    unit = privacy.central and privacy.uniform_weights
+    return SecureAggregation(privacy.secagg, scenario.scenario.seed, timeout, unit)
 
 
 def privacy_summary(plan_scenario) -> dict[str, Any] | None:
