@@ -171,3 +171,28 @@ def test_8_dp_clipping_is_imported_by_name_and_inexact() -> None:
     assert np.array_equal(params[0], zero[0])
     assert float(np.linalg.norm(big[0])) == pytest.approx(1.0, rel=1e-6)
     assert dp_fixed_clipping.compute_clip_model_update is compute_clip_model_update  # restored
+
+
+def test_9_secaggplus_workflow_drives_a_legacy_strategy() -> None:
+    from flwr.client.mod.secure_aggregation import secaggplus_mod as client_mod
+    from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
+    from flwr.server.workflow import SecAggPlusWorkflow
+    from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
+    from flwr.server.workflow.constant import Key as WorkflowKey
+
+    from simfl.privacy import secagg
+
+    assert (RECORD_KEY_CONFIGS, Key.STAGE) == (secagg.SECAGG_RECORD, secagg.STAGE_KEY)
+    assert Stage.COLLECT_MASKED_VECTORS == secagg.COLLECT_STAGE
+    assert (MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD) == ("config", "parameters")
+    assert WorkflowKey.CURRENT_ROUND == "current_round"
+    setup = inspect.getsource(SecAggPlusWorkflow.setup_stage)
+    assert "context.strategy.configure_fit(" in setup and "proxy.node_id" in setup
+    unmask = inspect.getsource(SecAggPlusWorkflow.unmask_stage)
+    assert (
+        "context.strategy.aggregate_fit(" in unmask and "fitres.parameters = parameters" in unmask
+    )
+    collect = inspect.getsource(client_mod.secaggplus_mod)
+    assert "call_next(msg, ctxt)" in collect and "recorddict_to_fitres" in collect, (
+        "assumption 9: secaggplus_mod no longer calls the app with FitIns in the collect stage"
+    )

@@ -29,6 +29,15 @@ Assumptions (each tested):
    them (``dp_fixed_clipping``, ``dp_adaptive_clipping``, ``centraldp_mods``, ``localdp_mod``);
    they divide by the update's norm (an all-zero update raises ``ZeroDivisionError``) and
    rebuild every update as ``global + (reply - global)``, even when nothing is clipped.
+9. SecAgg+ (legacy workflow path only, bridged in :mod:`simfl.privacy.secagg`, which keeps
+   its Flower imports local to that module): ``SecAggPlusWorkflow(grid, LegacyContext)`` calls
+   only ``context.strategy.configure_fit(round, parameters, client_manager)`` (then reads
+   ``proxy.node_id``) and ``aggregate_fit(round, results, failures)`` with every result's
+   ``parameters`` set to the unmasked weighted mean; it reads the round from
+   ``context.state.config_records["config"]["current_round"]``; it sends its stage in the
+   ``"secaggplus_configs"`` config record (``"stage"``, ``"collect_masked_vectors"`` is the one that
+   calls the client app) and the FitIns as legacy ``fitins.*`` records; a halted protocol
+   returns without calling ``aggregate_fit``.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 #: The SecAgg+ workflow's stage key and the stage after keys are shared.
 STAGE_KEY, COLLECT_STAGE = "stage", "collect_masked_vectors"
-SECAGG_RECORD = "secaggplus"
+SECAGG_RECORD = "secaggplus_configs"
 ARRAY_NAMES = "simfl-array-names"
 #: Train config flag: weigh this client's vector 1 in SecAgg+ (central DP's uniform weights).
 UNIT_WEIGHT = "simfl-unit-weight"
