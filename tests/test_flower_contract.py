@@ -174,7 +174,7 @@ def test_8_dp_clipping_is_imported_by_name_and_inexact() -> None:
 
 
 def test_9_secaggplus_workflow_drives_a_legacy_strategy() -> None:
-    from flwr.client.mod.secure_aggregation import secaggplus_mod as client_mod
+    from flwr.client.mod.secure_aggregation.secaggplus_mod import secaggplus_mod
     from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
     from flwr.server.workflow import SecAggPlusWorkflow
     from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
@@ -192,7 +192,7 @@ def test_9_secaggplus_workflow_drives_a_legacy_strategy() -> None:
     assert (
         "context.strategy.aggregate_fit(" in unmask and "fitres.parameters = parameters" in unmask
     )
-    collect = inspect.getsource(client_mod.secaggplus_mod)
+    collect = inspect.getsource(secaggplus_mod)
     assert "call_next(msg, ctxt)" in collect and "recorddict_to_fitres" in collect, (
         "assumption 9: secaggplus_mod no longer calls the app with FitIns in the collect stage"
     )
