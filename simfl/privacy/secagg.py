@@ -49,6 +49,7 @@ ARRAY_NAMES = "simfl-array-names"
 #: Train config flag: weigh this client's vector 1 in SecAgg+ (central DP's uniform weights).
 UNIT_WEIGHT = "simfl-unit-weight"
 MAX_WEIGHT = 1000.0
+DROPOUT_REASON = "simulated SecAgg+ dropout (privacy.secagg.dropout_probability)"
 
 
 def quantization_error_bound(secagg: SecAggConfig, ratios: list[float]) -> float:
@@ -97,7 +98,7 @@ class CountingGrid:
 
     def __init__(self, grid: Any) -> None:
         self.grid, self.down, self.up = grid, 0, 0
-        self.errors: list[str] = []  # clients' error replies (the workflow only logs them)
+        self.errors: dict[int, str] = {}  # node -> error reply (the workflow only logs them)
 
     def get_node_ids(self) -> list[int]:
         return self.grid.get_node_ids()
@@ -107,7 +108,7 @@ class CountingGrid:
         self.down += wire_bytes(messages)
         replies = list(self.grid.send_and_receive(messages, timeout=timeout or 600.0))
         self.up += wire_bytes(replies)
-        self.errors += [reply.error.reason for reply in replies if reply.has_error()]
+        self.errors |= {r.metadata.src_node_id: r.error.reason for r in replies if r.has_error()}
         return replies
 
 
@@ -200,7 +201,7 @@ class SecureAggregation:
             "secagg_bytes_up": counting.up,
         }
         if cohort.mean is None:
-            crashed = [e for e in counting.errors if "simulated SecAgg+ dropout" not in e]
+            crashed = [e for e in counting.errors.values() if DROPOUT_REASON not in e]
             raise SimflError(
                 f"round {server_round}: SecAgg+ could not finish: fewer than "
                 f"privacy.secagg.reconstruction_threshold ({self.secagg.reconstruction_threshold})"
@@ -217,8 +218,9 @@ class SecureAggregation:
             key: np.asarray(value).astype(reference[key].dtype)
             for key, value in zip(reference.keys(), cohort.mean, strict=True)
         }
+        partition_of = getattr(grid, "partition_of", {})  # replies in partition order, as always
         replies = []
-        for node in sorted(survived):
+        for node in sorted(survived, key=lambda node: partition_of.get(node, node)):
             fitres = survived[node]
             metrics = MetricRecord({**fitres.metrics, "num-examples": int(fitres.num_examples)})
             content = RecordDict(
@@ -226,8 +228,14 @@ class SecureAggregation:
             )
             replies.append(Message(content=content, reply_to=by_node[node]))
         failures = [
-            ClientFailure(server_round, "train", -1, node, "SecAgg+ dropout (simulated)")
-            for node in sorted(set(by_node) - set(survived))
+            ClientFailure(
+                server_round,
+                "train",
+                partition_of.get(node, -1),
+                node,
+                counting.errors.get(node, "dropped out of the SecAgg+ protocol"),
+            )
+            for node in sorted(set(by_node) - set(survived), key=lambda n: partition_of.get(n, n))
         ]
         return replies, failures
 
@@ -265,7 +273,7 @@ def dropout_mod(secagg: SecAggConfig, seed: int) -> Any:
                 derive_seed(seed, "secagg-dropout", client, message.metadata.group_id)
             ).random()
             if draw < secagg.dropout_probability:
-                return Message(Error(code=0, reason="simulated SecAgg+ dropout"), reply_to=message)
+                return Message(Error(code=0, reason=DROPOUT_REASON), reply_to=message)
         return call_next(message, context)
 
     return mod
