@@ -196,3 +196,10 @@ def test_max_epsilon_stops_before_the_budget_would_be_exceeded():
     # Accepting rounds with 2 of 10 replies, the worst case is charged ahead: it stops earlier.
     epsilons, stop = run_accounted(3.0, 50, max_epsilon=budget * 1.0001)
     assert stop is not None and stop[0] < 6 and max(epsilons) <= budget
+
+
+def test_privacy_section_is_hash_neutral_at_its_default():
+    plain = scenario({})
+    explicit = scenario({"mode": "none", "delta": 1e-5, "audit": {"attack": "none"}})
+    assert explicit.full_hash() == plain.full_hash()
+    assert scenario({"mode": "central"}).full_hash() != plain.full_hash()
