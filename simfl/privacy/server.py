@@ -78,16 +78,16 @@ def secure_aggregation(scenario: Any, timeout: float) -> Any:
     return SecureAggregation(privacy.secagg, scenario.scenario.seed, timeout, unit)
 
 
-def privacy_summary(plan_scenario) -> dict[str, Any] | None:
+def privacy_summary(scenario: Any) -> dict[str, Any] | None:
     """What ``summary.json`` says about privacy: mode, delta and the sampling accounted."""
-    privacy = plan_scenario.privacy
+    privacy = scenario.privacy
     if privacy.mode == "none" and privacy.audit.attack == "none" and not privacy.secagg.enabled:
         return None
     from simfl.privacy.central import sampled_per_round
 
     out: dict[str, Any] = {"mode": privacy.mode, "delta": privacy.delta}
     if privacy.central:
-        m, n = sampled_per_round(plan_scenario), plan_scenario.data.num_clients
+        m, n = sampled_per_round(scenario), scenario.data.num_clients
         out["sampling"] = (
             f"fixed-size cohort of {m} of {n} clients, sampled without replacement each round; "
             + (
