@@ -203,3 +203,22 @@ def test_privacy_section_is_hash_neutral_at_its_default():
     explicit = scenario({"mode": "none", "delta": 1e-5, "audit": {"attack": "none"}})
     assert explicit.full_hash() == plain.full_hash()
     assert scenario({"mode": "central"}).full_hash() != plain.full_hash()
+
+
+def test_adaptive_clipping_release_accounts_the_norm_really_used():
+    """Flower's adaptive wrappers clip with the current norm, then update it, then noise with
+    the updated one: the release charges noise(updated) against sensitivity(current)."""
+    z = 0.5  # cohort 10: Flower's clipped_count_stddev = 10 / 20 = 0.5
+    _, strategy, _ = built({"mode": "central", "clipping": "adaptive", "noise_multiplier": z,
+                            "clipping_norm": 0.1})  # fmt: skip
+    global_w = {"w": np.zeros(SIZE, dtype=np.float32)}
+    out, _ = one_round(strategy, 1, global_w, [{"w": np.full(SIZE, 1.0)}] * SAMPLED)
+    release, dp = strategy.releases[1], strategy.dp
+    assert release.clipping_norm == 0.1 and dp.clipping_norm != 0.1  # the norm moved
+    z_update = (z**-2 - (2 * 0.5) ** -2) ** -0.5  # Flower's share of z for the update
+    assert release.noise_std == pytest.approx(z_update * dp.clipping_norm / SAMPLED, rel=1e-12)
+    assert abs(out["w"].std() / release.noise_std - 1) < 0.05
+    expected_update = z_update * dp.clipping_norm / 0.1
+    assert release.update_noise_multiplier == pytest.approx(expected_update, rel=1e-12)
+    combined = (expected_update**-2 + (2 * 0.5) ** -2) ** -0.5
+    assert release.effective_noise_multiplier == pytest.approx(combined, rel=1e-12)
