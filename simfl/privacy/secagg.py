@@ -299,7 +299,9 @@ def fitins_bridge_mod(message: Message, context: Context, call_next: Any) -> Mes
     fitres = FitRes(
         Status(Code.OK, ""),
         ndarrays_to_parameters(reply.content["arrays"].to_numpy_ndarrays()),
-        1 if unit_weight else int(metrics.get("num-examples", 1)),
+        # Equal weights at SecAgg+'s full weight: a weight of 1 would scale every vector by
+        # 1 / max_weight before quantization and lose three digits of precision.
+        int(MAX_WEIGHT) if unit_weight else int(metrics.get("num-examples", 1)),
         metrics,
     )
     return Message(compat.fitres_to_recorddict(fitres, keep_input=True), reply_to=message)
