@@ -137,6 +137,7 @@ def _register_commands() -> None:
 
 _register_commands()
 
+
 @app.command()
 def partition(
     scenario_file: ScenarioArg,
@@ -174,6 +175,20 @@ BENCHMARKS = {
     "scale": "scale.py",
     "cli": "cli_startup.py",
 }
+
+
+@app.command("privacy-report")
+def privacy_report(
+    sweep_dir: Annotated[Path, typer.Argument(help="A sweep directory (results/sweeps/<id>).")],
+) -> None:
+    """Privacy-utility plots of a DP sweep: final accuracy and MIA AUC against epsilon."""
+    from simfl.privacy.report import write_privacy_report
+
+    figure = write_privacy_report(sweep_dir)
+    console.print((figure.parent / "privacy_utility.md").read_text())
+    console.print(f"figure: {figure}")
+
+
 BENCH_ENV = {
     "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
 }

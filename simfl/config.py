@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_valid
 from simfl import registry
 from simfl.errors import ScenarioError
 from simfl.schema.base import HASH_NEUTRAL, CrossTableRule, Section, identity_dump
+from simfl.schema.privacy import PrivacyConfig
 from simfl.schema.sections import (
     FaultsConfig,
     ResourcesConfig,
@@ -59,6 +60,7 @@ class Scenario(Section):
     faults: FaultsConfig = FaultsConfig()
     systems: SystemsConfig = SystemsConfig()
     tracking: TrackingConfig = TrackingConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     # ``[sweep]``: dotted scenario key -> non-empty list of values, for ``simfl sweep``;
     # ``simfl run`` ignores it and it is not part of the scenario's identity.
     sweep: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)

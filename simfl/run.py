@@ -18,6 +18,7 @@ from simfl.engine.runtime import RaySession, simulate
 from simfl.engine.server_app import build_server_app, engine_slots
 from simfl.engine.server_callbacks import ServerCallback
 from simfl.pipeline import prepare_run
+from simfl.privacy.server import privacy_summary
 from simfl.tracking.callbacks import CallbackList, History, RunCallback, RunInfo
 from simfl.tracking.results import ResultsWriter, new_run_dir
 from simfl.tracking.summary import summarize
@@ -112,6 +113,8 @@ def run_scenario(
     summary = summarize(info, history, "completed", _timings(start, prepared, history), _now())
     summary["model"] = model
     summary["throughput"] = throughput(history, concurrency)
+    if (privacy := privacy_summary(scenario)) is not None:
+        summary["privacy"] = privacy
     chain.on_run_end(summary)
     return RunOutcome(run_dir, summary, history)
 

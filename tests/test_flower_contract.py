@@ -176,3 +176,97 @@ def test_8_fixed_cohort_makes_flower_sample_exactly_that_many(
     assert {m.metadata.dst_node_id for m in messages} <= {0, 2, 4, 5, 6, 7, 9}
     assert nobody == [], "assumption 8: a fraction of 0.0 no longer samples nobody"
     assert vars(strategy) == saved  # settings restored
+
+
+def test_9_dp_noise_draws_from_numpy_global_generator() -> None:
+    import numpy as np
+    from flwr.supercore.differential_privacy import add_gaussian_noise_inplace
+
+    with flower_internals.seeded_numpy_global(123):
+        arrays = [np.zeros(5, dtype=np.float32)]
+        add_gaussian_noise_inplace(arrays, 0.5)
+        again = [np.zeros(5, dtype=np.float32)]
+    with flower_internals.seeded_numpy_global(123):
+        add_gaussian_noise_inplace(again, 0.5)
+    np.random.seed(123)
+    expected = np.random.normal(0, 0.5, 5).astype(np.float32)
+    assert np.array_equal(arrays[0], expected) and np.array_equal(again[0], expected), (
+        "assumption 11: Flower's DP noise no longer comes from np.random; DP runs would not be "
+        "reproducible (simfl.engine.flower_internals.seeded_numpy_global)"
+    )
+
+
+def test_10_dp_clipping_is_imported_by_name_and_inexact() -> None:
+    import numpy as np
+    from flwr.clientapp.mod import centraldp_mods, localdp_mod
+    from flwr.serverapp.strategy import dp_adaptive_clipping, dp_fixed_clipping
+    from flwr.supercore.differential_privacy import compute_clip_model_update
+
+    for module, name in [
+        (dp_fixed_clipping, "compute_clip_model_update"),
+        (centraldp_mods, "compute_clip_model_update"),
+        (centraldp_mods, "compute_adaptive_clip_model_update"),
+        (localdp_mod, "compute_clip_model_update"),
+        (dp_adaptive_clipping, "adaptive_clip_inputs_inplace"),
+    ]:
+        assert callable(getattr(module, name, None)), f"assumption 10: {module.__name__}.{name}"
+    zero = [np.zeros(3, dtype=np.float32)]
+    with pytest.raises(ZeroDivisionError):  # if this starts passing, revisit the workaround
+        compute_clip_model_update([np.zeros(3, dtype=np.float32)], zero, 1.0)
+    with flower_internals.exact_dp_clipping():
+        params = [np.zeros(3, dtype=np.float32)]
+        dp_fixed_clipping.compute_clip_model_update(params, zero, 1.0)
+        big = [np.full(4, 10.0, dtype=np.float32)]
+        localdp_mod.compute_clip_model_update(big, [np.zeros(4, dtype=np.float32)], 1.0)
+    assert np.array_equal(params[0], zero[0])
+    assert float(np.linalg.norm(big[0])) == pytest.approx(1.0, rel=1e-6)
+    assert dp_fixed_clipping.compute_clip_model_update is compute_clip_model_update  # restored
+
+
+def test_11_secaggplus_workflow_drives_a_legacy_strategy() -> None:
+    from flwr.client.mod.secure_aggregation.secaggplus_mod import secaggplus_mod
+    from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
+    from flwr.server.workflow import SecAggPlusWorkflow
+    from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
+    from flwr.server.workflow.constant import Key as WorkflowKey
+
+    from simfl.privacy import secagg
+
+    assert (RECORD_KEY_CONFIGS, Key.STAGE) == (secagg.SECAGG_RECORD, secagg.STAGE_KEY)
+    assert Stage.COLLECT_MASKED_VECTORS == secagg.COLLECT_STAGE
+    assert (MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD) == ("config", "parameters")
+    assert WorkflowKey.CURRENT_ROUND == "current_round"
+    setup = inspect.getsource(SecAggPlusWorkflow.setup_stage)
+    assert "context.strategy.configure_fit(" in setup and "proxy.node_id" in setup
+    unmask = inspect.getsource(SecAggPlusWorkflow.unmask_stage)
+    assert (
+        "context.strategy.aggregate_fit(" in unmask and "fitres.parameters = parameters" in unmask
+    )
+    collect = inspect.getsource(secaggplus_mod)
+    assert "call_next(msg, ctxt)" in collect and "recorddict_to_fitres" in collect, (
+        "assumption 11: secaggplus_mod no longer calls the app with FitIns in the collect stage"
+    )
+
+
+def test_12_reply_sender_is_read_from_the_metadata_dict() -> None:
+    from flwr.app import RecordDict
+    from flwr.app.message import make_message
+    from flwr.app.metadata import Metadata
+
+    metadata = Metadata(
+        run_id=1,
+        message_id="m",
+        src_node_id=5,
+        dst_node_id=1,
+        reply_to_message_id="",
+        group_id="1",
+        created_at=0.0,
+        ttl=60.0,
+        message_type="train",
+    )
+    reply = make_message(metadata=metadata, content=RecordDict())
+    reply.metadata.__dict__["_src_node_id"] = 42
+    assert reply.metadata.src_node_id == 42, (
+        "assumption 12: Metadata.src_node_id no longer reads _src_node_id; SecAgg+ replies "
+        "would name their slot instead of their partition (PartitionAddressedGrid)"
+    )

@@ -22,6 +22,8 @@ from simfl.engine.client_state import ClientStateStore
 from simfl.engine.flower_internals import PARTITION_ID_KEY, message_partition
 from simfl.engine.plan import RunPlan
 from simfl.personalization import frozen_names, local_names, split_state
+from simfl.privacy.client import train_mods
+from simfl.privacy.dpsgd import train_epochs_dpsgd
 from simfl.schema.strategy import LOSS_AT_GLOBAL_FLAG, LOSS_AT_GLOBAL_KEY
 from simfl.seeding import derive_seed
 from simfl.systems.attacks import client_attack
@@ -130,17 +132,25 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
         )
         metrics[LOSS_AT_GLOBAL_KEY] = at_global.loss
     strategy = plan.scenario.strategy
-    stats = train_epochs(
-        state.model,
-        features,
-        labels,
-        plan.scenario.train,
-        derive_seed(seed, "train", cid, server_round),
-        proximal_mu=float(config.get("proximal-mu", 0.0)),
-        anchor=shared,
-        trainable=state.local if strategy.freeze_shared else None,
-        task=state.task,
-    )
+    trainable = state.local if strategy.freeze_shared else None
+    train_seed = derive_seed(seed, "train", cid, server_round)
+    if plan.scenario.privacy.mode == "local-dpsgd":
+        stats = train_epochs_dpsgd(
+            state.model, features, labels, plan.scenario.train, train_seed,
+            plan.scenario.privacy, trainable=trainable,
+        )  # fmt: skip
+    else:
+        stats = train_epochs(
+            state.model,
+            features,
+            labels,
+            plan.scenario.train,
+            train_seed,
+            proximal_mu=float(config.get("proximal-mu", 0.0)),
+            anchor=shared,
+            trainable=trainable,
+            task=state.task,
+        )
     new_shared, new_local = split_state(cpu_state(state.model), state.local, state.frozen)
     if state.local:
         state.client_states.save(cid, new_local)  # type: ignore[union-attr]
@@ -151,6 +161,7 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
         "train_loss": stats.loss,
         "train_accuracy": stats.accuracy,
         "num-examples": stats.num_examples,
+        **stats.extra,  # e.g. DP-SGD's sample rate and steps, for the server's accountant
     }
     content = RecordDict({"arrays": ArrayRecord(new_shared), "metrics": MetricRecord(metrics)})
     return Message(content=content, reply_to=message)
@@ -189,6 +200,6 @@ def handle_evaluate(plan: RunPlan, message: Message, context: Context) -> Messag
 
 def build_client_app(plan: RunPlan) -> ClientApp:
     app = ClientApp()
-    app.train()(_with_traceback(lambda m, c: handle_train(plan, m, c)))
+    app.train(mods=train_mods(plan))(_with_traceback(lambda m, c: handle_train(plan, m, c)))
     app.evaluate()(_with_traceback(lambda m, c: handle_evaluate(plan, m, c)))
     return app

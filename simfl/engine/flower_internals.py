@@ -25,6 +25,25 @@ Assumptions (each tested):
 8. Strategies read ``fraction_train``/``min_train_nodes`` (``fraction_evaluate``/
    ``min_evaluate_nodes``) and ``min_available_nodes`` as attributes when ``configure_*`` runs,
    and sample nothing when the fraction is 0.0 (used by :func:`fixed_cohort`).
+9. Flower's DP noise (``flwr.supercore.differential_privacy.add_gaussian_noise_inplace``,
+   used by the DP strategy wrappers and ``LocalDpMod``, and the adaptive wrappers' noisy
+   clipped count) draws from numpy's global generator (``np.random.normal``).
+10. Flower's clipping functions (``compute_clip_model_update``,
+   ``compute_adaptive_clip_model_update``, ``adaptive_clip_inputs_inplace`` of
+   ``flwr.supercore.differential_privacy``) are imported by name into the modules that use
+   them (``dp_fixed_clipping``, ``dp_adaptive_clipping``, ``centraldp_mods``, ``localdp_mod``);
+   they divide by the update's norm (an all-zero update raises ``ZeroDivisionError``) and
+   rebuild every update as ``global + (reply - global)``, even when nothing is clipped.
+11. SecAgg+ (legacy workflow path only, bridged in :mod:`simfl.privacy.secagg`, which keeps
+   its Flower imports local to that module): ``SecAggPlusWorkflow(grid, LegacyContext)`` calls
+   only ``context.strategy.configure_fit(round, parameters, client_manager)`` (then reads
+   ``proxy.node_id``) and ``aggregate_fit(round, results, failures)`` with every result's
+   ``parameters`` set to the unmasked weighted mean; it reads the round from
+   ``context.state.config_records["config"]["current_round"]``; it sends its stage in the
+   ``"secaggplus_configs"`` config record (``"stage"``, ``"collect_masked_vectors"`` is the one that
+   calls the client app) and the FitIns as legacy ``fitins.*`` records; a halted protocol
+   returns without calling ``aggregate_fit``.
+12. A reply's ``metadata.src_node_id`` reads ``metadata.__dict__["_src_node_id"]`` (no setter).
 """
 
 from __future__ import annotations
@@ -37,6 +56,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import PARTITION_ID_KEY
@@ -55,6 +75,8 @@ __all__ = [
     "fixed_cohort",
     "message_partition",
     "run_flower_simulation",
+    "seeded_numpy_global",
+    "exact_dp_clipping",
     "seeded_sampling",
 ]
 
@@ -95,11 +117,52 @@ class VirtualClientGrid:
             )
         self.partition_of = {}
         routed = []
-        for slot, message in zip(self._slots, ordered, strict=False):
+        for rank, message in enumerate(ordered):
             partition = message.metadata.dst_node_id
+            slot = self._slot_for(partition, rank)
             self.partition_of[slot] = partition
             routed.append(_addressed(message, slot, partition))
         return list(self._grid.send_and_receive(routed, timeout=timeout))
+
+    def _slot_for(self, partition: int, rank: int) -> int:
+        if self._pinned is None:
+            return self._slots[rank]
+        if partition not in self._pinned:
+            taken = set(self._pinned.values())
+            self._pinned[partition] = next(s for s in self._slots if s not in taken)
+        return self._pinned[partition]
+
+    @contextlib.contextmanager
+    def addressed_by_partition(self) -> Iterator[PartitionAddressedGrid]:
+        """A view for protocols of several exchanges per round (SecAgg+): a partition keeps
+        its slot (so its node-side protocol state) until the block ends, and replies name
+        the partition as their sender, as the protocol expects."""
+        self._pinned = {}
+        try:
+            yield PartitionAddressedGrid(self)
+        finally:
+            self._pinned = None
+
+
+class PartitionAddressedGrid:
+    """Replies from :class:`VirtualClientGrid` with ``src_node_id`` set to the partition.
+
+    Flower's ``Metadata`` has no setter for ``src_node_id``; it reads ``_src_node_id`` from the
+    instance dict (assumption 12, contract-tested).
+    """
+
+    def __init__(self, grid: VirtualClientGrid) -> None:
+        self.grid = grid
+
+    def get_node_ids(self) -> list[int]:
+        return self.grid.get_node_ids()
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float) -> list[Message]:
+        replies = self.grid.send_and_receive(messages, timeout=timeout)
+        for reply in replies:
+            partition = self.grid.partition_of.get(reply.metadata.src_node_id, -1)
+            reply.metadata.__dict__["_src_node_id"] = partition
+        return replies
 
 
 def _addressed(message: Message, slot: int, partition: int) -> Message:
@@ -156,6 +219,82 @@ def seeded_sampling(seed: int) -> Iterator[None]:
         yield
     finally:
         random.setstate(saved)
+
+
+@contextlib.contextmanager
+def seeded_numpy_global(seed: int) -> Iterator[None]:
+    """Seed numpy's global generator for one call (Flower's DP noise, assumption 7); restore it.
+
+    Flower's DP wrappers and mods draw their Gaussian noise from ``np.random``; seeding it per
+    (scenario seed, purpose, round, client) makes DP runs reproducible like every other run.
+    """
+    import numpy as np
+
+    saved = np.random.get_state()
+    np.random.seed(seed % 2**32)
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)
+
+
+def _exact_clip(param1: Any, param2: Any, clipping_norm: float) -> bool:
+    """Flower's flat clipping of ``param1 - param2``, in place; True if it clipped. An update
+    within the norm (zero included) is left bit for bit as it came."""
+    from flwr.supercore.differential_privacy import get_norm
+
+    update = [np.subtract(x, y) for x, y in zip(param1, param2, strict=True)]
+    norm = get_norm(update)
+    if norm <= clipping_norm:
+        return False
+    for i, delta in enumerate(update):
+        delta *= clipping_norm / norm
+        param1[i] = param2[i] + delta
+    return True
+
+
+def _exact_clip_arrays(arrays: Any, clipping_norm: float) -> bool:
+    from flwr.supercore.differential_privacy import get_norm
+
+    norm = get_norm(arrays)
+    if norm <= clipping_norm:
+        return False
+    for array in arrays:
+        array *= clipping_norm / norm
+    return True
+
+
+@contextlib.contextmanager
+def exact_dp_clipping() -> Iterator[None]:
+    """Flower's DP clipping without its two numerical flaws (assumption 8).
+
+    Flower 1.42 divides by the update's norm (an all-zero update, a client where nothing
+    trainable changed, raises ``ZeroDivisionError``) and rebuilds every reply as
+    ``global + (reply - global)``, which is not bit-identical in floating point even when
+    nothing is clipped. Within this context an update within the clipping norm reaches
+    aggregation exactly as the client sent it; a larger one is scaled to the norm as Flower does.
+    """
+    from flwr.clientapp.mod import centraldp_mods, localdp_mod
+    from flwr.serverapp.strategy import dp_adaptive_clipping, dp_fixed_clipping
+
+    def clip(param1: Any, param2: Any, clipping_norm: float) -> None:
+        _exact_clip(param1, param2, clipping_norm)
+
+    patches = [
+        (dp_fixed_clipping, "compute_clip_model_update", clip),
+        (centraldp_mods, "compute_clip_model_update", clip),
+        (centraldp_mods, "compute_adaptive_clip_model_update", _exact_clip),
+        (localdp_mod, "compute_clip_model_update", clip),
+        (dp_adaptive_clipping, "adaptive_clip_inputs_inplace", _exact_clip_arrays),
+    ]
+    saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
+    for module, name, replacement in patches:
+        setattr(module, name, replacement)
+    try:
+        yield
+    finally:
+        for module, name, original in saved:
+            setattr(module, name, original)
 
 
 class ActorPools:

@@ -45,7 +45,12 @@ class RunPlan:
         entry = registry.MODELS[self.scenario.model.name]
         if self.transcribes:
             return entry.load()(self.scenario.model, self.task().tokenizer)
-        return entry.load()(self.scenario.model, self.num_classes)
+        model = entry.load()(self.scenario.model, self.num_classes)
+        if self.scenario.privacy.mode == "local-dpsgd" and self.scenario.privacy.fix_batch_norm:
+            from simfl.privacy.dpsgd import fix_batch_norm
+
+            model = fix_batch_norm(model)  # Opacus cannot train BatchNorm: GroupNorm instead
+        return model
 
     def initial_model(self) -> nn.Module:
         """The run's initial model, identical wherever it is built (server or any client)."""

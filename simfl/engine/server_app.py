@@ -28,6 +28,7 @@ from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
 from simfl.engine.server_callbacks import CentralEvaluation, RoundState, ServerCallback
 from simfl.errors import ClientFailuresError, SimflError
 from simfl.personalization import frozen_names, local_names, split_state
+from simfl.privacy.server import privatize, secure_aggregation
 from simfl.schema.systems import over_selected
 from simfl.seeding import derive_seed
 from simfl.systems.rounds import build_round_plan
@@ -77,6 +78,7 @@ class FederationLoop:
         # [systems]: who can be sampled, whose update counts, the simulated clock.
         self.round_plan = build_round_plan(plan)
         self.server_callbacks += self.round_plan.server_callbacks()
+        self.secure_aggregation = secure_aggregation(plan.scenario, self.timeout)
 
     def run(self) -> ArrayRecord:
         """Round 0 evaluates the initial model; then rounds until done or a callback stops."""
@@ -152,10 +154,22 @@ class FederationLoop:
             self.round_plan.sampling("train", self.grid, self.strategy, server_round),
         ):
             messages = list(self.strategy.configure_train(server_round, arrays, config, self.grid))
-        ok, failures = self.exchange(server_round, "train", messages)
+        if self.secure_aggregation is None:
+            ok, failures = self.exchange(server_round, "train", messages)
+        else:  # SecAgg+: the replies carry the unmasked mean (simfl/privacy/secagg.py)
+            ok, failures = self.secure_aggregation.exchange(server_round, messages, self.grid)
+            if failures:
+                self.callback.on_client_failures(failures)
         record.clients_sampled, record.clients_succeeded = len(messages), len(ok)
         record.clients_failed = len(failures)
         record.bytes_down, record.bytes_up = message_bytes(messages), message_bytes(ok)
+        if self.secure_aggregation is not None:
+            secure = self.secure_aggregation.last
+            record.bytes_down, record.bytes_up = (
+                secure["secagg_bytes_down"],
+                secure["secagg_bytes_up"],
+            )
+            record.add(secure, "secure aggregation")
         required = max(1, self.plan.scenario.strategy.min_train_nodes)
         if len(ok) < required:
             self.callback.on_round_end(record)
@@ -293,7 +307,12 @@ def build_server_app(
     def main(grid: Grid, context: Context) -> None:
         entry = registry.STRATEGIES[plan.scenario.strategy.name]
         strategy = entry.load()(plan.scenario.strategy, plan.scenario)
-        callbacks = [CentralEvaluation(plan, test_rows, test_labels), *server_callbacks]
+        strategy, privacy_callbacks = privatize(plan, strategy, test_rows, test_labels)
+        callbacks = [
+            CentralEvaluation(plan, test_rows, test_labels),
+            *privacy_callbacks,
+            *server_callbacks,
+        ]
         loop = getattr(strategy, "federation_loop", FederationLoop)  # FedBuff has its own
         loop(plan, grid, strategy, callbacks, callback).run()
 
