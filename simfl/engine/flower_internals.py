@@ -101,6 +101,8 @@ class VirtualClientGrid:
         self._slots = sorted(slots)
         self._available = self._partitions
         self.partition_of: dict[int, int] = {}
+        self._pinned: dict[int, int] | None = None  # partition -> slot, for multi-stage rounds
+        self.partition_of: dict[int, int] = {}
 
     def get_node_ids(self) -> list[int]:
         return self._available
@@ -171,7 +173,31 @@ def _addressed(message: Message, slot: int, partition: int) -> Message:
     config = ConfigRecord(dict(content.get("config", ConfigRecord())))
     config[PARTITION_ID_KEY] = partition
     content["config"] = config
-    return Message(content=content, dst_node_id=slot, message_type=message.metadata.message_type)
+    metadata = message.metadata
+    return Message(
+        content=content,
+        dst_node_id=slot,
+        message_type=metadata.message_type,
+        group_id=metadata.group_id,  # SecAgg+ keeps its round there
+        ttl=metadata.ttl,
+    )
+
+
+def partition_as_node_mod(message: Message, context: Any, call_next: Any) -> Message:
+    """Client mod: code below it sees the partition as the node id (``dst_node_id``).
+
+    Node-identity protocols (SecAgg+'s ``secaggplus_mod`` takes ``dst_node_id`` as its own id
+    among its neighbours) must see the partition the server addressed, not the slot that
+    serves it; the reply is handed back as coming from the slot (assumption 12).
+    """
+    slot = message.metadata.dst_node_id
+    message.metadata.dst_node_id = message_partition(message)
+    try:
+        reply = call_next(message, context)
+    finally:
+        message.metadata.dst_node_id = slot
+    reply.metadata.__dict__["_src_node_id"] = slot
+    return reply
 
 
 def cohort_size(num_clients: int, fraction: float, min_nodes: int) -> int:

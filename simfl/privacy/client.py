@@ -13,6 +13,7 @@ from flwr.app import Context, Message
 from simfl.engine.flower_internals import (
     exact_dp_clipping,
     message_partition,
+    partition_as_node_mod,
     seeded_numpy_global,
 )
 from simfl.privacy.central import PARTITION_METRIC
@@ -34,7 +35,12 @@ def train_mods(plan: RunPlan) -> list[Any]:
 
         from simfl.privacy.secagg import dropout_mod, fitins_bridge_mod
 
-        mods += [dropout_mod(privacy.secagg, seed), secaggplus_mod, fitins_bridge_mod]
+        mods += [
+            partition_as_node_mod,
+            dropout_mod(privacy.secagg, seed),
+            secaggplus_mod,
+            fitins_bridge_mod,
+        ]
     mods.append(report_partition_mod)
     if privacy.central and privacy.clipping_side == "client":
         from flwr.clientapp.mod import adaptiveclipping_mod, fixedclipping_mod

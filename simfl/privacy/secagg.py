@@ -288,8 +288,12 @@ def fitins_bridge_mod(message: Message, context: Context, call_next: Any) -> Mes
     from flwr.app import ConfigRecord
     from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
 
+    from simfl.engine.flower_internals import PARTITION_ID_KEY, message_partition
+
+    partition = message_partition(message)  # in the routing config, beside the legacy records
     fitins = compat.recorddict_to_fitins(message.content, keep_input=True)
     config = dict(fitins.config)
+    config[PARTITION_ID_KEY] = partition
     names = str(config.pop(ARRAY_NAMES)).split("\n")
     unit_weight = bool(config.pop(UNIT_WEIGHT, False))
     ndarrays = _parameters_to_ndarrays(fitins.parameters)
