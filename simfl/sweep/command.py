@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from simfl.engine.gpu_packing import require_cuda
 from simfl.engine.records import RoundRecord
 from simfl.errors import ScenarioError
 from simfl.sweep.grid import Cell, Sweep, expand, parse_shard, shard_cells
@@ -101,6 +102,8 @@ def sweep_command(
     if status:
         console.print(_status_table(sweep, store, cells))
         return
+    for cell in cells:  # a GPU cell on a machine without CUDA: refuse before any cell runs
+        require_cuda(cell.scenario)
     report = _run(sweep, cells, store, which, ray_address or os.environ.get("RAY_ADDRESS"), wandb)
     console.print(_status_table(sweep, store, cells))
     tracking = sweep.cells[0].scenario.tracking
