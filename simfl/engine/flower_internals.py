@@ -20,6 +20,10 @@ Assumptions (each tested):
 5. Flower's strategies sample nodes with the module-level ``random.sample`` over
    ``grid.get_node_ids()`` (``strategy_utils.sample_nodes``).
 6. A simulated node's ``context.node_config[PARTITION_ID_KEY]`` is its partition id.
+7. ``vce_api.run_api`` runs one worker thread per actor (``backend.num_workers``) in a
+   ``ThreadPoolExecutor()`` it looks up by that module-level name, so Python's default cap of
+   ``min(32, cpu_count + 4)`` threads silently limits how many clients run at once (6 on a
+   2-core machine, 20 on a 16-CPU SLURM task) whatever the actor pool's size.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import logging
 import random
 import warnings
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from flwr.app import Message
@@ -159,6 +164,34 @@ def _responsive(pool: Any, timeout_s: float = 30.0) -> bool:
     return True
 
 
+#: Worker threads Flower's engine may start: one per actor, and actors are bounded by Ray's
+#: resources, so this only lifts Python's default cap (assumption 7).
+MAX_WORKER_THREADS = 4096
+
+
+class _ThreadPerActor(ThreadPoolExecutor):
+    """Flower's ``ThreadPoolExecutor()`` without the ``min(32, cpu_count + 4)`` default cap.
+
+    Threads are started lazily, one per submitted task, and Flower submits one per actor.
+    """
+
+    def __init__(self, max_workers: int | None = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(max_workers or MAX_WORKER_THREADS, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def _one_thread_per_actor() -> Iterator[None]:
+    """Let every actor of the pool run a client at once (assumption 7)."""
+    from flwr.server.superlink.fleet.vce import vce_api
+
+    flower_executor = vce_api.ThreadPoolExecutor
+    vce_api.ThreadPoolExecutor = _ThreadPerActor
+    try:
+        yield
+    finally:
+        vce_api.ThreadPoolExecutor = flower_executor
+
+
 @contextlib.contextmanager
 def _session_backend(session: RaySession) -> Iterator[None]:
     """Make Flower's engine use ``session``'s actor pools and leave Ray running (assumption 2)."""
@@ -213,6 +246,7 @@ def run_flower_simulation(
         with (
             warnings.catch_warnings(),
             _session_backend(session),
+            _one_thread_per_actor(),
             _flower_log_level(level),
         ):
             warnings.simplefilter("ignore")  # run_simulation is deprecated in 1.42

@@ -17,6 +17,7 @@ from typing import Any
 from flwr.clientapp import ClientApp
 from flwr.serverapp import ServerApp
 
+from simfl.engine.concurrency import client_concurrency
 from simfl.engine.flower_internals import ActorPools, run_flower_simulation
 from simfl.errors import SimflError
 from simfl.schema.sections import ResourcesConfig
@@ -100,14 +101,6 @@ def ray_session(
         session.pools.close()
         if started and ray.is_initialized():
             ray.shutdown()
-
-
-def client_concurrency(cluster: dict[str, float], resources: ResourcesConfig) -> int:
-    """How many clients Flower's actor pool runs at once with these ``client_resources``."""
-    slots = int(cluster.get("CPU", 0.0) // resources.num_cpus)
-    if resources.num_gpus > 0:
-        slots = min(slots, int(cluster.get("GPU", 0.0) // resources.num_gpus))
-    return slots
 
 
 def simulate(

@@ -15,7 +15,13 @@ from simfl.engine.gpu_packing import require_cuda
 from simfl.engine.records import RoundRecord
 from simfl.errors import ScenarioError
 from simfl.sweep.grid import Cell, Sweep, expand, parse_shard, shard_cells
-from simfl.sweep.slurm import shard_from_slurm, slurm_script
+from simfl.sweep.slurm import (
+    concurrency_summary,
+    ray_init_for,
+    shard_from_slurm,
+    slurm_script,
+    task_resources,
+)
 from simfl.sweep.store import SweepStore, sweep_root
 from simfl.tracking.callbacks import RunCallback
 
@@ -81,6 +87,16 @@ def sweep_command(
     wandb: Annotated[
         str | None, typer.Option("--wandb", help="W&B mode: offline, online or disabled.")
     ] = None,
+    ray_num_cpus: Annotated[
+        int | None, typer.Option("--ray-num-cpus", min=1, help="CPUs Ray may use (a SLURM task's).")
+    ] = None,
+    ray_num_gpus: Annotated[
+        int | None, typer.Option("--ray-num-gpus", min=0, help="GPUs Ray may use.")
+    ] = None,
+    ray_memory_gib: Annotated[
+        float | None,
+        typer.Option("--ray-memory-gib", min=0.5, help="Memory Ray may use (object store 30%)."),
+    ] = None,
 ) -> None:
     """Run every cell of a scenario's sweep grid on one Ray runtime; rerun to resume."""
     if wandb not in (None, "offline", "online", "disabled"):
@@ -98,13 +114,17 @@ def sweep_command(
             f"wrote {emit_slurm}: `sbatch {emit_slurm}` runs {len(sweep.cells)} cells "
             f"in {count} tasks"
         )
+        console.print("\n".join(concurrency_summary(sweep, task_resources(sweep))))
         return
     if status:
         console.print(_status_table(sweep, store, cells))
+        console.print("\n".join(concurrency_summary(sweep, task_resources(sweep))))
         return
     for cell in cells:  # a GPU cell on a machine without CUDA: refuse before any cell runs
         require_cuda(cell.scenario)
-    report = _run(sweep, cells, store, which, ray_address or os.environ.get("RAY_ADDRESS"), wandb)
+    address = ray_address or os.environ.get("RAY_ADDRESS")
+    ray_init = ray_init_for(ray_num_cpus, ray_num_gpus, ray_memory_gib)
+    report = _run(sweep, cells, store, which, address, wandb, ray_init)
     console.print(_status_table(sweep, store, cells))
     tracking = sweep.cells[0].scenario.tracking
     mode = wandb or tracking.wandb_mode
@@ -125,7 +145,7 @@ def sweep_command(
         raise typer.Exit(1)
 
 
-def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address, wandb):
+def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address, wandb, ray_init):
     from simfl.sweep.runner import run_cells
 
     columns = (
@@ -158,4 +178,5 @@ def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address
             wandb_mode=wandb,
             callbacks_for=callbacks_for,
             on_cell=on_cell,
+            ray_init=ray_init,
         )
