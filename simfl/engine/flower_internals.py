@@ -100,6 +100,11 @@ class ActorPools:
     ClientApp, and simfl's worker cache is keyed by the run plan). A pool whose actors do not
     answer is rebuilt, and then every actor it ever made is killed, busy ones included
     (Flower's ``terminate_all_actors`` only reaches idle ones).
+
+    One pool lives at a time: Flower sizes a pool by the cluster's *total* resources, and its
+    actors hold theirs for life, so a second pool with other resources (the next cell of a
+    sweep over ``num_cpus`` or ``num_gpus``) would wait forever for CPUs or GPUs the first
+    still holds. Building a pool for new resources therefore kills the previous one.
     """
 
     def __init__(self) -> None:
@@ -115,6 +120,7 @@ class ActorPools:
             self._kill(key)
             pool = None
         if pool is None:
+            self.close()  # release the previous pool's resources (see the class docstring)
             pool = BasicActorPool(ClientAppActor, client_resources, actor_kwargs)
             self._actors[key] = []
             self._track(pool, self._actors[key])
