@@ -156,6 +156,7 @@ BENCHMARKS = {
     "sweep": "sweep_startup.py",
     "whisper-length": "whisper_input_length.py",
     "gpu-whisper": "gpu_whisper_kws.py",
+    "gpu": "gpu_check.sh",  # the device check: GPU tests and gpu-whisper, under 8 minutes
 }
 BENCH_ENV = {
     "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
@@ -184,7 +185,11 @@ def bench(
     if not script.exists():
         raise SimflError(f"{script} not found: benchmarks need a source checkout of simfl")
     env = {**os.environ, **BENCH_ENV}
-    result = subprocess.run([sys.executable, str(script), *ctx.args], env=env, check=False)
+    if script.suffix == ".sh":  # a shell script is given this interpreter as its python
+        command = ["bash", str(script), sys.executable, *ctx.args]
+    else:
+        command = [sys.executable, str(script), *ctx.args]
+    result = subprocess.run(command, env=env, check=False)
     raise typer.Exit(result.returncode)
 
 
