@@ -179,6 +179,9 @@ def plain_loop(scenario: Scenario, device: torch.device, threads: int) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
+    del model, test_x, test_y
+    if device.type == "cuda":
+        torch.cuda.empty_cache()  # leave the GPU to the engine runs that follow
     timed = times[1:] or times
     return sum(timed) / len(timed)
 
@@ -187,29 +190,23 @@ def _mib(value: int | None) -> str:
     return f"{value / 2**20:.0f}" if value else "-"
 
 
-def print_table(device_name: str, runs: list[dict[str, Any]], plain: dict[str, float]) -> None:
-    print(f"whisper-kws on {device_name}")
-    header = (
-        f"{'precision':9} {'num_gpus':>8} {'clients/GPU':>11} {'at once':>7} "
-        f"{'engine s/round':>14} {'plain s/round':>13} {'engine/plain':>12} "
-        f"{'client peak MiB':>15} {'device peak MiB':>15}"
+HEADER = (
+    f"{'precision':9} {'num_gpus':>8} {'clients/GPU':>11} {'at once':>7} {'engine s/round':>14} "
+    f"{'plain s/round':>13} {'engine/plain':>12} {'client peak MiB':>15} {'device peak MiB':>15}"
+)
+
+
+def row(run: dict[str, Any]) -> str:
+    """One engine run against the plain loop of its precision (asked->run when capped)."""
+    asked, ran = run["clients_per_gpu_asked"], run["clients_per_gpu"]
+    per_gpu = f"{ran}" if asked == ran else f"{asked}->{ran}"
+    base = run["plain_round_s"]
+    return (
+        f"{run['precision']:9} {run['num_gpus']:>8g} {per_gpu:>11} "
+        f"{run['concurrent_clients']:>7} {run['engine_round_s']:>14.2f} {base:>13.2f} "
+        f"{run['engine_round_s'] / base:>12.2f} {_mib(run['client_peak_bytes']):>15} "
+        f"{_mib(run['device_peak_bytes']):>15}\n  {run['packing']['line']}"
     )
-    print(header)
-    for run in runs:
-        asked, ran = run["clients_per_gpu_asked"], run["clients_per_gpu"]
-        per_gpu = f"{ran}" if asked == ran else f"{asked}->{ran}"
-        base = plain[run["precision"]]
-        print(
-            f"{run['precision']:9} {run['num_gpus']:>8g} {per_gpu:>11} "
-            f"{run['concurrent_clients']:>7} {run['engine_round_s']:>14.2f} {base:>13.2f} "
-            f"{run['engine_round_s'] / base:>12.2f} {_mib(run['client_peak_bytes']):>15} "
-            f"{_mib(run['device_peak_bytes']):>15}"
-        )
-    for run in runs:
-        print(f"  {run['precision']} {run['num_gpus']:g}: {run['packing'].get('line', '')}")
-    for precision in plain:
-        if "fp32" in plain and precision != "fp32":
-            print(f"plain loop {precision} / fp32: {plain[precision] / plain['fp32']:.2f}")
 
 
 def main() -> None:
@@ -221,7 +218,7 @@ def main() -> None:
     parser.add_argument("--cpus-per-client", type=float, default=1.0)
     parser.add_argument("--cache-dir", default=str(REPO / ".cache" / "simfl"))
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny CPU run (tests)")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--json", type=Path, help="also write the figures here (after each run)")
     args = parser.parse_args()
     if args.cpu_smoke:
         args.fractions, args.rounds = [0.5], 1  # two actors: light on a small CPU machine
@@ -231,24 +228,36 @@ def main() -> None:
     device = torch.device("cpu" if args.cpu_smoke else "cuda")
     device_name = "CPU (smoke, declared GPU)" if args.cpu_smoke else torch.cuda.get_device_name()
     work = Path(args.cache_dir).parent / "bench-gpu-whisper"
-    # one GPU (declared to Ray in the smoke); CPUs enough for 1 / min(fraction) actors
-    cpus = max(os.cpu_count() or 1, int(1 / min(args.fractions) * args.cpus_per_client))
-    runs, plain = [], {}
-    with ray_session(None, {"num_gpus": 1, "num_cpus": cpus}) as session:
-        for precision in args.precisions:
-            for fraction in args.fractions:
-                scenario = scenario_for(args, work, precision, fraction)
-                runs.append(engine_run(scenario, session, declared=args.cpu_smoke))
+    figures: dict[str, Any] = {"device": device_name, "rounds": args.rounds, "plain": {}}
+    figures["runs"] = runs = []
+
+    def save() -> None:
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2, default=str))
+
+    # the plain loop first: it prepares the data, and its figures come even if time runs out
+    plain = figures["plain"]
     for precision in args.precisions:
         scenario = scenario_for(args, work, precision, 1.0)
         plain[precision] = plain_loop(scenario, device, max(1, int(args.cpus_per_client)))
-    for run in runs:
-        run["plain_round_s"] = plain[run["precision"]]
-        run["packing"]["line"] = _packing_line(run["packing"])
-    print_table(device_name, runs, plain)
-    if args.json:
-        figures = {"device": device_name, "rounds": args.rounds, "runs": runs, "plain": plain}
-        args.json.write_text(json.dumps(figures, indent=2, default=str))
+        print(f"plain single-process loop, {precision}: {plain[precision]:.2f} s per round")
+        save()
+    if "fp32" in plain:
+        for precision in plain.keys() - {"fp32"}:
+            print(f"plain loop {precision} / fp32: {plain[precision] / plain['fp32']:.2f}")
+    print(f"whisper-kws on {device_name}, {args.rounds} rounds (2.. timed)\n{HEADER}", flush=True)
+    # one GPU (declared to Ray in the smoke); CPUs enough for 1 / min(fraction) actors
+    cpus = max(os.cpu_count() or 1, int(1 / min(args.fractions) * args.cpus_per_client))
+    with ray_session(None, {"num_gpus": 1, "num_cpus": cpus}) as session:
+        for precision in args.precisions:
+            for fraction in args.fractions:
+                run = engine_run(scenario_for(args, work, precision, fraction), session,
+                                 declared=args.cpu_smoke)  # fmt: skip
+                run["plain_round_s"] = plain[precision]
+                run["packing"]["line"] = _packing_line(run["packing"])
+                runs.append(run)
+                print(row(run), flush=True)
+                save()
 
 
 def _packing_line(packing: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ def test_gpu_whisper_bench_cpu_smoke(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "engine/plain" in done.stdout and "plain loop bf16 / fp32" in done.stdout
+    assert done.stdout.count("cannot be measured") == 2  # one row per (precision, fraction)
     figures = json.loads((tmp_path / "figures.json").read_text())
     runs = figures["runs"]
     assert [(r["precision"], r["num_gpus"]) for r in runs] == [("fp32", 0.5), ("bf16", 0.5)]

@@ -113,6 +113,9 @@ def test_emit_and_status_print_the_concurrency(tmp_path):
     emitted = simfl("sweep", str(path), *node, "--emit-slurm", "job.sbatch", cwd=tmp_path)
     assert emitted.returncode == 0, emitted.stderr
     expected = "num_cpus=1: 3 clients at once (4 actors, 3 clients per round)"
-    assert expected in emitted.stdout and expected in (tmp_path / "job.sbatch").read_text()
+    script = (tmp_path / "job.sbatch").read_text()
+    assert expected in emitted.stdout and expected in script
+    (sweep_dir,) = (tmp_path / "results" / "sweeps").iterdir()  # SLURM writes its logs here
+    assert f"#SBATCH --output={sweep_dir.resolve()}/slurm-%A_%a.out" in script
     status = simfl("sweep", str(path), *node, "--status", cwd=tmp_path)
     assert status.returncode == 0 and expected in status.stdout

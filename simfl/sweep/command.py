@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from simfl.atomic import write_text
 from simfl.engine.gpu_packing import require_cuda
 from simfl.engine.records import RoundRecord
 from simfl.errors import ScenarioError
@@ -109,7 +110,8 @@ def sweep_command(
         script = slurm_script(
             sweep, scenario_file, set_ or [], count, store.root.resolve(), Path.cwd()
         )
-        emit_slurm.write_text(script)
+        store.root.mkdir(parents=True, exist_ok=True)  # SLURM opens its logs there
+        write_text(emit_slurm, script)
         console.print(
             f"wrote {emit_slurm}: `sbatch {emit_slurm}` runs {len(sweep.cells)} cells "
             f"in {count} tasks"
