@@ -56,11 +56,11 @@ def run_scenario(
     ``callbacks`` observe the run (results, console, W&B); ``server_callbacks`` add metrics
     about the global model after every round, after central evaluation, or stop the run.
     Raises the run's error after its results directory has been marked failed.
-    A run asking for GPUs is refused (nothing written) unless torch sees CUDA, or
-    ``declared_gpus`` says the GPUs were only declared to Ray on purpose (tests, the GPU
-    bench's CPU smoke): clients then run on the CPU.
+    A run asking for GPUs is refused (nothing written) unless torch sees CUDA here, the run
+    joins a cluster (whose GPUs may be on other machines), or ``declared_gpus`` says the GPUs
+    were only declared to Ray on purpose (tests, the GPU bench's CPU smoke).
     """
-    if not declared_gpus:
+    if not declared_gpus and not (session is not None and session.joined):
         require_cuda(scenario)
     start = time.perf_counter()
     cache_dir = Path(scenario.tracking.cache_dir)

@@ -60,6 +60,7 @@ class RaySession:
 
     resources: dict[str, float]
     pools: ActorPools = field(default_factory=ActorPools)
+    joined: bool = False  # a running cluster (its GPUs may be on other machines than this one)
 
 
 @contextlib.contextmanager
@@ -94,7 +95,7 @@ def ray_session(
             raise SimflError(
                 f"could not start or join Ray (address={address!r}): {error}"
             ) from None
-    session = RaySession(dict(ray.cluster_resources()))
+    session = RaySession(dict(ray.cluster_resources()), joined=bool(address))
     try:
         yield session
     finally:

@@ -122,9 +122,9 @@ def sweep_command(
         console.print(_status_table(sweep, store, cells))
         console.print("\n".join(concurrency_summary(sweep, task_resources(sweep))))
         return
-    for cell in cells:  # a GPU cell on a machine without CUDA: refuse before any cell runs
-        require_cuda(cell.scenario)
     address = ray_address or os.environ.get("RAY_ADDRESS")
+    for cell in [] if address else cells:  # a GPU cell without CUDA here: refuse up front
+        require_cuda(cell.scenario)
     ray_init = ray_init_for(ray_num_cpus, ray_num_gpus, ray_memory_gib)
     report = _run(sweep, cells, store, which, address, wandb, ray_init)
     console.print(_status_table(sweep, store, cells))
