@@ -32,5 +32,5 @@ def test_gpu_whisper_bench_cpu_smoke(tmp_path):
         assert run["client_peak_bytes"] is None  # no CUDA: not measured, and said so
         assert run["packing"]["line"] == (
             "num_gpus 0.5 packs 2 clients/GPU; one client's peak GPU memory cannot be "
-            "measured (no CUDA device (GPUs only declared to Ray)), budget 16 GiB per GPU"
+            "measured (no CUDA device in this process), budget 16 GiB per GPU"
         )

@@ -54,11 +54,11 @@ def test_a_client_larger_than_the_budget_is_refused():
 
 
 def test_without_cuda_the_peak_cannot_be_measured_and_the_budget_is_stated():
-    packing = plan_packing(0.25, None, 16 * GIB, "no CUDA device (GPUs only declared to Ray)")
+    packing = plan_packing(0.25, None, 16 * GIB, "no CUDA device in this process")
     assert (packing.clients_per_gpu, packing.num_gpus, packing.client_peak_bytes) == (4, 0.25, None)
     assert packing.line() == (
         "num_gpus 0.25 packs 4 clients/GPU; one client's peak GPU memory cannot be measured "
-        "(no CUDA device (GPUs only declared to Ray)), budget 16 GiB per GPU"
+        "(no CUDA device in this process), budget 16 GiB per GPU"
     )
 
 

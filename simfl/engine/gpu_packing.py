@@ -195,7 +195,7 @@ def pack_clients(plan: RunPlan) -> tuple[ResourcesConfig, GpuPacking | None]:
         packing = plan_packing(resources.num_gpus, peak, budget or total, name)
     else:
         packing = plan_packing(
-            resources.num_gpus, None, budget, "no CUDA device (GPUs only declared to Ray)"
+            resources.num_gpus, None, budget, "no CUDA device in this process"
         )
     if packing.num_gpus != resources.num_gpus:
         resources = resources.model_copy(update={"num_gpus": packing.num_gpus})
