@@ -194,9 +194,7 @@ def pack_clients(plan: RunPlan) -> tuple[ResourcesConfig, GpuPacking | None]:
         peak, name, total = measure_client_peak(plan)
         packing = plan_packing(resources.num_gpus, peak, budget or total, name)
     else:
-        packing = plan_packing(
-            resources.num_gpus, None, budget, "no CUDA device in this process"
-        )
+        packing = plan_packing(resources.num_gpus, None, budget, "no CUDA device in this process")
     if packing.num_gpus != resources.num_gpus:
         resources = resources.model_copy(update={"num_gpus": packing.num_gpus})
     return resources, packing
