@@ -57,9 +57,11 @@ def run(
 ) -> None:
     """Run a scenario end to end and write results/<scenario>-<time>-<hash>/."""
     from simfl.console import RunDisplay, summary_table
+    from simfl.engine.gpu_packing import require_cuda
     from simfl.run import run_scenario
 
     scenario = _load(scenario_file, set_)
+    require_cuda(scenario)  # before the live display starts: the refusal is the only output
     with RunDisplay(console) as display:
         outcome = run_scenario(
             scenario,

@@ -90,6 +90,7 @@ def test_bad_gpu_input_is_one_line_exit_2_nothing_written(tmp_path, override, ex
     run = simfl("run", str(path), "--set", override, cwd=tmp_path)
     assert run.returncode == 2, run.stdout + run.stderr
     (line,) = run.stderr.strip().splitlines()
+    assert run.stdout.strip() == ""
     assert line.startswith("error: sweep.toml: ") and expected in line
     assert not (tmp_path / "results").exists()
 
