@@ -57,9 +57,11 @@ def run(
 ) -> None:
     """Run a scenario end to end and write results/<scenario>-<time>-<hash>/."""
     from simfl.console import RunDisplay, summary_table
+    from simfl.engine.gpu_packing import require_cuda
     from simfl.run import run_scenario
 
     scenario = _load(scenario_file, set_)
+    require_cuda(scenario)  # before the live display starts: the refusal is the only output
     with RunDisplay(console) as display:
         outcome = run_scenario(
             scenario,
@@ -174,6 +176,7 @@ BENCHMARKS = {
     "gpu-whisper": "gpu_whisper_kws.py",
     "scale": "scale.py",
     "cli": "cli_startup.py",
+    "gpu": "gpu_check.sh",  # the device check: GPU tests and gpu-whisper, under 8 minutes
 }
 
 
@@ -216,7 +219,11 @@ def bench(
     if not script.exists():
         raise SimflError(f"{script} not found: benchmarks need a source checkout of simfl")
     env = {**os.environ, **BENCH_ENV}
-    result = subprocess.run([sys.executable, str(script), *ctx.args], env=env, check=False)
+    if script.suffix == ".sh":  # a shell script is given this interpreter as its python
+        command = ["bash", str(script), sys.executable, *ctx.args]
+    else:
+        command = [sys.executable, str(script), *ctx.args]
+    result = subprocess.run(command, env=env, check=False)
     raise typer.Exit(result.returncode)
 
 

@@ -29,6 +29,7 @@ from simfl.schema.sections import (
     TrackingConfig,
     TrainConfig,
 )
+from simfl.schema.slurm import SlurmConfig
 from simfl.schema.systems import SystemsConfig
 
 __all__ = ["HASH_NEUTRAL", "Scenario", "load_scenario", "scenario_from_dict"]
@@ -61,6 +62,7 @@ class Scenario(Section):
     systems: SystemsConfig = SystemsConfig()
     tracking: TrackingConfig = TrackingConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    slurm: SlurmConfig = SlurmConfig()  # where a sweep's array tasks run; not its identity
     # ``[sweep]``: dotted scenario key -> non-empty list of values, for ``simfl sweep``;
     # ``simfl run`` ignores it and it is not part of the scenario's identity.
     sweep: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
@@ -98,9 +100,10 @@ class Scenario(Section):
         ]
 
     def identity(self) -> dict[str, Any]:
-        """Everything that decides the numbers (tracking only decides where they go)."""
+        """Everything that decides the numbers (tracking and slurm only decide where they go
+        and on what)."""
         identity = identity_dump(self)
-        for name in ("tracking", "sweep"):
+        for name in ("tracking", "slurm", "sweep"):
             identity.pop(name, None)
         return identity
 
@@ -115,6 +118,8 @@ class Scenario(Section):
         data = self.model_dump(mode="json", exclude_none=True)
         if not data["sweep"]:
             del data["sweep"]
+        if self.slurm == SlurmConfig():
+            del data["slurm"]
         return tomli_w.dumps(data)
 
 

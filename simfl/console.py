@@ -127,6 +127,10 @@ def summary_table(summary: dict[str, Any]) -> Table:
         for name, value in final.items()
         if name not in SHOWN_FINAL and value is not None
     ]
+    packing = summary.get("gpu_packing")
+    if packing:
+        asked, on = packing["clients_per_gpu_asked"], packing["measured_on"]
+        rows.append(("clients per GPU", f"{packing['clients_per_gpu']} (asked {asked}; {on})"))
     if summary.get("stopped"):
         rows.append(("stopped early", summary["stopped"]))
     model = summary.get("model")

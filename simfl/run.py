@@ -12,11 +12,13 @@ from pathlib import Path
 from simfl.config import Scenario
 from simfl.data.prepare import StageProgress
 from simfl.engine.client_app import build_client_app
+from simfl.engine.gpu_packing import pack_clients, require_cuda
 from simfl.engine.model_summary import model_summary
 from simfl.engine.plan import RunPlan
 from simfl.engine.runtime import RaySession, simulate
 from simfl.engine.server_app import build_server_app, engine_slots
 from simfl.engine.server_callbacks import ServerCallback
+from simfl.errors import ScenarioError
 from simfl.pipeline import prepare_run
 from simfl.privacy.server import privacy_summary
 from simfl.tracking.callbacks import CallbackList, History, RunCallback, RunInfo
@@ -48,13 +50,19 @@ def run_scenario(
     wandb_group: str | None = None,
     session: RaySession | None = None,
     server_callbacks: Sequence[ServerCallback] = (),
+    declared_gpus: bool = False,
 ) -> RunOutcome:
     """Prepare data and split (nothing written to results yet), then simulate and record.
 
     ``callbacks`` observe the run (results, console, W&B); ``server_callbacks`` add metrics
     about the global model after every round, after central evaluation, or stop the run.
     Raises the run's error after its results directory has been marked failed.
+    A run asking for GPUs is refused (nothing written) unless torch sees CUDA here, the run
+    joins a cluster (whose GPUs may be on other machines), or ``declared_gpus`` says the GPUs
+    were only declared to Ray on purpose (tests, the GPU bench's CPU smoke).
     """
+    if not declared_gpus and not (session is not None and session.joined):
+        require_cuda(scenario)
     start = time.perf_counter()
     cache_dir = Path(scenario.tracking.cache_dir)
     pipeline = prepare_run(scenario, progress)
@@ -92,13 +100,17 @@ def run_scenario(
     )
 
     model = model_summary(plan)  # builds the model: a bad model.pretrained fails here
+    try:
+        resources, packing = pack_clients(plan)  # GPU runs: measured clients per GPU
+    except ScenarioError as error:
+        raise error.with_source(scenario.source) from None
     chain.on_run_start(info)
     try:
         concurrency = simulate(
             build_server_app(plan, data.test.rows, data.test.labels, chain, server_callbacks),
             build_client_app(plan),
             engine_slots(scenario),
-            scenario.resources,
+            resources,
             verbose=verbose,
             session=session,
         )
@@ -115,6 +127,8 @@ def run_scenario(
     summary["throughput"] = throughput(history, concurrency)
     if (privacy := privacy_summary(scenario)) is not None:
         summary["privacy"] = privacy
+    if packing is not None:
+        summary["gpu_packing"] = packing.as_dict()
     chain.on_run_end(summary)
     return RunOutcome(run_dir, summary, history)
 

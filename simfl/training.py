@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from simfl.precision import autocast, grad_scaler
 from simfl.schema.sections import TrainConfig
 
 
@@ -72,6 +73,8 @@ def train_epochs(
     weights); ``trainable`` restricts the optimizer to those parameter names (the local part,
     when shared layers are frozen). The reported loss is the data loss alone. ``task`` (see
     :mod:`simfl.tasks`) replaces classification's loss and accuracy, e.g. for transcription.
+    ``config.precision`` autocasts the forward pass (and scales fp16 losses); fp32 leaves the
+    loop exactly as it was.
     """
     model.train()
     optimizer = make_optimizer(model, config, trainable)
@@ -80,24 +83,27 @@ def train_epochs(
     torch.manual_seed(seed)  # dropout and any other torch randomness in this process
     device = device_of(model)
     proximal = _proximal_pairs(model, anchor) if proximal_mu > 0 else []
+    scaler = grad_scaler(config.precision, device)
     total_loss, correct, seen = 0.0, 0, 0
     for _ in range(config.local_epochs):
         order = torch.from_numpy(shuffle.permutation(len(labels)))
         for batch in order.split(config.batch_size):
             x, y = features[batch].to(device), labels[batch].to(device)
             optimizer.zero_grad(set_to_none=True)
-            if task is None:
-                logits = model(x)
-                loss = loss_fn(logits, y)
-                batch_correct = int((logits.argmax(dim=1) == y).sum())
-            else:
-                loss, batch_correct = task.batch_loss(model, x, y)
+            with autocast(config.precision, device):
+                if task is None:
+                    logits = model(x)
+                    loss = loss_fn(logits, y)
+                    batch_correct = int((logits.argmax(dim=1) == y).sum())
+                else:
+                    loss, batch_correct = task.batch_loss(model, x, y)
             objective = loss
             if proximal:
                 drift = sum((w - w0).pow(2).sum() for w, w0 in proximal)
                 objective = loss + 0.5 * proximal_mu * drift
-            objective.backward()
-            optimizer.step()
+            scaler.scale(objective).backward()
+            scaler.step(optimizer)  # disabled scaler (fp32, bf16): plain optimizer.step()
+            scaler.update()
             total_loss += float(loss.detach()) * len(batch)
             correct += batch_correct
             seen += len(batch)
@@ -125,8 +131,17 @@ def evaluate(
     labels: torch.Tensor,
     batch_size: int,
     task: Any = None,
+    precision: str = "fp32",
 ) -> LoopStats:
-    """Mean cross-entropy and accuracy over the whole set, in fixed order (or ``task``'s)."""
+    """Mean cross-entropy and accuracy over the whole set, in fixed order (or ``task``'s),
+    under ``precision``'s autocast."""
+    with autocast(precision, device_of(model)):
+        return _evaluate(model, features, labels, batch_size, task)
+
+
+def _evaluate(
+    model: nn.Module, features: torch.Tensor, labels: torch.Tensor, batch_size: int, task: Any
+) -> LoopStats:
     if task is not None:
         return task.evaluate(model, features, labels, batch_size)
     model.eval()

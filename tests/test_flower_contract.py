@@ -137,6 +137,25 @@ def _grid(num_partitions: int) -> flower_internals.VirtualClientGrid:
     return flower_internals.VirtualClientGrid(in_memory_grid(2), num_partitions, [1, 2])
 
 
+def test_7_engine_runs_one_thread_per_actor_in_a_default_thread_pool() -> None:
+    from flwr.server.superlink.fleet.vce import vce_api
+
+    source = inspect.getsource(vce_api.run_api)
+    assert "with ThreadPoolExecutor() as executor" in source, (
+        "assumption 7: run_api no longer makes its worker threads in a default "
+        "ThreadPoolExecutor(); simfl's lift of the min(32, cpu_count + 4) cap may be moot"
+    )
+    assert "for _ in range(backend.num_workers)" in source, (
+        "assumption 7: run_api no longer starts one worker per actor"
+    )
+    assert vce_api.ThreadPoolExecutor is flower_internals.ThreadPoolExecutor  # restored
+    with flower_internals._one_thread_per_actor():
+        executor = vce_api.ThreadPoolExecutor()
+        assert executor._max_workers == flower_internals.MAX_WORKER_THREADS
+        executor.shutdown()
+    assert vce_api.ThreadPoolExecutor is flower_internals.ThreadPoolExecutor
+
+
 def test_flower_log_level_is_restored() -> None:
     logger = logging.getLogger("flwr")
     saved = logger.level

@@ -127,8 +127,9 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
         labels = attack.labels(labels, plan.num_classes)
     metrics: dict[str, float | int] = {}
     if bool(config.get(LOSS_AT_GLOBAL_FLAG, False)):
+        train = plan.scenario.train
         at_global = evaluate(
-            state.model, features, labels, plan.scenario.train.eval_batch_size, state.task
+            state.model, features, labels, train.eval_batch_size, state.task, train.precision
         )
         metrics[LOSS_AT_GLOBAL_KEY] = at_global.loss
     strategy = plan.scenario.strategy
@@ -183,7 +184,8 @@ def handle_evaluate(plan: RunPlan, message: Message, context: Context) -> Messag
 
     def run(local: dict[str, torch.Tensor]) -> LoopStats:
         state.load(shared, local)
-        return evaluate(state.model, features, labels, batch_size, state.task)
+        precision = plan.scenario.train.precision
+        return evaluate(state.model, features, labels, batch_size, state.task, precision)
 
     fed = run(state.initial_local)
     pers = run(state.own_local(cid)) if state.local else fed

@@ -44,6 +44,10 @@ Assumptions (each tested):
    calls the client app) and the FitIns as legacy ``fitins.*`` records; a halted protocol
    returns without calling ``aggregate_fit``.
 12. A reply's ``metadata.src_node_id`` reads ``metadata.__dict__["_src_node_id"]`` (no setter).
+13. ``vce_api.run_api`` runs one worker thread per actor (``backend.num_workers``) in a
+   ``ThreadPoolExecutor()`` it looks up by that module-level name, so Python's default cap of
+   ``min(32, cpu_count + 4)`` threads silently limits how many clients run at once (6 on a
+   2-core machine, 20 on a 16-CPU SLURM task) whatever the actor pool's size.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ import logging
 import random
 import warnings
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -333,6 +338,11 @@ class ActorPools:
     ClientApp, and simfl's worker cache is keyed by the run plan). A pool whose actors do not
     answer is rebuilt, and then every actor it ever made is killed, busy ones included
     (Flower's ``terminate_all_actors`` only reaches idle ones).
+
+    One pool lives at a time: Flower sizes a pool by the cluster's *total* resources, and its
+    actors hold theirs for life, so a second pool with other resources (the next cell of a
+    sweep over ``num_cpus`` or ``num_gpus``) would wait forever for CPUs or GPUs the first
+    still holds. Building a pool for new resources therefore kills the previous one.
     """
 
     def __init__(self) -> None:
@@ -348,6 +358,7 @@ class ActorPools:
             self._kill(key)
             pool = None
         if pool is None:
+            self.close()  # release the previous pool's resources (see the class docstring)
             pool = BasicActorPool(ClientAppActor, client_resources, actor_kwargs)
             self._actors[key] = []
             self._track(pool, self._actors[key])
@@ -395,6 +406,34 @@ def _responsive(pool: Any, timeout_s: float = 30.0) -> bool:
     except Exception:  # noqa: BLE001 - any failure means: build a fresh pool
         return False
     return True
+
+
+#: Worker threads Flower's engine may start: one per actor, and actors are bounded by Ray's
+#: resources, so this only lifts Python's default cap (assumption 7).
+MAX_WORKER_THREADS = 4096
+
+
+class _ThreadPerActor(ThreadPoolExecutor):
+    """Flower's ``ThreadPoolExecutor()`` without the ``min(32, cpu_count + 4)`` default cap.
+
+    Threads are started lazily, one per submitted task, and Flower submits one per actor.
+    """
+
+    def __init__(self, max_workers: int | None = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(max_workers or MAX_WORKER_THREADS, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def _one_thread_per_actor() -> Iterator[None]:
+    """Let every actor of the pool run a client at once (assumption 7)."""
+    from flwr.server.superlink.fleet.vce import vce_api
+
+    flower_executor = vce_api.ThreadPoolExecutor
+    vce_api.ThreadPoolExecutor = _ThreadPerActor
+    try:
+        yield
+    finally:
+        vce_api.ThreadPoolExecutor = flower_executor
 
 
 @contextlib.contextmanager
@@ -451,6 +490,7 @@ def run_flower_simulation(
         with (
             warnings.catch_warnings(),
             _session_backend(session),
+            _one_thread_per_actor(),
             _flower_log_level(level),
         ):
             warnings.simplefilter("ignore")  # run_simulation is deprecated in 1.42

@@ -17,6 +17,7 @@ from typing import Any
 from flwr.clientapp import ClientApp
 from flwr.serverapp import ServerApp
 
+from simfl.engine.concurrency import client_concurrency
 from simfl.engine.flower_internals import ActorPools, run_flower_simulation
 from simfl.errors import SimflError
 from simfl.schema.sections import ResourcesConfig
@@ -59,6 +60,7 @@ class RaySession:
 
     resources: dict[str, float]
     pools: ActorPools = field(default_factory=ActorPools)
+    joined: bool = False  # a running cluster (its GPUs may be on other machines than this one)
 
 
 @contextlib.contextmanager
@@ -93,21 +95,13 @@ def ray_session(
             raise SimflError(
                 f"could not start or join Ray (address={address!r}): {error}"
             ) from None
-    session = RaySession(dict(ray.cluster_resources()))
+    session = RaySession(dict(ray.cluster_resources()), joined=bool(address))
     try:
         yield session
     finally:
         session.pools.close()
         if started and ray.is_initialized():
             ray.shutdown()
-
-
-def client_concurrency(cluster: dict[str, float], resources: ResourcesConfig) -> int:
-    """How many clients Flower's actor pool runs at once with these ``client_resources``."""
-    slots = int(cluster.get("CPU", 0.0) // resources.num_cpus)
-    if resources.num_gpus > 0:
-        slots = min(slots, int(cluster.get("GPU", 0.0) // resources.num_gpus))
-    return slots
 
 
 def simulate(

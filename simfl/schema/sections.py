@@ -7,7 +7,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from simfl.schema.base import Section
+from simfl.schema.base import HASH_NEUTRAL, Section
+
+#: Numeric precision of local training and evaluation (see :mod:`simfl.precision`).
+Precision = Literal["fp32", "bf16", "fp16"]
 
 
 class ScenarioMeta(Section):
@@ -29,6 +32,9 @@ class TrainConfig(Section):
     momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
     weight_decay: float = Field(default=0.0, ge=0.0)
     eval_batch_size: int = Field(default=256, ge=1)
+    # fp32 runs exactly the loops of old (no autocast); bf16 / fp16 autocast the forward pass,
+    # fp16 with a gradient scaler. Hash-neutral: scenarios without it keep their identity.
+    precision: Precision = Field(default="fp32", json_schema_extra=HASH_NEUTRAL)
 
 
 class ResourcesConfig(Section):
@@ -38,6 +44,10 @@ class ResourcesConfig(Section):
     num_gpus: float = Field(default=0.0, ge=0.0)
     ray_init: dict[str, Any] = Field(default_factory=dict)
     round_timeout_s: float = Field(default=3600.0, gt=0.0)
+    # GPU memory each GPU offers to its clients (GiB); unset: the device's total memory.
+    # Before a GPU run one client's peak memory is measured and clients per GPU are capped
+    # to fit it (see simfl.engine.gpu_packing). Hash-neutral: it changes no result.
+    gpu_memory_gib: float | None = Field(default=None, gt=0.0, json_schema_extra=HASH_NEUTRAL)
 
 
 class FaultsConfig(Section):

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from simfl.atomic import write_text
+from simfl.engine.gpu_packing import require_cuda
 from simfl.engine.records import RoundRecord
 from simfl.errors import ScenarioError
 from simfl.tracking.callbacks import RunCallback
@@ -84,12 +86,22 @@ def sweep_command(
     wandb: Annotated[
         str | None, typer.Option("--wandb", help="W&B mode: offline, online or disabled.")
     ] = None,
+    ray_num_cpus: Annotated[
+        int | None, typer.Option("--ray-num-cpus", min=1, help="CPUs Ray may use (a SLURM task's).")
+    ] = None,
+    ray_num_gpus: Annotated[
+        int | None, typer.Option("--ray-num-gpus", min=0, help="GPUs Ray may use.")
+    ] = None,
+    ray_memory_gib: Annotated[
+        float | None,
+        typer.Option("--ray-memory-gib", min=0.5, help="Memory Ray may use (object store 30%)."),
+    ] = None,
 ) -> None:
     """Run every cell of a scenario's sweep grid on one Ray runtime; rerun to resume."""
     if wandb not in (None, "offline", "online", "disabled"):
         raise ScenarioError(f"--wandb {wandb!r}: allowed: offline, online, disabled")
     from simfl.sweep.grid import expand
-    from simfl.sweep.slurm import slurm_script
+    from simfl.sweep.slurm import concurrency_summary, ray_init_for, slurm_script, task_resources
     from simfl.sweep.store import SweepStore, sweep_root  # pandas: only once a sweep is valid
 
     sweep = expand(scenario_file, set_ or [])
@@ -100,16 +112,23 @@ def sweep_command(
         script = slurm_script(
             sweep, scenario_file, set_ or [], count, store.root.resolve(), Path.cwd()
         )
-        emit_slurm.write_text(script)
+        store.root.mkdir(parents=True, exist_ok=True)  # SLURM opens its logs there
+        write_text(emit_slurm, script)
         console.print(
             f"wrote {emit_slurm}: `sbatch {emit_slurm}` runs {len(sweep.cells)} cells "
             f"in {count} tasks"
         )
+        console.print("\n".join(concurrency_summary(sweep, task_resources(sweep))))
         return
     if status:
         console.print(_status_table(sweep, store, cells))
+        console.print("\n".join(concurrency_summary(sweep, task_resources(sweep))))
         return
-    report = _run(sweep, cells, store, which, ray_address or os.environ.get("RAY_ADDRESS"), wandb)
+    address = ray_address or os.environ.get("RAY_ADDRESS")
+    for cell in [] if address else cells:  # a GPU cell without CUDA here: refuse up front
+        require_cuda(cell.scenario)
+    ray_init = ray_init_for(ray_num_cpus, ray_num_gpus, ray_memory_gib)
+    report = _run(sweep, cells, store, which, address, wandb, ray_init)
     console.print(_status_table(sweep, store, cells))
     tracking = sweep.cells[0].scenario.tracking
     mode = wandb or tracking.wandb_mode
@@ -130,7 +149,7 @@ def sweep_command(
         raise typer.Exit(1)
 
 
-def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address, wandb):
+def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address, wandb, ray_init):
     from simfl.sweep.runner import run_cells
 
     columns = (
@@ -163,4 +182,5 @@ def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address
             wandb_mode=wandb,
             callbacks_for=callbacks_for,
             on_cell=on_cell,
+            ray_init=ray_init,
         )

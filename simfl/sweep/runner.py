@@ -50,12 +50,16 @@ def run_cells(
     wandb_mode: str | None = None,
     callbacks_for: Callable[[Cell], list[RunCallback]] | None = None,
     on_cell: Callable[[Cell, str], None] | None = None,
+    ray_init: dict[str, Any] | None = None,
 ) -> SweepReport:
-    """Run every cell of ``cells`` that is not done or running elsewhere."""
+    """Run every cell of ``cells`` that is not done or running elsewhere.
+
+    ``ray_init`` overrides the scenario's ``resources.ray_init`` (a SLURM task's budget).
+    """
     check_single_runtime(sweep)
     store.write_manifest(sweep)
     report, start = SweepReport(), time.perf_counter()
-    init_args = sweep.cells[0].scenario.resources.ray_init
+    init_args = {**sweep.cells[0].scenario.resources.ray_init, **(ray_init or {})}
     todo = [c for c in cells if store.status(c) not in ("done", "running")]
     report.skipped = [c.cell_id for c in cells if c not in todo]
     if not todo:  # nothing to run: do not start Ray at all

@@ -1,0 +1,27 @@
+"""How many clients run at once: Flower's actor pool on a Ray budget, and a round's sample.
+
+Pure arithmetic (no Ray, no Flower imported), so ``simfl sweep --emit-slurm`` and ``--status``
+can state it for a SLURM task without starting anything.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from simfl.config import Scenario
+    from simfl.schema.sections import ResourcesConfig
+
+
+def client_concurrency(cluster: dict[str, float], resources: ResourcesConfig) -> int:
+    """How many clients Flower's actor pool runs at once with these ``client_resources``."""
+    slots = int(cluster.get("CPU", 0.0) // resources.num_cpus)
+    if resources.num_gpus > 0:
+        slots = min(slots, int(cluster.get("GPU", 0.0) // resources.num_gpus))
+    return slots
+
+
+def clients_per_round(scenario: Scenario) -> int:
+    """Clients a round trains: Flower's ``max(int(fraction_train * n), min_train_nodes)``."""
+    strategy, available = scenario.strategy, scenario.data.num_clients
+    return min(available, max(int(available * strategy.fraction_train), strategy.min_train_nodes))
