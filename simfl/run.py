@@ -11,12 +11,19 @@ from pathlib import Path
 
 from simfl.config import Scenario
 from simfl.data.prepare import StageProgress
+from simfl.engine.checkpoint import (
+    Checkpointer,
+    RunCheckpoint,
+    latest_checkpoint_dir,
+    load_checkpoint,
+)
 from simfl.engine.client_app import build_client_app
 from simfl.engine.model_summary import model_summary
 from simfl.engine.plan import RunPlan
 from simfl.engine.runtime import RaySession, simulate
 from simfl.engine.server_app import build_server_app
 from simfl.engine.server_callbacks import ServerCallback
+from simfl.errors import ScenarioError
 from simfl.pipeline import prepare_run
 from simfl.tracking.callbacks import CallbackList, History, RunCallback, RunInfo
 from simfl.tracking.results import ResultsWriter, new_run_dir
@@ -47,11 +54,13 @@ def run_scenario(
     wandb_group: str | None = None,
     session: RaySession | None = None,
     server_callbacks: Sequence[ServerCallback] = (),
+    resume: bool = False,
 ) -> RunOutcome:
     """Prepare data and split (nothing written to results yet), then simulate and record.
 
     ``callbacks`` observe the run (results, console, W&B); ``server_callbacks`` add metrics
     about the global model after every round, after central evaluation, or stop the run.
+    ``resume`` continues ``run_dir`` from its newest checkpoint (from round 0 if it has none).
     Raises the run's error after its results directory has been marked failed.
     """
     start = time.perf_counter()
@@ -61,6 +70,7 @@ def run_scenario(
     prepared = time.perf_counter()
 
     run_dir = run_dir or new_run_dir(scenario)
+    checkpoint = checkpoint_to_resume(run_dir, scenario) if resume else None
     info = RunInfo(
         scenario,
         run_name or run_dir.name,
@@ -69,9 +79,13 @@ def run_scenario(
         federation.clients,
         federation.scores,
         data.label_names,
+        checkpoint.server_round if checkpoint else None,
     )
     history = History()
-    chain = CallbackList([ResultsWriter(run_dir), history])
+    if checkpoint is not None:
+        history.rounds, history.failures = list(checkpoint.rounds), list(checkpoint.failures)
+    previous = history if checkpoint is not None else None
+    chain = CallbackList([ResultsWriter(run_dir, previous), history])
     mode = wandb_mode or scenario.tracking.wandb_mode
     if mode != "disabled":
         chain.callbacks.append(WandbLogger(mode, group=wandb_group))
@@ -79,6 +93,11 @@ def run_scenario(
     # Clients' local parts (FedPer heads, FedBN statistics) live here during the run only.
     state_dir = cache_dir / "client-state" / run_dir.name
     shutil.rmtree(state_dir, ignore_errors=True)
+    if checkpoint is not None:
+        checkpoint.restore_client_state(state_dir)
+    checkpointer = Checkpointer(
+        run_dir, scenario.tracking.checkpoint_every, history, state_dir.resolve()
+    )
     plan = RunPlan(
         scenario,
         federation.train_store,
@@ -90,10 +109,19 @@ def run_scenario(
     )
 
     model = model_summary(plan)  # builds the model: a bad model.pretrained fails here
-    chain.on_run_start(info)
     try:
+        chain.on_run_start(info)  # W&B login, results directory: failures mark the run failed
+        server_app = build_server_app(
+            plan,
+            data.test.rows,
+            data.test.labels,
+            chain,
+            server_callbacks,
+            checkpointer,
+            checkpoint,
+        )
         concurrency = simulate(
-            build_server_app(plan, data.test.rows, data.test.labels, chain, server_callbacks),
+            server_app,
             build_client_app(plan),
             scenario.data.num_clients,
             scenario.resources,
@@ -104,7 +132,8 @@ def run_scenario(
         timings = _timings(start, prepared)
         failed = summarize(info, history, "failed", timings, _now(), error=str(error))
         chain.on_run_failed({**failed, "model": model})
-        error.add_note(f"results (marked failed): {run_dir}")
+        if (run_dir / "summary.json").exists():
+            error.add_note(f"results (marked failed): {run_dir}")
         raise
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
@@ -112,7 +141,27 @@ def run_scenario(
     summary["model"] = model
     summary["throughput"] = throughput(history, concurrency)
     chain.on_run_end(summary)
+    checkpointer.discard()
     return RunOutcome(run_dir, summary, history)
+
+
+def checkpoint_to_resume(run_dir: Path, scenario: Scenario) -> RunCheckpoint | None:
+    """The newest checkpoint of ``run_dir``; None (and the directory cleared) if it has none.
+
+    Without a checkpoint nothing of the interrupted attempt can be reused, so the run starts
+    again from round 0 in the same directory.
+    """
+    directory = latest_checkpoint_dir(run_dir)
+    if directory is None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return None
+    checkpoint = load_checkpoint(directory, str(run_dir))
+    if checkpoint.server_round > scenario.scenario.rounds:
+        raise ScenarioError(
+            f"{run_dir}: checkpoint after round {checkpoint.server_round}, but the scenario "
+            f"has {scenario.scenario.rounds} rounds"
+        )
+    return checkpoint
 
 
 def throughput(history: History, concurrency: int) -> dict[str, float | int]:

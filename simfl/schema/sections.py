@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from simfl.schema.base import Section
+from simfl.schema.base import HASH_NEUTRAL, Section
 
 
 class ScenarioMeta(Section):
@@ -55,3 +55,5 @@ class TrackingConfig(Section):
     wandb_project: str = "simfl"
     wandb_entity: str = ""
     wandb_group: str = ""
+    # Save a run checkpoint every N rounds (0: never); `simfl run --resume` continues from it.
+    checkpoint_every: int = Field(default=1, ge=0, le=100_000, json_schema_extra=HASH_NEUTRAL)

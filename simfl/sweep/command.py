@@ -11,9 +11,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from simfl.atomic import write_text
 from simfl.engine.records import RoundRecord
 from simfl.errors import ScenarioError
 from simfl.sweep.grid import Cell, Sweep, expand, parse_shard, shard_cells
+from simfl.sweep.lease import DEFAULT_LEASE_S
 from simfl.sweep.slurm import shard_from_slurm, slurm_script
 from simfl.sweep.store import SweepStore, sweep_root
 from simfl.tracking.callbacks import RunCallback
@@ -53,7 +55,9 @@ def _status_table(sweep: Sweep, store: SweepStore, cells: list[Cell]) -> Table:
 
 
 def sweep_command(
-    scenario_file: Annotated[Path, typer.Argument(help="Scenario TOML file with a [sweep] table.")],
+    scenario_file: Annotated[
+        Path, typer.Argument(help="Scenario TOML file with a [sweep] table.", readable=False)
+    ],
     set_: Annotated[
         list[str] | None, typer.Option("--set", "-s", help="Override a base scenario key.")
     ] = None,
@@ -80,19 +84,28 @@ def sweep_command(
     wandb: Annotated[
         str | None, typer.Option("--wandb", help="W&B mode: offline, online or disabled.")
     ] = None,
+    lease: Annotated[
+        float,
+        typer.Option(
+            "--lease",
+            min=1.0,
+            help="Seconds after which a cell whose owner stopped renewing its lease (a killed "
+            "or preempted job, any host) is taken over and resumed.",
+        ),
+    ] = DEFAULT_LEASE_S,
 ) -> None:
     """Run every cell of a scenario's sweep grid on one Ray runtime; rerun to resume."""
     if wandb not in (None, "offline", "online", "disabled"):
         raise ScenarioError(f"--wandb {wandb!r}: allowed: offline, online, disabled")
     sweep = expand(scenario_file, set_ or [])
-    store = SweepStore(sweep_root(sweep.cells[0].scenario.tracking.results_dir, sweep))
+    store = SweepStore(sweep_root(sweep.cells[0].scenario.tracking.results_dir, sweep), lease)
     cells, which = _select_shard(sweep, shard)
     if emit_slurm:
         count = tasks or len(sweep.cells)
         script = slurm_script(
             sweep, scenario_file, set_ or [], count, store.root.resolve(), Path.cwd()
         )
-        emit_slurm.write_text(script)
+        write_text(emit_slurm, script)
         console.print(
             f"wrote {emit_slurm}: `sbatch {emit_slurm}` runs {len(sweep.cells)} cells "
             f"in {count} tasks"
