@@ -65,12 +65,12 @@ def run_scenario(
     """
     start = time.perf_counter()
     cache_dir = Path(scenario.tracking.cache_dir)
+    run_dir = run_dir or new_run_dir(scenario)
+    checkpoint = checkpoint_to_resume(run_dir, scenario) if resume else None
     pipeline = prepare_run(scenario, progress)
     data, federation = pipeline.data, pipeline.federation
     prepared = time.perf_counter()
 
-    run_dir = run_dir or new_run_dir(scenario)
-    checkpoint = checkpoint_to_resume(run_dir, scenario) if resume else None
     info = RunInfo(
         scenario,
         run_name or run_dir.name,

@@ -13,10 +13,12 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from test_end_to_end import TINY, simfl
 
 from simfl.engine.records import TIMING_COLUMNS
@@ -108,3 +110,34 @@ def test_resume_refuses_what_it_cannot_resume(workspace, tmp_path):
     assert done.returncode == 2 and "no such run directory" in done.stderr
     done = simfl("run", "--resume", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 2 and "not a run directory" in done.stderr
+
+
+def _interrupted_run_dir(workspace: Path, tmp_path: Path, checkpoint_payload) -> Path:
+    """A run directory as a killed run leaves it, with the given checkpoint file."""
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints" / "round-000003").mkdir(parents=True)
+    (run_dir / "scenario.toml").write_text((workspace / "tiny.toml").read_text())
+    (run_dir / "summary.json").write_text('{"status": "running"}')
+    checkpoint_payload(run_dir / "checkpoints" / "round-000003" / "checkpoint.pt")
+    return run_dir
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (lambda path: path.write_bytes(b"\x80\x02truncated"), "cannot be loaded"),
+        # A pickled object (not tensors and plain values) is refused, never unpickled.
+        (lambda path: torch.save({"format": 1, "x": datetime.now()}, path), "pickled objects"),
+    ],
+)
+def test_a_bad_checkpoint_is_one_line_and_never_unpickled(workspace, tmp_path, payload, reason):
+    run_dir = _interrupted_run_dir(workspace, tmp_path, payload)
+    done = simfl("run", "--resume", str(run_dir), cwd=tmp_path)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "checkpoint round-000003 cannot be loaded" in lines[0] and reason in lines[0]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoints",
+        "scenario.toml",
+        "summary.json",
+    ]

@@ -177,6 +177,8 @@ def load_checkpoint(directory: Path, source: str) -> RunCheckpoint:
         )
     except Exception as error:  # noqa: BLE001 - any unreadable checkpoint gets the same line
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "Weights only load failed" in str(error):
+            reason = "it holds pickled objects, which weights_only loading refuses to unpickle"
         raise ScenarioError(
             f"{source}: checkpoint {directory.name} cannot be loaded ({reason}); "
             "remove it to rerun the run from round 0"
