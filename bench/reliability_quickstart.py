@@ -35,11 +35,15 @@ TIMING = ("round_seconds", "train_seconds", "evaluate_seconds", "central_eval_se
 
 def simfl(*args: str, cwd: Path, wait: bool = True):
     command = [sys.executable, "-m", "simfl.cli", *args]
+    env = {**os.environ, "COLUMNS": "250"}
     if wait:
-        return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+        return subprocess.run(
+            command, cwd=cwd, capture_output=True, text=True, check=False, env=env
+        )
     return subprocess.Popen(
         command,
         cwd=cwd,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -109,7 +109,7 @@ def run(
 
     if resume is not None:
         scenario = _resumable(resume, scenario_file, set_)
-        console.print(_resume_point(resume))
+        console.print(_resume_point(resume), soft_wrap=True, highlight=False)
     elif scenario_file is None:
         raise ScenarioError("simfl run: give a scenario file, or --resume RUN_DIR")
     else:
