@@ -83,6 +83,7 @@ def resume_part(out: Path, rounds: int, kill_after: int) -> None:
         killed_s = time.perf_counter() - started
         (killed_dir,) = [d for d in results.iterdir() if d != reference_dir]
         checkpoint = next(killed_dir.glob("checkpoints/round-*/checkpoint.pt"))
+        checkpoint_bytes = checkpoint.stat().st_size  # removed when the resumed run completes
         payload = torch.load(checkpoint, weights_only=True)
         save_started = time.perf_counter()
         torch.save(payload, out / "checkpoint-timing.pt")
@@ -97,7 +98,7 @@ def resume_part(out: Path, rounds: int, kill_after: int) -> None:
         print(
             f"{strategy}: bit-identical={identical}; uninterrupted {reference_s:.1f} s; killed "
             f"after checkpoint {kill_after} at {killed_s:.1f} s, resumed after round "
-            f"{resumed_from} in {resumed_s:.1f} s; checkpoint {checkpoint.stat().st_size:,} "
+            f"{resumed_from} in {resumed_s:.1f} s; checkpoint {checkpoint_bytes:,} "
             f"bytes (+ client state), saved in {save_s:.3f} s vs {round_s:.2f} s per round",
             flush=True,
         )
