@@ -126,13 +126,13 @@ def sweep_part(out: Path, rounds: int) -> None:
     first, second = simfl(*base, cwd=root, wait=False), simfl(*base, cwd=root, wait=False)
     killed_cell = None
     while killed_cell is None:
-        for lock in root.glob("results/sweeps/*/cells/.*.LOCK"):
+        for lock in root.glob("results/sweeps/*/locks/*.LOCK"):
             try:
                 owner = json.loads(lock.read_text())
             except (OSError, ValueError):
                 continue
-            cell = lock.parent / lock.name.removeprefix(".").removesuffix(".LOCK")
-            done = list(lock.parent.glob("*/DONE"))
+            cell = lock.parent.parent / "cells" / lock.name.removesuffix(".LOCK")
+            done = list(cell.parent.glob("*/DONE"))
             if owner["pid"] == first.pid and done and list(cell.glob("checkpoints/round-*")):
                 killed_cell = cell
         time.sleep(0.05)
@@ -149,7 +149,7 @@ def sweep_part(out: Path, rounds: int) -> None:
         f"exit codes: process 2 {second.returncode}, restarted {restarted.returncode}; "
         f"{wall:.1f} s in all"
     )
-    for cell in sorted(d for d in cells_dir.iterdir() if d.is_dir()):
+    for cell in sorted(cells_dir.iterdir()):
         run_id = (cell / "wandb_run_id").read_text().strip()
         pieces = sorted(p.name.rsplit("-", 1)[1] for p in cell.glob("wandb/offline-run-*"))
         rounds_seen = list(pd.read_parquet(cell / "metrics.parquet")["round"])
@@ -163,7 +163,7 @@ def sweep_part(out: Path, rounds: int) -> None:
     print(
         f"  index.parquet: {len(index)} rows, {index['cell_id'].nunique()} unique, "
         f"statuses {sorted(set(index['status']))}; locks left: "
-        f"{len(list(cells_dir.glob('.*.LOCK')))}"
+        f"{len(list(cells_dir.parent.glob('locks/*.LOCK')))}"
     )
 
 

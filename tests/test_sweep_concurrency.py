@@ -51,9 +51,9 @@ def _cells(root: Path) -> Path:
 def _held_by(cells: Path, pid: int) -> list[str]:
     """Cells whose lease ``pid`` holds and that have a checkpoint but no DONE yet."""
     held = []
-    for lock in cells.glob(".*.LOCK"):
+    for lock in cells.parent.glob("locks/*.LOCK"):
         owner = read_owner(lock)
-        cell = cells / lock.name.removeprefix(".").removesuffix(".LOCK")
+        cell = cells / lock.name.removesuffix(".LOCK")
         mid_run = list(cell.glob("checkpoints/round-*/checkpoint.pt"))
         if owner and owner.pid == pid and mid_run and not (cell / "DONE").exists():
             held.append(cell.name)
@@ -96,7 +96,7 @@ def test_two_processes_one_killed_and_restarted_run_each_cell_once(tmp_path):
     assert len(seen_done) == 6
     for cell, marker in seen_done.items():
         assert (cells / cell / "DONE").read_text() == marker  # never run a second time
-    for cell_dir in (d for d in cells.iterdir() if d.is_dir()):
+    for cell_dir in cells.iterdir():
         summary = json.loads((cell_dir / "summary.json").read_text())
         assert summary["status"] == "completed"
         metrics = pd.read_parquet(cell_dir / "metrics.parquet")
@@ -105,7 +105,7 @@ def test_two_processes_one_killed_and_restarted_run_each_cell_once(tmp_path):
         pieces = list((cell_dir / "wandb").glob("offline-run-*"))
         assert pieces and all(p.name.endswith(f"-{run_id}") for p in pieces)  # one W&B run
         assert len(pieces) == (2 if cell_dir.name == killed_cell else 1)
-    assert not list(cells.glob(".*.LOCK"))
+    assert not list(cells.parent.glob("locks/*.LOCK"))
     index = pd.read_parquet(cells.parent / "index.parquet")
     assert len(index) == 6 and index["cell_id"].is_unique
     assert (index["status"] == "done").all()
@@ -117,7 +117,7 @@ def test_a_foreign_hosts_lock_is_taken_over_after_its_lease_and_the_cell_runs(tm
     store = SweepStore(sweep_root(sweep.cells[0].scenario.tracking.results_dir, sweep))
     first = sweep.cells[0]  # the first cell the sweep tries: it must wait for the lease
     lock = store.lock_path(first)
-    lock.parent.mkdir(parents=True)
+    lock.parent.mkdir(parents=True)  # results/sweeps/<id>/locks/
     owner = {
         "token": "f0reign",
         "host": "node-preempted-elsewhere",  # a host we cannot ask whether the owner lives

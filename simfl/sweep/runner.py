@@ -87,9 +87,7 @@ def _claimable(cells: list[Cell], store: SweepStore, attempted: set[str]) -> lis
     return [
         c
         for c in cells
-        if c.cell_id not in attempted
-        and not store.is_done(c)
-        and not store.is_running_elsewhere(c)
+        if c.cell_id not in attempted and not store.is_done(c) and not store.is_running_elsewhere(c)
     ]
 
 

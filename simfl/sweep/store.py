@@ -90,7 +90,8 @@ class SweepStore:
         return directory, bool(resumable)
 
     def lock_path(self, cell: Cell) -> Path:
-        return self.cell_dir(cell).parent / f".{cell.cell_id}.{LOCK}"
+        """``locks/<cell-id>.LOCK`` (beside ``cells/``, so ``cells/*`` holds only cells)."""
+        return self.root / "locks" / f"{cell.cell_id}.{LOCK}"
 
     def complete(self, cell: Cell) -> None:
         """The ``DONE`` marker, fsynced with its directory (call while holding the lease)."""
