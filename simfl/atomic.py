@@ -68,6 +68,39 @@ def write_table(path_stem: Path, frame: pd.DataFrame) -> None:
     write_atomically(path_stem.with_suffix(".csv"), lambda tmp: frame.to_csv(tmp, index=False))
 
 
+def append_line(path: Path, line: str) -> None:
+    """Append one line to ``path`` durably: written with ``O_APPEND``, then fsynced.
+
+    For files that grow by a record at a time (metrics per round): nothing already written is
+    rewritten, so a crash can at worst leave a torn last line, which
+    :func:`read_complete_lines` leaves out. A new file's directory entry is fsynced too.
+    """
+    path = Path(path)
+    if "\n" in line:
+        raise ValueError("append_line writes exactly one line")
+    created = not path.exists()
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    descriptor = os.open(path, flags, 0o666)
+    try:
+        os.write(descriptor, (line + "\n").encode())
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    if created:
+        _fsync(path.parent)
+
+
+def read_complete_lines(path: Path) -> list[str]:
+    """The lines of ``path`` that end in a newline (a torn last line is not one of them)."""
+    text = Path(path).read_text()
+    return text.split("\n")[:-1]
+
+
+def fsync_directory(path: Path) -> None:
+    """Flush a directory's entries (after creating, linking or removing files in it)."""
+    _fsync(Path(path))
+
+
 def publish_directory(final: Path, fill_fn: Callable[[Path], None]) -> bool:
     """Let ``fill_fn`` fill an empty temporary sibling directory, then rename it to ``final``.
 

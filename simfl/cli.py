@@ -6,16 +6,51 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from simfl.errors import ScenarioError, SimflError
 
+errors = Console(stderr=True)
+
+
+def report_error(error: SimflError) -> None:
+    """The error in one line on stderr (a client traceback, if any, follows as notes)."""
+    errors.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+    for note in getattr(error, "__notes__", []):
+        errors.print(escape(note), highlight=False, soft_wrap=True)
+
+
+class SimflGroup(TyperGroup):
+    """Every command's SimflError becomes one line on stderr and its exit code (2: bad input).
+
+    Handled in the click group rather than only in :func:`main`, so ``typer.testing.CliRunner``
+    sees exactly what a shell sees.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SimflError as error:
+            report_error(error)
+            ctx.exit(error.exit_code)
+        except click.UsageError as error:  # a bad flag or argument: one line too
+            if type(error).__name__ == "NoArgsIsHelpError":
+                raise
+            command = error.ctx.command_path if error.ctx else ctx.command_path
+            message = " ".join(error.format_message().split())
+            errors.print(f"[red]error:[/] {escape(f'{command}: {message}')}", soft_wrap=True)
+            ctx.exit(error.exit_code)
+
+
 app = typer.Typer(
+    cls=SimflGroup,
     help="Federated-learning simulation benchmarks for speech, on Flower's Ray engine.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -25,13 +60,15 @@ data_app = typer.Typer(help="Build and inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 console = Console()
-errors = Console(stderr=True)
 
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a scenario key: dotted.key=value (repeatable)."),
 ]
-ScenarioArg = Annotated[Path, typer.Argument(help="Scenario TOML file.", show_default=False)]
+# readable=False: simfl's own reader refuses unreadable files in its one-line format.
+ScenarioArg = Annotated[
+    Path, typer.Argument(help="Scenario TOML file.", show_default=False, readable=False)
+]
 
 
 class WandbMode(StrEnum):
@@ -48,19 +85,36 @@ def _load(path: Path, overrides: list[str] | None):
 
 @app.command()
 def run(
-    scenario_file: ScenarioArg,
+    scenario_file: Annotated[
+        Path | None,
+        typer.Argument(help="Scenario TOML file.", show_default=False, readable=False),
+    ] = None,
     set_: SetOption = None,
     wandb: Annotated[
         WandbMode | None, typer.Option("--wandb", help="W&B mode (default: the scenario's).")
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Continue this interrupted run directory from its last checkpoint.",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Flower's debug logs.")] = False,
 ) -> None:
-    """Run a scenario end to end and write results/<scenario>-<time>-<hash>/."""
+    """Run a scenario end to end and write results/<scenario>-<time>-<hash>/ (or --resume one)."""
     from simfl.console import RunDisplay, summary_table
     from simfl.engine.gpu_packing import require_cuda
     from simfl.run import run_scenario
 
-    scenario = _load(scenario_file, set_)
+    if resume is not None:
+        scenario = _resumable(resume, scenario_file, set_)
+        console.print(_resume_point(resume), soft_wrap=True, highlight=False)
+    elif scenario_file is None:
+        raise ScenarioError("simfl run: give a scenario file, or --resume RUN_DIR")
+    else:
+        scenario = _load(scenario_file, set_)
     require_cuda(scenario)  # before the live display starts: the refusal is the only output
     with RunDisplay(console) as display:
         outcome = run_scenario(
@@ -69,9 +123,43 @@ def run(
             callbacks=[display],
             progress=display,
             verbose=verbose,
+            run_dir=resume,
+            resume=resume is not None,
         )
     console.print(summary_table(outcome.summary))
     console.print(f"results: {outcome.run_dir}")
+
+
+def _resumable(run_dir: Path, scenario_file: Path | None, overrides: list[str] | None):
+    """The scenario of an interrupted run directory, or a one-line reason it cannot resume."""
+    import json
+
+    if scenario_file is not None or overrides:
+        raise ScenarioError(
+            "--resume: the run directory holds its scenario; give no scenario file or --set"
+        )
+    if not run_dir.is_dir():
+        raise ScenarioError(f"--resume {run_dir}: no such run directory")
+    resolved = run_dir / "scenario.toml"
+    if not resolved.is_file():
+        raise ScenarioError(f"--resume {run_dir}: not a run directory (no scenario.toml)")
+    summary = run_dir / "summary.json"
+    try:
+        status = json.loads(summary.read_text()).get("status") if summary.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        status = None  # an unreadable summary: the run did not finish cleanly
+    if status == "completed":
+        raise ScenarioError(f"--resume {run_dir}: the run is already completed")
+    return _load(resolved, None)
+
+
+def _resume_point(run_dir: Path) -> str:
+    from simfl.engine.checkpoint import latest_checkpoint_dir
+
+    checkpoint = latest_checkpoint_dir(run_dir)
+    if checkpoint is None:
+        return f"resuming {run_dir}: no checkpoint yet, starting again from round 0"
+    return f"resuming {run_dir} after round {int(checkpoint.name.removeprefix('round-'))}"
 
 
 @app.command()
@@ -109,7 +197,9 @@ def list_registry(
 
 @data_app.command("prepare")
 def data_prepare(
-    scenario_file: Annotated[Path, typer.Argument(help="Scenario whose [data] to build.")] = Path(
+    scenario_file: Annotated[
+        Path, typer.Argument(help="Scenario whose [data] to build.", readable=False)
+    ] = Path(
         "scenarios/quickstart.toml"
     ),
     set_: SetOption = None,
@@ -235,13 +325,10 @@ def invoke(args: list[str] | None = None) -> int:
     """
     try:
         app(args=args, prog_name="simfl")
-    except SystemExit as done:  # click ends every command this way
+    except SystemExit as done:  # click ends every command this way (SimflGroup reports errors)
         return done.code if isinstance(done.code, int) else int(done.code is not None)
-    except SimflError as error:
-        errors.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-        if not isinstance(error, ScenarioError):
-            for note in getattr(error, "__notes__", []):
-                errors.print(escape(note), highlight=False, soft_wrap=True)
+    except SimflError as error:  # raised outside a command
+        report_error(error)
         return error.exit_code
     except KeyboardInterrupt:
         errors.print("[red]interrupted[/]")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import stat
 import tomllib
 import typing
 from pathlib import Path
@@ -126,16 +127,89 @@ class Scenario(Section):
 # --------------------------------------------------------------------------- loading
 
 
+#: A scenario is a few KiB; anything near this is not one (and would be read into memory).
+MAX_SCENARIO_BYTES = 1 << 20
+#: Tables and arrays nested deeper than this are not a scenario (and could exhaust the stack).
+MAX_NESTING = 32
+#: The tables every scenario needs, in the order an empty file's error lists them.
+REQUIRED_SECTIONS = ("scenario", "data", "partition", "model", "strategy")
+
+
+def read_toml_file(path: str | Path) -> dict[str, Any]:
+    """The TOML table in ``path``, or a one-line ScenarioError naming the file and the problem.
+
+    ``tomllib`` only parses text; what it leaves to the caller is refused here, before anything
+    is read into memory or written: a missing file, a directory, a device or FIFO (reading
+    would block or never end), no permission, a file over 1 MiB, NUL bytes (binary data),
+    invalid UTF-8, and nesting deeper than :data:`MAX_NESTING` levels.
+    """
+    path = Path(path)
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise ScenarioError(f"{path}: is a directory, not a scenario file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ScenarioError(f"{path}: not a regular file (a device, FIFO or socket)")
+        if info.st_size > MAX_SCENARIO_BYTES:
+            raise ScenarioError(f"{path}: {_too_big(info.st_size)}")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SCENARIO_BYTES + 1)
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such scenario file") from None
+    except OSError as err:  # permission, symlink loop, I/O error, name too long...
+        raise ScenarioError(f"{path}: cannot read the scenario file: {err.strerror}") from None
+    if len(data) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"{path}: {_too_big(len(data))}")
+    if b"\x00" in data:
+        raise ScenarioError(f"{path.name}: not a text file (NUL bytes): a scenario is TOML text")
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        raise ScenarioError(
+            f"{path.name}: not UTF-8 text (invalid byte 0x{data[err.start]:02x} at offset "
+            f"{err.start}); TOML files are UTF-8"
+        ) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{path.name}: not valid TOML: {err}") from None
+    except RecursionError:
+        raise ScenarioError(f"{path.name}: {_too_deep()}") from None
+    if nesting_depth(raw) > MAX_NESTING:
+        raise ScenarioError(f"{path.name}: {_too_deep()}")
+    return raw
+
+
+def nesting_depth(value: Any) -> int:
+    """How many tables and arrays deep ``value`` goes (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _too_big(size: int) -> str:
+    return f"{size:,} bytes is too big for a scenario file (at most {MAX_SCENARIO_BYTES:,})"
+
+
+def _too_deep() -> str:
+    return f"tables or arrays nested more than {MAX_NESTING} levels deep; not a scenario"
+
+
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
     """Read, override and validate a scenario file; every failure is a one-line ScenarioError."""
     path = Path(path)
     source = path.name
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such scenario file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{source}: not valid TOML: {err}") from None
+    raw = read_toml_file(path)
     for item in overrides or []:
         apply_override(raw, item, source)
     return scenario_from_dict(raw, source)
@@ -229,9 +303,22 @@ def _schema_keys(loc: tuple[Any, ...]) -> list[str]:
 
 
 def describe_validation_error(err: ValidationError, raw: dict[str, Any], source: str) -> str:
-    """One line per problem: file, dotted key, what is wrong and what is allowed."""
+    """One line: file, then per problem the dotted key, what is wrong and what is allowed."""
+    prefix = f"{source}: "
+    parts = [line.removeprefix(prefix) for line in _problem_lines(err, raw, source)]
+    return prefix + "; ".join(parts)
+
+
+def _problem_lines(err: ValidationError, raw: dict[str, Any], source: str) -> list[str]:
+    """``<source>: <problem>`` for each problem pydantic found."""
     lines = []
-    for problem in err.errors():
+    problems = err.errors()
+    missing = [p["loc"][0] for p in problems if p["type"] == "missing" and len(p["loc"]) == 1]
+    if len(missing) > 1:  # an empty file, say: one line naming every missing table
+        tables = ", ".join(f"[{name}]" for name in missing)
+        lines.append(f"{source}: missing required sections {tables}")
+        problems = [p for p in problems if not (p["type"] == "missing" and len(p["loc"]) == 1)]
+    for problem in problems:
         loc = tuple(problem["loc"])
         kind = problem["type"]
         if kind == "extra_forbidden":
@@ -261,4 +348,4 @@ def describe_validation_error(err: ValidationError, raw: dict[str, Any], source:
         shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
         message = problem["msg"].replace("Input tag", "value").replace("Value error, ", "")
         lines.append(f"{source}: key '{key}': {message}{shown}")
-    return "\n".join(lines)
+    return lines

@@ -48,3 +48,25 @@ class ClientFailuresError(SimflError):
             f"{required} required (strategy.min_train_nodes). First client failure:\n"
             f"{first_failure}"
         )
+
+
+class RecorderError(SimflError):
+    """A recorder callback could not set up or write (W&B login, unwritable or full disk).
+
+    Exit code 2: like bad input, the user has to fix something before rerunning.
+    """
+
+    exit_code = 2
+
+    def __init__(self, what: str, error: BaseException):
+        self.what = what
+        super().__init__(f"{what}: {describe_os_error(error)}")
+
+
+def describe_os_error(error: BaseException) -> str:
+    """One line for an error: ``<file>: <strerror>`` for OS errors, else the first line."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror}"
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -11,6 +11,12 @@ from pathlib import Path
 
 from simfl.config import Scenario
 from simfl.data.prepare import StageProgress
+from simfl.engine.checkpoint import (
+    Checkpointer,
+    RunCheckpoint,
+    latest_checkpoint_dir,
+    load_checkpoint,
+)
 from simfl.engine.client_app import build_client_app
 from simfl.engine.gpu_packing import pack_clients, require_cuda
 from simfl.engine.model_summary import model_summary
@@ -51,11 +57,13 @@ def run_scenario(
     session: RaySession | None = None,
     server_callbacks: Sequence[ServerCallback] = (),
     declared_gpus: bool = False,
+    resume: bool = False,
 ) -> RunOutcome:
     """Prepare data and split (nothing written to results yet), then simulate and record.
 
     ``callbacks`` observe the run (results, console, W&B); ``server_callbacks`` add metrics
     about the global model after every round, after central evaluation, or stop the run.
+    ``resume`` continues ``run_dir`` from its newest checkpoint (from round 0 if it has none).
     Raises the run's error after its results directory has been marked failed.
     A run asking for GPUs is refused (nothing written) unless torch sees CUDA here, the run
     joins a cluster (whose GPUs may be on other machines), or ``declared_gpus`` says the GPUs
@@ -65,11 +73,12 @@ def run_scenario(
         require_cuda(scenario)
     start = time.perf_counter()
     cache_dir = Path(scenario.tracking.cache_dir)
+    run_dir = run_dir or new_run_dir(scenario)
+    checkpoint = checkpoint_to_resume(run_dir, scenario) if resume else None
     pipeline = prepare_run(scenario, progress)
     data, federation = pipeline.data, pipeline.federation
     prepared = time.perf_counter()
 
-    run_dir = run_dir or new_run_dir(scenario)
     info = RunInfo(
         scenario,
         run_name or run_dir.name,
@@ -79,9 +88,13 @@ def run_scenario(
         federation.scores,
         data.label_names,
         federation.figure,
+        checkpoint.server_round if checkpoint else None,
     )
     history = History()
-    chain = CallbackList([ResultsWriter(run_dir), history])
+    if checkpoint is not None:
+        history.rounds, history.failures = list(checkpoint.rounds), list(checkpoint.failures)
+    previous = history if checkpoint is not None else None
+    chain = CallbackList([ResultsWriter(run_dir, previous), history])
     mode = wandb_mode or scenario.tracking.wandb_mode
     if mode != "disabled":
         chain.callbacks.append(WandbLogger(mode, group=wandb_group))
@@ -89,6 +102,11 @@ def run_scenario(
     # Clients' local parts (FedPer heads, FedBN statistics) live here during the run only.
     state_dir = cache_dir / "client-state" / run_dir.name
     shutil.rmtree(state_dir, ignore_errors=True)
+    if checkpoint is not None:
+        checkpoint.restore_client_state(state_dir)
+    checkpointer = Checkpointer(
+        run_dir, scenario.tracking.checkpoint_every, history, state_dir.resolve()
+    )
     plan = RunPlan(
         scenario,
         federation.train_store,
@@ -104,10 +122,19 @@ def run_scenario(
         resources, packing = pack_clients(plan)  # GPU runs: measured clients per GPU
     except ScenarioError as error:
         raise error.with_source(scenario.source) from None
-    chain.on_run_start(info)
     try:
+        chain.on_run_start(info)  # W&B login, results directory: failures mark the run failed
+        server_app = build_server_app(
+            plan,
+            data.test.rows,
+            data.test.labels,
+            chain,
+            server_callbacks,
+            checkpointer,
+            checkpoint,
+        )
         concurrency = simulate(
-            build_server_app(plan, data.test.rows, data.test.labels, chain, server_callbacks),
+            server_app,
             build_client_app(plan),
             engine_slots(scenario),
             resources,
@@ -118,7 +145,8 @@ def run_scenario(
         timings = _timings(start, prepared, history)
         failed = summarize(info, history, "failed", timings, _now(), error=str(error))
         chain.on_run_failed({**failed, "model": model})
-        error.add_note(f"results (marked failed): {run_dir}")
+        if (run_dir / "summary.json").exists():
+            error.add_note(f"results (marked failed): {run_dir}")
         raise
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
@@ -130,7 +158,27 @@ def run_scenario(
     if packing is not None:
         summary["gpu_packing"] = packing.as_dict()
     chain.on_run_end(summary)
+    checkpointer.discard()
     return RunOutcome(run_dir, summary, history)
+
+
+def checkpoint_to_resume(run_dir: Path, scenario: Scenario) -> RunCheckpoint | None:
+    """The newest checkpoint of ``run_dir``; None (and the directory cleared) if it has none.
+
+    Without a checkpoint nothing of the interrupted attempt can be reused, so the run starts
+    again from round 0 in the same directory.
+    """
+    directory = latest_checkpoint_dir(run_dir)
+    if directory is None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return None
+    checkpoint = load_checkpoint(directory, str(run_dir))
+    if checkpoint.server_round > scenario.scenario.rounds:
+        raise ScenarioError(
+            f"{run_dir}: checkpoint after round {checkpoint.server_round}, but the scenario "
+            f"has {scenario.scenario.rounds} rounds"
+        )
+    return checkpoint
 
 
 def throughput(history: History, concurrency: int) -> dict[str, float | int]:

@@ -184,6 +184,22 @@ def test_fedper_never_sends_the_head_and_keeps_it_across_restarts(data, tmp_path
     assert not torch.equal(own["head.weight"], restarted.initial_local["head.weight"])
 
 
+def test_a_clients_first_head_is_the_initial_one_whoever_the_actor_trained_before(data, tmp_path):
+    """An actor serves many clients: client 1's first round must not start from the head the
+    actor just trained for client 0 (it did while the initial head shared the model's storage,
+    which made FedPer depend on which actor served whom)."""
+    strategy = {"name": "fedper", "local_layers": ["head"]}
+    after_other = make_plan(data, tmp_path / "shared-actor", strategy)
+    alone = make_plan(data, tmp_path / "fresh-actor", strategy)
+    start = initial_shared_arrays(after_other)
+    train_round(after_other, strategy_of(after_other), start, [0, 1])
+    train_round(alone, strategy_of(alone), start, [1])
+    trained_after, trained_alone = (
+        ClientStateStore(p.state_dir).load(1) for p in (after_other, alone)
+    )
+    assert all(torch.equal(trained_after[k], trained_alone[k]) for k in trained_alone)
+
+
 def test_freeze_shared_trains_only_the_local_head(data, tmp_path):
     strategy = {"name": "fedper", "local_layers": ["head"], "freeze_shared": True}
     plan = make_plan(data, tmp_path, strategy)

@@ -289,3 +289,70 @@ def test_12_reply_sender_is_read_from_the_metadata_dict() -> None:
         "assumption 12: Metadata.src_node_id no longer reads _src_node_id; SecAgg+ replies "
         "would name their slot instead of their partition (PartitionAddressedGrid)"
     )
+
+
+def _round(strategy, server_round: int, arrays, rng):
+    """configure_train on a real grid, one reply per sampled node, aggregate_train."""
+    from flwr.app import Array, Message, MetricRecord, RecordDict
+
+    grid = in_memory_grid(3)
+    random.seed(server_round)
+    messages = list(strategy.configure_train(server_round, arrays, ConfigRecord(), grid))
+    replies = []
+    for message in messages:
+        update = {
+            k: Array(v.numpy() + rng.normal(size=v.shape).astype("float32"))
+            for k, v in arrays.items()
+        }
+        content = RecordDict(
+            {"arrays": ArrayRecord(update), "metrics": MetricRecord({"num-examples": 4})}
+        )
+        replies.append(Message(content=content, reply_to=message))
+    new_arrays, _ = strategy.aggregate_train(server_round, replies)
+    return new_arrays
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("FedAdam", {"current_arrays": dict, "m_t": dict, "v_t": dict}),
+        ("FedYogi", {"current_arrays": dict, "m_t": dict, "v_t": dict}),
+        ("FedAdagrad", {"current_arrays": dict, "m_t": dict, "v_t": dict}),
+        ("FedAvgM", {"current_arrays": ArrayRecord, "momentum_vector": list}),
+        ("FedAvg", {}),
+    ],
+)
+def test_14_strategy_server_state_is_in_named_attributes(name: str, expected: dict) -> None:
+    """After two rounds the state is in exactly these attributes; restored into a fresh
+    strategy, the third round gives bit-identical weights (what checkpoints rely on)."""
+    import numpy as np
+    from flwr.app import Array
+    from flwr.serverapp import strategy as strategies
+
+    def build():
+        kwargs = {"fraction_train": 1.0, "min_train_nodes": 3, "min_available_nodes": 3}
+        if name == "FedAvgM":
+            kwargs["server_momentum"] = 0.9
+        return getattr(strategies, name)(**kwargs)
+
+    rng = np.random.default_rng(0)
+    arrays = ArrayRecord({"w": Array(rng.normal(size=(3, 2)).astype("float32"))})
+    original = build()
+    with flower_task():
+        for server_round in (1, 2):
+            arrays = _round(original, server_round, arrays, np.random.default_rng(server_round))
+    for attribute in flower_internals.STRATEGY_STATE_ATTRIBUTES:
+        kind = expected.get(attribute)
+        value = getattr(original, attribute, None)
+        assert (value is None) if kind is None else isinstance(value, kind), (
+            f"assumption 14: {name}.{attribute} is {type(value).__name__}"
+        )
+    state = flower_internals.strategy_server_state(original)
+    assert sorted(state) == sorted(expected)
+    restored = build()
+    flower_internals.restore_strategy_server_state(restored, state)
+    with flower_task():
+        going_on = _round(original, 3, arrays, np.random.default_rng(3))
+        resumed = _round(restored, 3, arrays, np.random.default_rng(3))
+    np.testing.assert_array_equal(going_on["w"].numpy(), resumed["w"].numpy())
+    assert going_on["w"].numpy().tobytes() == resumed["w"].numpy().tobytes()

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -7,8 +8,8 @@ import pytest
 from simfl.atomic import write_atomically, write_text
 from simfl.config import load_scenario
 from simfl.engine.records import ClientFailure, RoundRecord
-from simfl.tracking.callbacks import RunInfo
-from simfl.tracking.results import ResultsWriter, new_run_dir
+from simfl.tracking.callbacks import History, RunInfo
+from simfl.tracking.results import ResultsWriter, new_run_dir, read_metrics_lines
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.toml"
 
@@ -58,3 +59,39 @@ def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
     with pytest.raises(RuntimeError):
         write_atomically(target, broken)
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.txt"]
+
+
+def test_metrics_are_appended_per_round_never_rewritten(tmp_path):
+    info = _info(tmp_path)
+    writer = ResultsWriter(info.run_dir)
+    writer.on_run_start(info)
+    lines = info.run_dir / "metrics.jsonl"
+    writer.on_round_end(RoundRecord(round=0, metrics={"central_accuracy": 0.1}))
+    first, inode = lines.read_bytes(), lines.stat().st_ino
+    writer.on_round_end(
+        RoundRecord(round=1, metrics={"central_accuracy": 1 / 3, "x": float("nan")})
+    )
+    assert lines.read_bytes().startswith(first) and lines.stat().st_ino == inode  # appended
+    assert not (info.run_dir / "metrics.parquet").exists()  # the table is built at the end
+    with lines.open("a") as handle:  # a crash in the middle of the next append
+        handle.write('{"round": 2, "central_acc')
+    rows = read_metrics_lines(info.run_dir)
+    assert list(rows["round"]) == [0, 1] and rows["central_accuracy"].iloc[1] == 1 / 3  # exact
+    writer.on_run_end({"status": "completed"})
+    table = pd.read_parquet(info.run_dir / "metrics.parquet")
+    assert list(table["round"]) == [0, 1] and table["x"].isna().iloc[1]
+
+
+def test_a_resumed_writer_keeps_exactly_the_checkpointed_rounds(tmp_path):
+    info = _info(tmp_path)
+    writer = ResultsWriter(info.run_dir)
+    writer.on_run_start(info)
+    for server_round in range(4):  # rounds 0-3 ran; the checkpoint holds rounds 0-2
+        writer.on_round_end(RoundRecord(round=server_round, metrics={"m": float(server_round)}))
+    previous = History(rounds=[RoundRecord(round=r, metrics={"m": float(r)}) for r in range(3)])
+    resumed = ResultsWriter(info.run_dir, previous)
+    resumed.on_run_start(replace(info, resumed_after=2))
+    resumed.on_round_end(RoundRecord(round=3, metrics={"m": 3.0}))
+    assert list(read_metrics_lines(info.run_dir)["round"]) == [0, 1, 2, 3]
+    resumed.on_run_end({"status": "completed"})
+    assert list(pd.read_parquet(info.run_dir / "metrics.parquet")["m"]) == [0.0, 1.0, 2.0, 3.0]

@@ -135,7 +135,7 @@ def test_kill_9_mid_cell_then_resume_runs_each_cell_once(tmp_path):
             done = list(cells.glob("*/cells/*/DONE"))
             running = [
                 p
-                for p in cells.glob("*/cells/*/metrics.parquet")
+                for p in cells.glob("*/cells/*/metrics.jsonl")
                 if not (p.parent / "DONE").exists()
             ]
             if done and running:

@@ -43,7 +43,10 @@ class WorkerState:
         self.index = ClientIndex(plan.index_dir)
         self.local = local_names(initial, plan.scenario.strategy)
         self.frozen = frozen_names(initial)  # never travel: identical in every process
-        self.initial_local = split_state(cpu_state(initial), self.local, self.frozen)[1]
+        # Copies: ``cpu_state`` of a CPU model shares the parameters' storage, and training
+        # would otherwise turn "the initial local part" into the last client's trained one.
+        initial_local = split_state(cpu_state(initial), self.local, self.frozen)[1]
+        self.initial_local = {name: value.clone() for name, value in initial_local.items()}
         self.client_states = ClientStateStore(plan.state_dir) if plan.state_dir else None
         self.task = plan.task()  # None: classification; else e.g. transcription (WER/CER)
 

@@ -48,6 +48,10 @@ Assumptions (each tested):
    ``ThreadPoolExecutor()`` it looks up by that module-level name, so Python's default cap of
    ``min(32, cpu_count + 4)`` threads silently limits how many clients run at once (6 on a
    2-core machine, 20 on a 16-CPU SLURM task) whatever the actor pool's size.
+14. Flower's strategies keep their server state in plain attributes, each ``None`` until the
+   first round: ``current_arrays`` (FedOpt family: dict of ndarrays; FedAvgM, QFedAvg:
+   ``ArrayRecord``), ``m_t`` and ``v_t`` (FedAdam, FedYogi, FedAdagrad: dicts of ndarrays),
+   ``momentum_vector`` (FedAvgM: list of ndarrays). Nothing else carries over between rounds.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import PARTITION_ID_KEY
 from flwr.serverapp import Grid, ServerApp
@@ -82,7 +86,9 @@ __all__ = [
     "run_flower_simulation",
     "seeded_numpy_global",
     "exact_dp_clipping",
+    "restore_strategy_server_state",
     "seeded_sampling",
+    "strategy_server_state",
 ]
 
 
@@ -235,6 +241,60 @@ def fixed_cohort(strategy: Any, phase: str, size: int) -> Iterator[None]:
 def message_partition(message: Message) -> int:
     """The partition a message addressed by :class:`VirtualClientGrid` asks a client to serve."""
     return int(message.content["config"][PARTITION_ID_KEY])
+
+
+#: Assumption 7: every attribute through which a Flower strategy carries state across rounds.
+STRATEGY_STATE_ATTRIBUTES = ("current_arrays", "m_t", "v_t", "momentum_vector")
+
+
+def strategy_server_state(strategy: Any) -> dict[str, Any]:
+    """The strategy's server state (assumption 7) as tensors, for a ``weights_only`` checkpoint.
+
+    Each value keeps its container (``ArrayRecord``, dict or list) and every array its dtype,
+    so :func:`restore_strategy_server_state` gives the strategy back bit for bit.
+    """
+    state: dict[str, Any] = {}
+    for name in STRATEGY_STATE_ATTRIBUTES:
+        value = getattr(strategy, name, None)
+        if value is None:
+            continue
+        if isinstance(value, ArrayRecord):
+            state[name] = {
+                "kind": "record",
+                "arrays": {k: _tensor(a.numpy()) for k, a in value.items()},
+            }
+        elif isinstance(value, dict):
+            state[name] = {"kind": "dict", "arrays": {k: _tensor(v) for k, v in value.items()}}
+        elif isinstance(value, list):
+            state[name] = {"kind": "list", "arrays": [_tensor(v) for v in value]}
+        else:
+            raise SimflError(
+                f"cannot checkpoint {type(strategy).__name__}.{name} ({type(value).__name__}): "
+                "simfl.engine.flower_internals does not know this Flower state"
+            )
+    return state
+
+
+def restore_strategy_server_state(strategy: Any, state: dict[str, Any]) -> None:
+    """Set what :func:`strategy_server_state` saved back on a freshly built strategy."""
+    for name, saved in state.items():
+        if name not in STRATEGY_STATE_ATTRIBUTES or not hasattr(strategy, name):
+            raise SimflError(f"checkpoint holds {name!r}, which {type(strategy).__name__} lacks")
+        arrays = saved["arrays"]
+        if saved["kind"] == "record":
+            value: Any = ArrayRecord({k: Array(t.numpy()) for k, t in arrays.items()})
+        elif saved["kind"] == "dict":
+            value = {k: t.numpy() for k, t in arrays.items()}
+        else:
+            value = [t.numpy() for t in arrays]
+        setattr(strategy, name, value)
+
+
+def _tensor(array: Any) -> Any:
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.array(array, copy=True))
 
 
 @contextlib.contextmanager

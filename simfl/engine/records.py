@@ -46,6 +46,13 @@ class RoundRecord:
             return getattr(self, name)
         return self.metrics.get(name, default)
 
+    @classmethod
+    def from_row(cls, row: dict[str, float | int]) -> RoundRecord:
+        """The record :meth:`as_row` flattened (a checkpoint's history, a metrics file)."""
+        core = {name: row[name] for name in CORE_FIELDS if name in row}
+        metrics = {name: float(value) for name, value in row.items() if name not in CORE_FIELDS}
+        return cls(**core, metrics=metrics)
+
     def as_row(self) -> dict[str, float | int]:
         """Core figures then metrics, flat: one row of the results table."""
         row: dict[str, float | int] = {name: getattr(self, name) for name in CORE_FIELDS}

@@ -21,6 +21,7 @@ from flwr.serverapp.strategy import Strategy
 
 from simfl import registry
 from simfl.config import Scenario
+from simfl.engine.checkpoint import Checkpointer, RunCheckpoint
 from simfl.engine.client_errors import client_traceback
 from simfl.engine.flower_internals import VirtualClientGrid, cohort_size, seeded_sampling
 from simfl.engine.plan import RunPlan
@@ -68,9 +69,12 @@ class FederationLoop:
         strategy: Strategy,
         server_callbacks: Sequence[ServerCallback],
         callback: RunCallback,
+        checkpointer: Checkpointer | None = None,
+        resume: RunCheckpoint | None = None,
     ) -> None:
         self.plan, self.strategy = plan, strategy
         self.server_callbacks, self.callback = list(server_callbacks), callback
+        self.checkpointer, self.resume = checkpointer, resume
         self.seed = plan.scenario.scenario.seed
         self.timeout = plan.scenario.resources.round_timeout_s
         slots = wait_for_nodes(grid, engine_slots(plan.scenario), self.timeout)
@@ -81,20 +85,34 @@ class FederationLoop:
         self.secure_aggregation = secure_aggregation(plan.scenario, self.timeout)
 
     def run(self) -> ArrayRecord:
-        """Round 0 evaluates the initial model; then rounds until done or a callback stops."""
+        """Round 0 (or a checkpoint's round), then rounds until done or a callback stops."""
+        arrays, server_round, stop = self.start()
+        rounds = self.plan.scenario.scenario.rounds
+        while stop is None and server_round < rounds:
+            server_round += 1
+            arrays, stop = self.run_round(server_round, arrays)
+            if self.checkpointer is not None:
+                last = stop is not None or server_round == rounds
+                self.checkpointer.after_round(
+                    server_round, arrays, self.strategy, self.server_callbacks, last
+                )
+        if stop is not None:
+            self.callback.on_stop(server_round, stop)
+        return arrays
+
+    def start(self) -> tuple[ArrayRecord, int, str | None]:
+        """The global model and round to go on from: the resumed checkpoint's, or round 0's
+        (the initial model, evaluated)."""
+        if self.resume is not None:
+            arrays = self.resume.restore(self.strategy, self.server_callbacks)
+            return arrays, self.resume.server_round, None
         arrays = initial_shared_arrays(self.plan)
         start = time.perf_counter()
         record = RoundRecord(round=0)
         stop = self.after_round(record, arrays, None)
         record.round_seconds = time.perf_counter() - start
         self.callback.on_round_end(record)
-        server_round = 0
-        while stop is None and server_round < self.plan.scenario.scenario.rounds:
-            server_round += 1
-            arrays, stop = self.run_round(server_round, arrays)
-        if stop is not None:
-            self.callback.on_stop(server_round, stop)
-        return arrays
+        return arrays, 0, stop
 
     def run_round(self, server_round: int, arrays: ArrayRecord) -> tuple[ArrayRecord, str | None]:
         record, start = RoundRecord(round=server_round), time.perf_counter()
@@ -299,8 +317,11 @@ def build_server_app(
     test_labels: np.ndarray,
     callback: RunCallback,
     server_callbacks: Sequence[ServerCallback] = (),
+    checkpointer: Checkpointer | None = None,
+    resume: RunCheckpoint | None = None,
 ) -> ServerApp:
-    """The ServerApp: central evaluation first, then ``server_callbacks``, after every round."""
+    """The ServerApp: central evaluation first, then ``server_callbacks``, after every round;
+    a checkpoint every few rounds; or going on from ``resume``."""
     app = ServerApp()
 
     @app.main()
@@ -314,6 +335,6 @@ def build_server_app(
             *server_callbacks,
         ]
         loop = getattr(strategy, "federation_loop", FederationLoop)  # FedBuff has its own
-        loop(plan, grid, strategy, callbacks, callback).run()
+        loop(plan, grid, strategy, callbacks, callback, checkpointer, resume).run()
 
     return app

@@ -65,3 +65,5 @@ class TrackingConfig(Section):
     wandb_project: str = "simfl"
     wandb_entity: str = ""
     wandb_group: str = ""
+    # Save a run checkpoint every N rounds (0: never); `simfl run --resume` continues from it.
+    checkpoint_every: int = Field(default=1, ge=0, le=100_000, json_schema_extra=HASH_NEUTRAL)

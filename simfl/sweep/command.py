@@ -15,6 +15,7 @@ from simfl.atomic import write_text
 from simfl.engine.gpu_packing import require_cuda
 from simfl.engine.records import RoundRecord
 from simfl.errors import ScenarioError
+from simfl.sweep.lease import DEFAULT_LEASE_S
 from simfl.tracking.callbacks import RunCallback
 
 if TYPE_CHECKING:
@@ -59,7 +60,9 @@ def _status_table(sweep: Sweep, store: SweepStore, cells: list[Cell]) -> Table:
 
 
 def sweep_command(
-    scenario_file: Annotated[Path, typer.Argument(help="Scenario TOML file with a [sweep] table.")],
+    scenario_file: Annotated[
+        Path, typer.Argument(help="Scenario TOML file with a [sweep] table.", readable=False)
+    ],
     set_: Annotated[
         list[str] | None, typer.Option("--set", "-s", help="Override a base scenario key.")
     ] = None,
@@ -96,6 +99,15 @@ def sweep_command(
         float | None,
         typer.Option("--ray-memory-gib", min=0.5, help="Memory Ray may use (object store 30%)."),
     ] = None,
+    lease: Annotated[
+        float,
+        typer.Option(
+            "--lease",
+            min=1.0,
+            help="Seconds after which a cell whose owner stopped renewing its lease (a killed "
+            "or preempted job, any host) is taken over and resumed.",
+        ),
+    ] = DEFAULT_LEASE_S,
 ) -> None:
     """Run every cell of a scenario's sweep grid on one Ray runtime; rerun to resume."""
     if wandb not in (None, "offline", "online", "disabled"):
@@ -105,7 +117,7 @@ def sweep_command(
     from simfl.sweep.store import SweepStore, sweep_root  # pandas: only once a sweep is valid
 
     sweep = expand(scenario_file, set_ or [])
-    store = SweepStore(sweep_root(sweep.cells[0].scenario.tracking.results_dir, sweep))
+    store = SweepStore(sweep_root(sweep.cells[0].scenario.tracking.results_dir, sweep), lease)
     cells, which = _select_shard(sweep, shard)
     if emit_slurm:
         count = tasks or len(sweep.cells)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simfl.config import Scenario, apply_override, scenario_from_dict, set_dotted
+from simfl.config import Scenario, apply_override, read_toml_file, scenario_from_dict, set_dotted
 from simfl.errors import ScenarioError
 
 SEEDS_KEY = "seeds"
@@ -55,12 +54,7 @@ def _short(value: Any) -> str:
 def read_sweep_file(path: str | Path, overrides: list[str] | None = None) -> tuple[dict, dict]:
     """The raw scenario (``--set`` applied) and its ``[sweep]`` table, split apart."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such scenario file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{path.name}: not valid TOML: {err}") from None
+    raw = read_toml_file(path)
     for item in overrides or []:
         apply_override(raw, item, path.name)
     grid = raw.pop("sweep", None)

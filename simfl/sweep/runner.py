@@ -2,8 +2,12 @@
 
 Ray starts once per sweep (or the sweep joins a running cluster); each cell's simulation reuses
 it, so Ray's cold start is paid once, not per cell. Flower builds each cell's actor pool from
-that cell's ``client_resources``. A failed cell is recorded and the sweep goes on; an
-interrupted one (killed process, lost node) is rerun from scratch next time.
+that cell's ``client_resources``. A cell runs only under its lease and only if it is still not
+done once the lease is held; ``DONE`` is written before the lease is released. A failed cell is
+recorded and the sweep goes on; an interrupted one (killed process, lost node, preempted job)
+resumes from its last checkpoint when its lease expires. After a pass over the cells the
+process looks again for cells whose owner died meanwhile, so processes sharing a sweep finish
+each other's interrupted cells.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ def run_cells(
     on_cell: Callable[[Cell, str], None] | None = None,
     ray_init: dict[str, Any] | None = None,
 ) -> SweepReport:
-    """Run every cell of ``cells`` that is not done or running elsewhere.
+    """Run every cell of ``cells`` that is not done and not held by another live process.
 
     ``ray_init`` overrides the scenario's ``resources.ray_init`` (a SLURM task's budget).
     """
@@ -60,22 +64,66 @@ def run_cells(
     store.write_manifest(sweep)
     report, start = SweepReport(), time.perf_counter()
     init_args = {**sweep.cells[0].scenario.resources.ray_init, **(ray_init or {})}
-    todo = [c for c in cells if store.status(c) not in ("done", "running")]
-    report.skipped = [c.cell_id for c in cells if c not in todo]
-    if not todo:  # nothing to run: do not start Ray at all
+    if not _claimable(cells, store, attempted=set()):  # nothing to run: do not start Ray at all
         store.write_index(sweep)
+        report.skipped = [c.cell_id for c in cells]
         return report
+    attempted: set[str] = set()
     with ray_session(ray_address, init_args) as session:
-        for cell in todo:
-            if on_cell:
-                on_cell(cell, "start")
-            status = _run_one(cell, sweep, store, report, session, wandb_mode, callbacks_for)
-            store.write_index(sweep)
-            if on_cell:
-                on_cell(cell, status)
+        while todo := _claimable(cells, store, attempted):
+            for cell in todo:
+                attempted.add(cell.cell_id)
+                status = _claim_and_run(
+                    cell, sweep, store, report, session, wandb_mode, callbacks_for, on_cell
+                )
+                if status != "skipped":
+                    store.write_index(sweep)
     store.write_index(sweep)
+    report.skipped = [
+        c.cell_id for c in cells if c.cell_id not in report.ran and c.cell_id not in report.failed
+    ]
     report.wall_seconds = time.perf_counter() - start
     return report
+
+
+def _claimable(cells: list[Cell], store: SweepStore, attempted: set[str]) -> list[Cell]:
+    """Cells not done, not held by a live owner, and not yet tried by this process."""
+    return [
+        c
+        for c in cells
+        if c.cell_id not in attempted and not store.is_done(c) and not store.is_running_elsewhere(c)
+    ]
+
+
+def _claim_and_run(
+    cell: Cell,
+    sweep: Sweep,
+    store: SweepStore,
+    report: SweepReport,
+    session: RaySession,
+    wandb_mode: str | None,
+    callbacks_for: Callable[[Cell], list[RunCallback]] | None,
+    on_cell: Callable[[Cell, str], None] | None,
+) -> str:
+    """Take the cell's lease, check again that it is not done, run it, mark it done, release."""
+    lease = store.claim(cell)
+    if lease is None:
+        return "skipped"  # another process claimed it since we looked
+    with lease:
+        if store.is_done(cell):
+            return "skipped"  # finished by another process before we claimed it
+        if on_cell:
+            on_cell(cell, "start")
+        status = _run_one(cell, sweep, store, report, session, wandb_mode, callbacks_for)
+        if status == "done" and lease.lost.is_set():
+            status = "failed"  # our lease expired and another process took the cell over
+            report.ran.remove(cell.cell_id)
+            report.failed[cell.cell_id] = "lease lost while running (process paused too long?)"
+        if status == "done":
+            store.complete(cell)  # DONE before the lease goes
+    if on_cell:
+        on_cell(cell, status)
+    return status
 
 
 def _run_one(
@@ -87,7 +135,7 @@ def _run_one(
     wandb_mode: str | None,
     callbacks_for: Callable[[Cell], list[RunCallback]] | None,
 ) -> str:
-    run_dir = store.begin(cell)
+    run_dir, resume = store.prepare(cell)
     started = time.perf_counter()
     try:
         outcome = run_scenario(
@@ -98,14 +146,13 @@ def _run_one(
             run_name=f"{cell.label} [{cell.cell_id}]",
             wandb_group=sweep.sweep_id,
             session=session,
+            resume=resume,
         )
     except Exception as error:  # a failed cell must not stop the sweep
         report.failed[cell.cell_id] = f"{type(error).__name__}: {error}"
         return "failed"
     finally:
         report.cell_seconds[cell.cell_id] = time.perf_counter() - started
-        store.release(cell)
-    store.complete(cell)
     report.ran.append(cell.cell_id)
     report.round_seconds[cell.cell_id] = _rounds_total(outcome.summary)
     return "done"

@@ -6,12 +6,15 @@ through the training loop: the engine knows nothing about files, consoles or W&B
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
+from simfl.errors import RecorderError, SimflError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,6 +34,7 @@ class RunInfo:
     partition_scores: dict[str, float]
     label_names: list[str]
     partition_figure: Path | None = None  # drawn once per partition (simfl/federation.py)
+    resumed_after: int | None = None  # the checkpoint's round when a run resumes, else None
 
     def header(self) -> dict[str, Any]:
         return {
@@ -63,17 +67,25 @@ class RunCallback:
 
 @dataclass
 class CallbackList(RunCallback):
-    """Fans each event out to every callback, in order."""
+    """Fans each event out to every callback, in order.
+
+    What ours adds: a callback that cannot start (W&B without a login, an unwritable results
+    directory) or cannot write (a full disk) raises :class:`RecorderError`, one line naming
+    the callback, so the run is marked failed and the user reads what to fix; and
+    ``on_run_failed`` reaches every callback even if one of them cannot record the failure.
+    """
 
     callbacks: list[RunCallback] = field(default_factory=list)
 
     def on_run_start(self, info: RunInfo) -> None:
         for callback in self.callbacks:
-            callback.on_run_start(info)
+            with _as_recorder_error(callback, "could not start"):
+                callback.on_run_start(info)
 
     def on_round_end(self, record: RoundRecord) -> None:
         for callback in self.callbacks:
-            callback.on_round_end(record)
+            with _as_recorder_error(callback, "could not record the round", OSError):
+                callback.on_round_end(record)
 
     def on_client_failures(self, failures: list[ClientFailure]) -> None:
         for callback in self.callbacks:
@@ -92,8 +104,22 @@ class CallbackList(RunCallback):
             callback.on_run_end(summary)
 
     def on_run_failed(self, summary: dict[str, Any]) -> None:
-        for callback in self.callbacks:
-            callback.on_run_failed(summary)
+        for callback in self.callbacks:  # best effort: the run's own error is what matters
+            with contextlib.suppress(Exception):
+                callback.on_run_failed(summary)
+
+
+@contextlib.contextmanager
+def _as_recorder_error(
+    callback: RunCallback, doing: str, kinds: type[BaseException] | tuple = Exception
+) -> Iterator[None]:
+    try:
+        yield
+    except SimflError:
+        raise
+    except kinds as error:
+        name = getattr(callback, "label", type(callback).__name__)
+        raise RecorderError(f"{name} {doing}", error) from error
 
 
 @dataclass

@@ -1,11 +1,13 @@
 """The results directory of one run: scenario, metrics per round, partition, summary.
 
-Every file is rewritten atomically when it changes, so an interrupted run leaves complete files
-and a ``summary.json`` whose ``status`` says ``running`` or ``failed``, never ``completed``.
+Every file is written atomically and durably (metrics are appended durably, one line a round),
+so an interrupted run leaves complete files and a ``summary.json`` whose ``status`` says
+``running`` or ``failed``, never ``completed``.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -14,10 +16,19 @@ from typing import Any
 
 import pandas as pd
 
-from simfl.atomic import write_atomically, write_json, write_table, write_text
+from simfl.atomic import (
+    append_line,
+    read_complete_lines,
+    write_atomically,
+    write_json,
+    write_table,
+    write_text,
+)
 from simfl.config import Scenario
 from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
-from simfl.tracking.callbacks import RunCallback, RunInfo
+from simfl.tracking.callbacks import History, RunCallback, RunInfo
+
+METRICS_LINES = "metrics.jsonl"
 
 
 def new_run_dir(scenario: Scenario, now: datetime | None = None) -> Path:
@@ -33,16 +44,39 @@ def new_run_dir(scenario: Scenario, now: datetime | None = None) -> Path:
 
 
 class ResultsWriter(RunCallback):
-    def __init__(self, run_dir: Path) -> None:
+    """Writes the run directory.
+
+    Metrics are appended, one JSON line per round, to ``metrics.jsonl`` (written with
+    ``O_APPEND`` and fsynced: nothing written before is rewritten, and a crash can only tear
+    the last line, which readers drop). JSON lines rather than CSV because rounds differ in
+    columns (round 0 has no training metrics; a server callback may add some later). The
+    tables ``metrics.parquet`` and ``metrics.csv`` are built from it, atomically, when the run
+    ends (completed or failed), before ``summary.json`` says so.
+
+    ``previous`` is the history of a resumed run up to its checkpoint: the metrics file is
+    rewritten once to exactly those rounds (a round after the checkpoint is run again).
+    """
+
+    label = "results directory"
+
+    def __init__(self, run_dir: Path, previous: History | None = None) -> None:
         self.run_dir = run_dir
         self.rounds: list[dict[str, Any]] = []
         self.failures: list[dict[str, Any]] = []
         self.client_rows: list[dict[str, Any]] = []
+        if previous is not None:
+            self.rounds = [record.as_row() for record in previous.rounds]
+            self.failures = [asdict(failure) for failure in previous.failures]
+        self.resuming = previous is not None
+
+    @property
+    def metrics_lines(self) -> Path:
+        return self.run_dir / METRICS_LINES
 
     def on_run_start(self, info: RunInfo) -> None:
         from partitioners.plots import plot_partition  # matplotlib, only when no figure is cached
 
-        self.run_dir.mkdir(parents=True, exist_ok=False)
+        self.run_dir.mkdir(parents=True, exist_ok=self.resuming)
         write_text(self.run_dir / "scenario.toml", info.scenario.to_toml())
         write_table(self.run_dir / "partition", info.partition_clients)
         write_json(self.run_dir / "partition_summary.json", info.partition_scores)
@@ -53,11 +87,16 @@ class ResultsWriter(RunCallback):
             if figure is not None and figure.is_file()
             else (lambda tmp: plot_partition(info.partition_clients, info.partition_scores, tmp)),
         )
+        if self.resuming:
+            text = "".join(_json_line(row) + "\n" for row in self.rounds)
+            write_text(self.metrics_lines, text)
+            write_json(self.run_dir / "failures.json", self.failures)
         write_json(self.run_dir / "summary.json", {"status": "running", **info.header()})
 
     def on_round_end(self, record: RoundRecord) -> None:
-        self.rounds.append(record.as_row())
-        write_table(self.run_dir / "metrics", pd.DataFrame(self.rounds))
+        row = record.as_row()
+        append_line(self.metrics_lines, _json_line(row))
+        self.rounds.append(row)
 
     def on_client_failures(self, failures: list[ClientFailure]) -> None:
         self.failures.extend(asdict(failure) for failure in failures)
@@ -68,7 +107,27 @@ class ResultsWriter(RunCallback):
         write_table(self.run_dir / "clients", pd.DataFrame(self.client_rows))
 
     def on_run_end(self, summary: dict[str, Any]) -> None:
+        self._write_tables()
         write_json(self.run_dir / "summary.json", summary)
 
     def on_run_failed(self, summary: dict[str, Any]) -> None:
+        if not (self.run_dir / "summary.json").exists():
+            return  # the directory could not even be started: nothing to mark
+        self._write_tables()
         write_json(self.run_dir / "summary.json", summary)
+
+    def _write_tables(self) -> None:
+        if self.rounds:
+            write_table(self.run_dir / "metrics", pd.DataFrame(self.rounds))
+
+
+def read_metrics_lines(run_dir: Path) -> pd.DataFrame:
+    """``metrics.jsonl`` as a table (a running or interrupted run's rounds so far)."""
+    path = Path(run_dir) / METRICS_LINES
+    rows = [json.loads(line) for line in read_complete_lines(path)] if path.exists() else []
+    return pd.DataFrame(rows)
+
+
+def _json_line(row: dict[str, Any]) -> str:
+    """One round as JSON; floats round-trip exactly (``repr``), NaN as ``NaN``."""
+    return json.dumps(row, allow_nan=True, separators=(",", ":"))

@@ -8,30 +8,51 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from simfl.atomic import write_text
 from simfl.engine.records import RoundRecord
 from simfl.tracking.callbacks import RunCallback, RunInfo
 
 #: W&B tables are for looking at; a population of 10^5 clients stays in partition.parquet.
 MAX_TABLE_ROWS = 10_000
 
+RUN_ID_FILE = "wandb_run_id"
+
 
 class WandbLogger(RunCallback):
+    """Logs to one W&B run per simfl run; a resumed run continues the same W&B run.
+
+    The W&B run id is kept in the run directory (``wandb_run_id``), so ``simfl run --resume``
+    and a sweep resuming a cell log under the same id (offline: ``wandb sync`` merges the
+    pieces). A run that cannot start (``online`` without a login) raises before any W&B run
+    exists, so none is left "running"; a failed run is finished with exit code 1.
+    """
+
     def __init__(self, mode: str, group: str | None = None) -> None:
         self.mode = mode
         self.group = group
         self.run: Any = None
+        self.label = f"W&B ({mode})"
 
     def on_run_start(self, info: RunInfo) -> None:
         os.environ.setdefault("WANDB_SILENT", "true")
         import wandb
 
         tracking = info.scenario.tracking
+        id_file = info.run_dir / RUN_ID_FILE
+        if info.resumed_after is not None and id_file.is_file():
+            run_id = id_file.read_text().strip()
+        else:
+            run_id = secrets.token_hex(6)  # W&B ids: lowercase letters and digits
+            write_text(id_file, run_id + "\n")
         self.run = wandb.init(
+            id=run_id,
+            resume="allow",
             project=tracking.wandb_project,
             entity=tracking.wandb_entity or None,
             group=self.group or tracking.wandb_group or info.scenario.scenario.name,
@@ -41,6 +62,8 @@ class WandbLogger(RunCallback):
             config=info.scenario.model_dump(mode="json"),
             tags=[info.scenario.strategy.name, info.scenario.partition.kind],
         )
+        if info.resumed_after is not None:
+            return  # the partition was logged when the run started
         self.run.summary.update({f"partition/{k}": v for k, v in info.partition_scores.items()})
         clients = info.partition_clients.head(MAX_TABLE_ROWS)  # all of it is in partition.parquet
         logged = {"partition/clients": wandb.Table(dataframe=clients)}

@@ -1,0 +1,234 @@
+"""Run checkpoints: everything a run needs to continue after its last complete round.
+
+A cluster job has a wall-time limit and may be preempted; a 120-round run killed at round 110
+should not start again from round 0. After every ``tracking.checkpoint_every`` rounds the
+server saves, into ``<run>/checkpoints/round-<k>/`` (a directory published atomically, so a
+checkpoint is complete or absent; the previous one is removed only after the new one is in
+place):
+
+- ``checkpoint.pt``: the global (shared) model, the strategy's server state (FedAdam/FedYogi
+  moments, FedAvgM momentum: :func:`~simfl.engine.flower_internals.strategy_server_state`,
+  plus ``state_dict()`` of any simfl strategy or server callback that has one, e.g. a privacy
+  accountant), the server process's RNG positions and the run's history (every round's record
+  and client failure so far). Tensors and plain values only, loaded with
+  ``torch.load(weights_only=True)``: a checkpoint is never unpickled.
+- ``client-state/``: the clients' own state files (FedPer heads, FedBN statistics) as they were
+  after round k, hard-linked where possible (clients replace their files by rename, never in
+  place, so a link keeps round k's content).
+
+Every other random choice in simfl is derived from (seed, purpose, client, round), so a run
+resumed after round k repeats rounds k+1... exactly as an uninterrupted run does them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from flwr.app import Array, ArrayRecord
+
+from simfl.atomic import publish_directory
+from simfl.engine.flower_internals import (
+    restore_strategy_server_state,
+    strategy_server_state,
+)
+from simfl.engine.records import ClientFailure, RoundRecord
+from simfl.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from simfl.tracking.callbacks import History
+
+CHECKPOINTS_DIR = "checkpoints"
+CHECKPOINT_FILE = "checkpoint.pt"
+CLIENT_STATE_DIR = "client-state"
+FORMAT = 1
+_ROUND_DIR = re.compile(r"^round-(\d{6,})$")
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """A strategy or server callback of simfl's own whose state outlives a round."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunCheckpoint:
+    """A loaded checkpoint: where the run stood after ``server_round``."""
+
+    directory: Path
+    server_round: int
+    arrays: dict[str, torch.Tensor]
+    strategy: dict[str, Any]
+    components: dict[str, dict[str, Any]]
+    rng: dict[str, Any]
+    rounds: list[RoundRecord]
+    failures: list[ClientFailure] = field(default_factory=list)
+
+    def global_arrays(self) -> ArrayRecord:
+        return ArrayRecord({name: Array(t.numpy()) for name, t in self.arrays.items()})
+
+    def restore(self, strategy: Any, server_callbacks: Sequence[Any]) -> ArrayRecord:
+        """Put the strategy, stateful callbacks and RNGs back; return the global model."""
+        restore_strategy_server_state(strategy, self.strategy)
+        for name, component in _stateful(strategy, server_callbacks).items():
+            if name in self.components:
+                component.load_state_dict(self.components[name])
+        _set_rng(self.rng)
+        return self.global_arrays()
+
+    def restore_client_state(self, state_dir: Path) -> None:
+        """Replace ``state_dir`` with the clients' state files as they were after this round."""
+        shutil.rmtree(state_dir, ignore_errors=True)
+        state_dir.mkdir(parents=True)
+        saved = self.directory / CLIENT_STATE_DIR
+        if saved.is_dir():
+            _link_or_copy_files(saved, state_dir)
+
+
+class Checkpointer:
+    """Saves a :class:`RunCheckpoint` every ``every`` rounds, keeping only the newest."""
+
+    def __init__(self, run_dir: Path, every: int, history: History, state_dir: Path) -> None:
+        self.root = Path(run_dir) / CHECKPOINTS_DIR
+        self.every, self.history, self.state_dir = every, history, state_dir
+
+    def after_round(
+        self,
+        server_round: int,
+        arrays: ArrayRecord,
+        strategy: Any,
+        server_callbacks: Sequence[Any],
+        last_round: bool,
+    ) -> None:
+        if self.every <= 0 or (server_round % self.every and not last_round):
+            return
+        payload = {
+            "format": FORMAT,
+            "round": server_round,
+            "arrays": {name: _tensor(array.numpy()) for name, array in arrays.items()},
+            "strategy": strategy_server_state(strategy),
+            "components": {
+                name: component.state_dict()
+                for name, component in _stateful(strategy, server_callbacks).items()
+            },
+            "rng": _get_rng(),
+            "history": json.dumps(
+                {
+                    "rounds": [record.as_row() for record in self.history.rounds],
+                    "failures": [vars(failure) for failure in self.history.failures],
+                }
+            ),
+        }
+
+        def fill(staging: Path) -> None:
+            torch.save(payload, staging / CHECKPOINT_FILE)
+            if self.state_dir.is_dir():
+                (staging / CLIENT_STATE_DIR).mkdir()
+                _link_or_copy_files(self.state_dir, staging / CLIENT_STATE_DIR)
+
+        final = self.root / f"round-{server_round:06d}"
+        shutil.rmtree(final, ignore_errors=True)  # a round rerun after a resume
+        publish_directory(final, fill)
+        for older in _round_dirs(self.root):
+            if older != final:
+                shutil.rmtree(older, ignore_errors=True)
+
+    def discard(self) -> None:
+        """The run completed: its checkpoints are no longer needed."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def latest_checkpoint_dir(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a run, or None."""
+    dirs = [
+        d for d in _round_dirs(Path(run_dir) / CHECKPOINTS_DIR) if (d / CHECKPOINT_FILE).exists()
+    ]
+    return dirs[-1] if dirs else None
+
+
+def load_checkpoint(directory: Path, source: str) -> RunCheckpoint:
+    """Read a checkpoint (``weights_only``: tensors and plain values, never pickled objects)."""
+    try:
+        data = torch.load(directory / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+        if data.get("format") != FORMAT:
+            raise ValueError(f"format {data.get('format')!r}, expected {FORMAT}")
+        history = json.loads(data["history"])
+        return RunCheckpoint(
+            directory,
+            int(data["round"]),
+            data["arrays"],
+            data["strategy"],
+            data["components"],
+            data["rng"],
+            [RoundRecord.from_row(row) for row in history["rounds"]],
+            [ClientFailure(**failure) for failure in history["failures"]],
+        )
+    except Exception as error:  # noqa: BLE001 - any unreadable checkpoint gets the same line
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "Weights only load failed" in str(error):
+            reason = "it holds pickled objects, which weights_only loading refuses to unpickle"
+        raise ScenarioError(
+            f"{source}: checkpoint {directory.name} cannot be loaded ({reason}); "
+            "remove it to rerun the run from round 0"
+        ) from None
+
+
+def _round_dirs(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(d for d in root.iterdir() if d.is_dir() and _ROUND_DIR.match(d.name))
+
+
+def _stateful(strategy: Any, server_callbacks: Sequence[Any]) -> dict[str, Stateful]:
+    """simfl components with state of their own, by a stable name."""
+    found: dict[str, Stateful] = {}
+    if isinstance(strategy, Stateful):
+        found["strategy"] = strategy
+    for position, callback in enumerate(server_callbacks):
+        if isinstance(callback, Stateful):
+            found[f"callback-{position}-{type(callback).__name__}"] = callback
+    return found
+
+
+def _link_or_copy_files(source: Path, target: Path) -> None:
+    for entry in source.iterdir():
+        if entry.is_file():
+            try:
+                os.link(entry, target / entry.name)
+            except OSError:  # another file system, or links not supported
+                shutil.copy2(entry, target / entry.name)
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(array, copy=True))
+
+
+def _get_rng() -> dict[str, Any]:
+    """The server process's global RNG positions (Python, NumPy, torch)."""
+    version, internal, gauss = random.getstate()
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    return {
+        "python": [version, list(internal), gauss],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+
+
+def _set_rng(rng: dict[str, Any]) -> None:
+    version, internal, gauss = rng["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, position, has_gauss, cached = rng["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(rng["torch"])

@@ -1,0 +1,143 @@
+"""Run checkpoints: a run killed with ``kill -9`` and resumed ends exactly like one never killed.
+
+Real ``simfl run`` processes on the tiny end-to-end scenario (10 rounds). Each strategy keeps a
+different kind of state across rounds: FedAvg only the global model, FedAdam its server moments
+(m_t, v_t), FedPer every client's own head (client state files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from test_end_to_end import TINY, simfl
+
+from simfl.engine.records import TIMING_COLUMNS
+
+ROUNDS, KILL_AFTER = 10, 4
+STRATEGIES = {
+    "fedavg": [],
+    "fedadam": ["--set", "strategy.name=fedadam"],
+    "fedper": ["--set", "strategy.name=fedper"],
+}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("resume")
+    text = TINY.format(results=root / "results", cache=root / "cache")
+    (root / "tiny.toml").write_text(text.replace("rounds = 2", f"rounds = {ROUNDS}"))
+    return root
+
+
+def _new_run_dir(results: Path, before: set[Path]) -> Path:
+    (run_dir,) = set(results.iterdir()) - before
+    return run_dir
+
+
+def _run_killed_after(workspace: Path, args: list[str], server_round: int) -> Path:
+    """Start ``simfl run`` and kill -9 its whole process group once round k is checkpointed."""
+    results = workspace / "results"
+    results.mkdir(exist_ok=True)
+    before = set(results.iterdir())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simfl.cli", "run", str(workspace / "tiny.toml"), *args],
+        cwd=workspace,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline:
+            if list(results.glob(f"*/checkpoints/round-{server_round:06d}/checkpoint.pt")):
+                break
+            assert process.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"round {server_round} was never checkpointed")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # driver, Ray and actors: the node is gone
+        process.wait()
+    return _new_run_dir(results, before)
+
+
+def _metrics(run_dir: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(run_dir / "metrics.parquet")
+    return frame.drop(columns=[c for c in TIMING_COLUMNS if c in frame])
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_killed_run_resumes_to_bit_identical_metrics(workspace, strategy):
+    args = [*STRATEGIES[strategy]]
+    results = workspace / "results"
+    results.mkdir(exist_ok=True)
+    before = set(results.iterdir())
+    reference = simfl("run", str(workspace / "tiny.toml"), *args, cwd=workspace)
+    assert reference.returncode == 0, reference.stderr
+    reference_dir = _new_run_dir(results, before)
+
+    killed = _run_killed_after(workspace, args, KILL_AFTER)
+    summary = json.loads((killed / "summary.json").read_text())
+    assert summary["status"] == "running"  # killed: never "completed"
+    run_id = (killed / "wandb_run_id").read_text().strip()
+
+    resumed = simfl("run", "--resume", str(killed), cwd=workspace)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    resumed_from = int(resumed.stdout.split("after round ")[1].split()[0])
+    assert KILL_AFTER <= resumed_from < ROUNDS  # from the checkpoint, not from round 0
+
+    pd.testing.assert_frame_equal(_metrics(killed), _metrics(reference_dir), check_exact=True)
+    assert list(_metrics(killed)["round"]) == list(range(ROUNDS + 1))
+    summary = json.loads((killed / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["rounds_completed"] == ROUNDS
+    assert not (killed / "checkpoints").exists()  # a completed run drops its checkpoints
+    pieces = list((killed / "wandb").glob("offline-run-*"))
+    assert len(pieces) == 2 and all(p.name.endswith(f"-{run_id}") for p in pieces)  # one run
+
+
+def test_resume_refuses_what_it_cannot_resume(workspace, tmp_path):
+    done = simfl("run", "--resume", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert done.returncode == 2 and "no such run directory" in done.stderr
+    done = simfl("run", "--resume", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 2 and "not a run directory" in done.stderr
+
+
+def _interrupted_run_dir(workspace: Path, tmp_path: Path, checkpoint_payload) -> Path:
+    """A run directory as a killed run leaves it, with the given checkpoint file."""
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints" / "round-000003").mkdir(parents=True)
+    (run_dir / "scenario.toml").write_text((workspace / "tiny.toml").read_text())
+    (run_dir / "summary.json").write_text('{"status": "running"}')
+    checkpoint_payload(run_dir / "checkpoints" / "round-000003" / "checkpoint.pt")
+    return run_dir
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (lambda path: path.write_bytes(b"\x80\x02truncated"), "cannot be loaded"),
+        # A pickled object (not tensors and plain values) is refused, never unpickled.
+        (lambda path: torch.save({"format": 1, "x": datetime.now()}, path), "pickled objects"),
+    ],
+)
+def test_a_bad_checkpoint_is_one_line_and_never_unpickled(workspace, tmp_path, payload, reason):
+    run_dir = _interrupted_run_dir(workspace, tmp_path, payload)
+    done = simfl("run", "--resume", str(run_dir), cwd=tmp_path)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "checkpoint round-000003 cannot be loaded" in lines[0] and reason in lines[0]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoints",
+        "scenario.toml",
+        "summary.json",
+    ]
