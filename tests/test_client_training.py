@@ -17,7 +17,7 @@ from simfl.config import scenario_from_dict
 from simfl.data.client_index import ClientIndex
 from simfl.data.feature_store import FeatureStore
 from simfl.data.settings import FeatureSettings
-from simfl.engine import client_app
+from simfl.engine import client_app, flower_internals
 from simfl.engine.client_state import ClientStateStore
 from simfl.engine.plan import RunPlan
 from simfl.engine.server_app import initial_shared_arrays
@@ -82,15 +82,20 @@ def train_round(plan, strategy, arrays: ArrayRecord, cids: list[int], server_rou
     sent = list(strategy.configure_train(server_round, arrays, config, in_memory_grid(len(cids))))
     sent.sort(key=lambda m: m.metadata.dst_node_id)
     replies = [
-        client_app.handle_train(plan, message, context(cid))
+        client_app.handle_train(plan, addressed(message, cid), context(cid))
         for message, cid in zip(sent, cids, strict=True)
     ]
     return sent, replies
 
 
-def evaluate_message(arrays: ArrayRecord, server_round: int = 1) -> Message:
+def addressed(message: Message, cid: int) -> Message:
+    """The message as the virtual-client grid delivers it to the slot serving ``cid``."""
+    return flower_internals._addressed(message, 1, cid)
+
+
+def evaluate_message(arrays: ArrayRecord, cid: int, server_round: int = 1) -> Message:
     content = RecordDict({"arrays": arrays, "config": ConfigRecord({"server-round": server_round})})
-    return Message(content, dst_node_id=1, message_type=MessageType.EVALUATE)
+    return addressed(Message(content, dst_node_id=1, message_type=MessageType.EVALUATE), cid)
 
 
 def array_keys(message: Message) -> set[str]:
@@ -163,7 +168,7 @@ def test_fedbn_keeps_batch_norm_on_each_client(data, tmp_path):
     assert set(first) == set(second) == learned
     for key in ("features.bn1.weight", "features.bn1.running_mean", "features.bn2.running_var"):
         assert not torch.equal(first[key], second[key]), key
-    reply = client_app.handle_evaluate(plan, evaluate_message(start), context(0))
+    reply = client_app.handle_evaluate(plan, evaluate_message(start, 0), context(0))
     assert not array_keys(reply)
     metrics = reply.content["metrics"]
     assert metrics["pers_loss"] != metrics["eval_loss"]  # own BN statistics vs initial ones
@@ -213,7 +218,7 @@ def test_freeze_shared_trains_only_the_local_head(data, tmp_path):
 def test_evaluation_without_local_part_reports_the_same_model_twice(data, tmp_path):
     plan = make_plan(data, tmp_path, {"name": "fedavg"})
     reply = client_app.handle_evaluate(
-        plan, evaluate_message(initial_shared_arrays(plan)), context(1)
+        plan, evaluate_message(initial_shared_arrays(plan), 1), context(1)
     )
     metrics = reply.content["metrics"]
     assert metrics["pers_accuracy"] == metrics["eval_accuracy"]

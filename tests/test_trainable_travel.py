@@ -16,7 +16,7 @@ from simfl.config import scenario_from_dict
 from simfl.data.client_index import ClientIndex
 from simfl.data.feature_store import FeatureStore
 from simfl.data.settings import FeatureSettings
-from simfl.engine import client_app
+from simfl.engine import client_app, flower_internals
 from simfl.engine.model_summary import model_summary
 from simfl.engine.plan import RunPlan
 from simfl.engine.server_app import initial_shared_arrays, message_bytes
@@ -67,6 +67,7 @@ def test_frozen_encoder_stays_home_and_reloads(data, tmp_path):
         random.seed(0)
         config = ConfigRecord({})
         sent = list(strategy.configure_train(1, start, config, in_memory_grid(1)))
+        sent = [flower_internals._addressed(sent[0], 1, 0)]  # as the virtual-client grid does
         context = Context(RUN_ID, 1, {"partition-id": 0}, RecordDict(), {})
         reply = client_app.handle_train(plan, sent[0], context)
         again = client_app.handle_train(plan, sent[0], context)  # reload into the cached model
