@@ -150,7 +150,12 @@ def _resumable(run_dir: Path, scenario_file: Path | None, overrides: list[str] |
         status = None  # an unreadable summary: the run did not finish cleanly
     if status == "completed":
         raise ScenarioError(f"--resume {run_dir}: the run is already completed")
-    return _load(resolved, None)
+    from simfl.engine.checkpoint import not_resumable
+
+    scenario = _load(resolved, None)
+    if (reason := not_resumable(scenario)) is not None:
+        raise ScenarioError(f"--resume {run_dir}: cannot resume: {reason}; rerun it instead")
+    return scenario
 
 
 def _resume_point(run_dir: Path) -> str:

@@ -16,6 +16,7 @@ from simfl.engine.checkpoint import (
     RunCheckpoint,
     latest_checkpoint_dir,
     load_checkpoint,
+    not_resumable,
 )
 from simfl.engine.client_app import build_client_app
 from simfl.engine.gpu_packing import pack_clients, require_cuda
@@ -165,11 +166,12 @@ def run_scenario(
 def checkpoint_to_resume(run_dir: Path, scenario: Scenario) -> RunCheckpoint | None:
     """The newest checkpoint of ``run_dir``; None (and the directory cleared) if it has none.
 
-    Without a checkpoint nothing of the interrupted attempt can be reused, so the run starts
-    again from round 0 in the same directory.
+    Without a checkpoint (or for a run whose state checkpoints cannot hold yet, see
+    :func:`~simfl.engine.checkpoint.not_resumable`) nothing of the interrupted attempt can be
+    reused, so the run starts again from round 0 in the same directory.
     """
     directory = latest_checkpoint_dir(run_dir)
-    if directory is None:
+    if directory is None or not_resumable(scenario) is not None:
         shutil.rmtree(run_dir, ignore_errors=True)
         return None
     checkpoint = load_checkpoint(directory, str(run_dir))

@@ -141,3 +141,18 @@ def test_a_bad_checkpoint_is_one_line_and_never_unpickled(workspace, tmp_path, p
         "scenario.toml",
         "summary.json",
     ]
+
+
+def test_privacy_and_systems_runs_refuse_to_resume_rather_than_restart_their_state():
+    """Their accountant and clock are not in checkpoints yet: resuming would be silently
+    wrong, so ``--resume`` refuses in one line and a sweep reruns such a cell from round 0."""
+    from tiny_scenario import tiny_scenario
+
+    from simfl.engine.checkpoint import not_resumable
+
+    base = tiny_scenario(Path("r"), Path("c"))
+    assert not_resumable(base) is None
+    private = tiny_scenario(Path("r"), Path("c"), privacy={"mode": "central"})
+    assert "accountant" in not_resumable(private)
+    timed = tiny_scenario(Path("r"), Path("c"), systems={"deadline_s": 30.0})
+    assert "clock" in not_resumable(timed)

@@ -232,3 +232,16 @@ def _set_rng(rng: dict[str, Any]) -> None:
     name, keys, position, has_gauss, cached = rng["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
     torch.set_rng_state(rng["torch"])
+
+
+def not_resumable(scenario: Any) -> str | None:
+    """Why a run of ``scenario`` cannot continue from a checkpoint (None: it can).
+
+    A privacy accountant, the simulated clock and FedBuff's in-flight clients keep state that
+    no checkpoint holds yet; resuming would restart them silently, so such runs start over.
+    """
+    if scenario.privacy.mode != "none" or scenario.privacy.secagg.enabled:
+        return "[privacy] runs keep accountant state that checkpoints do not hold yet"
+    if scenario.systems.enabled or scenario.strategy.name == "fedbuff":
+        return "[systems] and FedBuff runs keep clock state that checkpoints do not hold yet"
+    return None
