@@ -63,6 +63,12 @@ class RaySession:
     joined: bool = False  # a running cluster (its GPUs may be on other machines than this one)
 
 
+#: The session that holds this process's Ray runtime, while one is open. Ray itself is
+#: process-wide, and so are the actors a session's pools hold: a second session on the same
+#: runtime would build a second pool that waits forever for the CPUs the first one holds.
+_OPEN_SESSIONS: list[RaySession] = []
+
+
 @contextlib.contextmanager
 def ray_session(
     address: str | None, init_args: dict[str, Any], verbose: bool = False
@@ -72,10 +78,14 @@ def ray_session(
     Every :func:`simulate` given this session reuses its runtime and its actor pools instead
     of paying Ray's and the actors' start-up again. Shuts down only what it started: a joined
     cluster and its processes are left alone (``ray.shutdown`` disconnects this driver, it
-    stops no daemon that another process started).
+    stops no daemon that another process started). Opened while another session of this
+    process is open, it is that session (its pools keep the runtime's CPUs and GPUs).
     """
     import ray
 
+    if ray.is_initialized() and _OPEN_SESSIONS:  # Ray is per process: so are its actors
+        yield _OPEN_SESSIONS[-1]
+        return
     prepare_environment()
     started = not ray.is_initialized()
     if started:
@@ -96,9 +106,11 @@ def ray_session(
                 f"could not start or join Ray (address={address!r}): {error}"
             ) from None
     session = RaySession(dict(ray.cluster_resources()), joined=bool(address))
+    _OPEN_SESSIONS.append(session)
     try:
         yield session
     finally:
+        _OPEN_SESSIONS.remove(session)
         session.pools.close()
         if started and ray.is_initialized():
             ray.shutdown()
