@@ -76,14 +76,14 @@ def weight_ratio(num_examples: float, secagg: SecAggConfig) -> float:
 
 
 def wire_bytes(messages: list[Message]) -> int:
-    """Array payload plus the bytes SecAgg+ carries in config records (keys, shares, masked
-    vectors)."""
-    total = 0
+    """Array payload (as simfl counts it everywhere) plus the bytes SecAgg+ carries in config
+    records (keys, shares, masked vectors)."""
+    from simfl.engine.server_app import message_bytes
+
+    total = message_bytes(messages)
     for message in messages:
         if message.has_error():
             continue
-        for record in message.content.array_records.values():
-            total += sum(len(array.data) for array in record.values())
         for record in message.content.config_records.values():
             for value in record.values():
                 if isinstance(value, bytes):
