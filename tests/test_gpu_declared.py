@@ -77,10 +77,41 @@ def asking_server(num_clients: int, replies: list[dict]) -> ServerApp:
     return app
 
 
+FRESH_PROCESS = "SIMFL_TEST_FRESH_RAY"
+
+
 @pytest.fixture(scope="module")
 def declared_gpus():
+    """A Ray runtime that declares 2 GPUs; it needs a process where Ray is not running yet.
+
+    In the full suite the session's runtime (no GPUs) is already up, so these tests run in a
+    child pytest process instead (``test_declared_gpus_in_a_fresh_process``).
+    """
+    import ray
+
+    if ray.is_initialized():
+        pytest.skip("Ray already runs in this process; covered by the fresh-process test")
     with ray_session(None, DECLARED) as session:
         yield session
+
+
+def test_declared_gpus_in_a_fresh_process() -> None:
+    """Runs this module's GPU tests in a child process whose Ray declares the GPUs."""
+    import os
+    import subprocess
+    import sys
+
+    import ray
+
+    if not ray.is_initialized() or os.environ.get(FRESH_PROCESS):
+        pytest.skip("Ray is not running here: the GPU tests below run in this process")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+         "-k", "fractional"],
+        capture_output=True, text=True, timeout=1200,
+        env={**os.environ, FRESH_PROCESS: "1"},
+    )  # fmt: skip
+    assert done.returncode == 0 and " 2 passed" in done.stdout, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,15 @@ from simfl.training import LoopStats, evaluate, train_epochs
 
 
 def _train(precision: str | None) -> tuple[LoopStats, LoopStats, str]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # as when pinned (2 cores); in-process actor code may set 1
+    try:
+        return _train_with(precision)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_with(precision: str | None) -> tuple[LoopStats, LoopStats, str]:
     torch.manual_seed(0)
     model = build_kws_cnn(KwsCnnParams(channels=[4, 8], dropout=0.1), 4)
     generator = torch.Generator().manual_seed(1)
