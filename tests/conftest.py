@@ -22,6 +22,17 @@ class CliResult:
     stderr: str
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_restored() -> Iterator[None]:
+    """Client code built in this process (a WorkerState) sets torch's thread count, as on an
+    actor; restore it, so no test's float results depend on which tests ran before it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache directory holding the tiny synth-commands dataset and its features."""
