@@ -33,6 +33,16 @@ def _torch_threads_restored() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_wandb_service() -> Iterator[None]:
+    """W&B runs in this process export ``WANDB_SERVICE``; a child ``simfl`` must not join that
+    service (a killed child's run id would stay "in use" there), so no later test sees it."""
+    import os
+
+    yield
+    os.environ.pop("WANDB_SERVICE", None)
+
+
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache directory holding the tiny synth-commands dataset and its features."""

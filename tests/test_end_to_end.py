@@ -8,6 +8,7 @@ Both runs must give identical metrics: across processes, not just within one.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,8 +47,15 @@ def simfl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=600,
-        env={**__import__("os").environ, "COLUMNS": "200"},
+        env=child_env(),
     )
+
+
+def child_env() -> dict[str, str]:
+    """This environment for a child ``simfl``, minus the W&B service this process may run: a
+    child must start its own (a killed child's run id would stay "in use" in ours)."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("WANDB_SERVICE")}
+    return {**env, "COLUMNS": "200"}
 
 
 def run_dirs(workspace: Path) -> list[Path]:
