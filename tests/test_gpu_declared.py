@@ -111,7 +111,7 @@ def test_declared_gpus_in_a_fresh_process() -> None:
         capture_output=True, text=True, timeout=1200,
         env={**os.environ, FRESH_PROCESS: "1"},
     )  # fmt: skip
-    assert done.returncode == 0 and " 2 passed" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(
