@@ -356,3 +356,31 @@ def test_14_strategy_server_state_is_in_named_attributes(name: str, expected: di
         resumed = _round(restored, 3, arrays, np.random.default_rng(3))
     np.testing.assert_array_equal(going_on["w"].numpy(), resumed["w"].numpy())
     assert going_on["w"].numpy().tobytes() == resumed["w"].numpy().tobytes()
+
+
+def test_15_check_and_log_replies_filters_errors_and_checks_content() -> None:
+    with flower_task():
+        _check_replies(FedAvg())
+
+
+def _check_replies(strategy: FedAvg) -> None:
+    import numpy as np
+    from flwr.app import Error, Message, MetricRecord, RecordDict
+    from flwr.serverapp.exception import InconsistentMessageReplies
+
+    def reply(content: RecordDict | None) -> Message:
+        request = Message(RecordDict(), dst_node_id=1, message_type="train")
+        if content is None:
+            return Message(Error(code=0, reason="failed"), reply_to=request)
+        return Message(content, reply_to=request)
+
+    good = RecordDict(
+        {"arrays": ArrayRecord([np.ones(2)]), "metrics": MetricRecord({"num-examples": 3})}
+    )
+    contents = flower_internals.valid_train_contents(strategy, [reply(good), reply(None)])
+    assert contents == [good], (
+        "assumption 15: _check_and_log_replies no longer returns the replies without an error"
+    )
+    no_weight = RecordDict({"arrays": ArrayRecord([np.ones(2)]), "metrics": MetricRecord({})})
+    with pytest.raises(InconsistentMessageReplies):
+        flower_internals.valid_train_contents(strategy, [reply(no_weight)])

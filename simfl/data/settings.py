@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -186,19 +186,37 @@ def num_test_speakers(num_speakers: int, fraction: float) -> int:
     return int(round(num_speakers * fraction))
 
 
+# Field types both synthetic generators share (their defaults differ).
+NumSpeakers = Annotated[int, Field(ge=2, le=2000)]
+TakesPerSpeaker = Annotated[int, Field(ge=1, le=10)]
+TestSpeakerFraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+SnrDb = Annotated[float, Field(ge=-10.0, le=60.0)]
+GeneratorSeed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+
+def check_speakers_and_snr(
+    num_speakers: int, test_speaker_fraction: float, snr_db_min: float, snr_db_max: float
+) -> None:
+    """The cross-field rules of a synthetic generator's speakers and noise (ValueError)."""
+    if snr_db_min > snr_db_max:
+        raise ValueError("snr_db_min must be <= snr_db_max")
+    if not 1 <= num_test_speakers(num_speakers, test_speaker_fraction) < num_speakers:
+        raise ValueError("test_speaker_fraction must leave >= 1 train and >= 1 test speaker")
+
+
 class SynthCommandsSettings(BaseModel):
     """Everything that determines the generated dataset (and therefore its cache key)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     words: tuple[str, ...] = Field(default=SPEECH_COMMANDS_WORDS, min_length=1, max_length=200)
-    num_speakers: int = Field(default=120, ge=2, le=2000)
-    takes_per_speaker: int = Field(default=2, ge=1, le=10)
+    num_speakers: NumSpeakers = 120
+    takes_per_speaker: TakesPerSpeaker = 2
     silence_clips_per_speaker: int = Field(default=2, ge=0, le=20)
-    test_speaker_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
-    snr_db_min: float = Field(default=5.0, ge=-10.0, le=60.0)
-    snr_db_max: float = Field(default=30.0, ge=-10.0, le=60.0)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    test_speaker_fraction: TestSpeakerFraction = 0.2
+    snr_db_min: SnrDb = 5.0
+    snr_db_max: SnrDb = 30.0
+    seed: GeneratorSeed = 0
 
     @field_validator("words")
     @classmethod
@@ -212,13 +230,11 @@ class SynthCommandsSettings(BaseModel):
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Self:
-        if self.snr_db_min > self.snr_db_max:
-            raise ValueError("snr_db_min must be <= snr_db_max")
+        check_speakers_and_snr(
+            self.num_speakers, self.test_speaker_fraction, self.snr_db_min, self.snr_db_max
+        )
         if self.num_speakers * self.clips_per_speaker > MAX_CLIPS:
             raise ValueError(f"at most {MAX_CLIPS} clips: the build holds them all in memory")
-        num_test = num_test_speakers(self.num_speakers, self.test_speaker_fraction)
-        if not 1 <= num_test < self.num_speakers:
-            raise ValueError("test_speaker_fraction must leave >= 1 train and >= 1 test speaker")
         return self
 
     def cache_key(self) -> str:
@@ -253,13 +269,13 @@ class SynthPhrasesSettings(BaseModel):
     digit_strings: int = Field(default=8, ge=0, le=500)
     digits_min: int = Field(default=2, ge=1, le=10)
     digits_max: int = Field(default=4, ge=1, le=10)
-    num_speakers: int = Field(default=40, ge=2, le=2000)
-    takes_per_speaker: int = Field(default=1, ge=1, le=10)
-    test_speaker_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    num_speakers: NumSpeakers = 40
+    takes_per_speaker: TakesPerSpeaker = 1
+    test_speaker_fraction: TestSpeakerFraction = 0.2
     clip_seconds: float = Field(default=3.0, ge=1.0, le=30.0)
-    snr_db_min: float = Field(default=10.0, ge=-10.0, le=60.0)
-    snr_db_max: float = Field(default=30.0, ge=-10.0, le=60.0)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    snr_db_min: SnrDb = 10.0
+    snr_db_max: SnrDb = 30.0
+    seed: GeneratorSeed = 0
 
     @field_validator("phrases")
     @classmethod
@@ -274,8 +290,9 @@ class SynthPhrasesSettings(BaseModel):
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Self:
-        if self.snr_db_min > self.snr_db_max:
-            raise ValueError("snr_db_min must be <= snr_db_max")
+        check_speakers_and_snr(
+            self.num_speakers, self.test_speaker_fraction, self.snr_db_min, self.snr_db_max
+        )
         if self.digits_min > self.digits_max:
             raise ValueError("digits_min must be <= digits_max")
         if not self.phrases and not self.digit_strings:
@@ -288,9 +305,6 @@ class SynthPhrasesSettings(BaseModel):
             and self._seconds_of_audio(len(self.all_phrases())) > MAX_CLIPS
         ):
             raise ValueError(f"at most {MAX_CLIPS} s of audio: the build holds it in memory")
-        n_test = num_test_speakers(self.num_speakers, self.test_speaker_fraction)
-        if not 1 <= n_test < self.num_speakers:
-            raise ValueError("test_speaker_fraction must leave >= 1 train and >= 1 test speaker")
         return self
 
     def _seconds_of_audio(self, num_texts: int) -> float:

@@ -52,6 +52,10 @@ Assumptions (each tested):
    first round: ``current_arrays`` (FedOpt family: dict of ndarrays; FedAvgM, QFedAvg:
    ``ArrayRecord``), ``m_t`` and ``v_t`` (FedAdam, FedYogi, FedAdagrad: dicts of ndarrays),
    ``momentum_vector`` (FedAvgM: list of ndarrays). Nothing else carries over between rounds.
+15. ``Strategy._check_and_log_replies(replies, is_train=True)`` returns ``(valid, errors)``:
+   the replies without an error, after checking their contents as the strategy's own
+   ``aggregate_train`` does (``InconsistentMessageReplies`` when, e.g., the weighting key is
+   missing).
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ __all__ = [
     "restore_strategy_server_state",
     "seeded_sampling",
     "strategy_server_state",
+    "valid_train_contents",
 ]
 
 
@@ -288,6 +293,13 @@ def restore_strategy_server_state(strategy: Any, state: dict[str, Any]) -> None:
         else:
             value = [t.numpy() for t in arrays]
         setattr(strategy, name, value)
+
+
+def valid_train_contents(strategy: Any, replies: Iterable[Message]) -> list[RecordDict]:
+    """Assumption 15: the training replies a Flower strategy would aggregate, as Flower checks
+    them, so a rule that replaces only the averaging step keeps Flower's filtering."""
+    valid_replies, _ = strategy._check_and_log_replies(replies, is_train=True)
+    return [message.content for message in valid_replies]
 
 
 def _tensor(array: Any) -> Any:

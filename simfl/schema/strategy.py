@@ -10,7 +10,7 @@ FedBN and their combinations).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -136,54 +136,53 @@ class FedPerConfig(StrategyBase):
     local_layers: list[str] = Field(default_factory=lambda: ["head"], min_length=1)
 
 
-class FedAdagradConfig(StrategyBase):
+ServerLearningRate = Annotated[float, Field(gt=0.0, le=10.0)]
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class FedOptConfigBase(StrategyBase):
+    """What Flower's FedOpt family (FedAdagrad, FedAdam, FedYogi) shares.
+
+    ``tau`` is the adaptivity, ``v0`` where the second moment starts (Flower's 0, or the
+    paper's tau^2), ``weighting`` how client deltas are averaged (Flower's by num-examples, or
+    the paper's unweighted mean).
+    """
+
+    tau: float = Field(default=1e-3, gt=0.0, le=1.0)
+    v0: Literal["zero", "tau_squared"] = Field(default="zero", json_schema_extra=HASH_NEUTRAL)
+    weighting: Weighting = Field(default="num_examples", json_schema_extra=HASH_NEUTRAL)
+
+
+class FedAdagradConfig(FedOptConfigBase):
     """``[strategy] name = "fedadagrad"``: server learning rate eta, adaptivity tau.
 
     Flower's FedAdagrad has no momentum (``beta_1 = 0``, the default); the paper's keeps it.
-    In all three: ``v0`` is where the second moment starts (Flower's 0, or the paper's tau^2),
-    ``weighting`` how client deltas are averaged (Flower's by num-examples, or the paper's
-    unweighted mean).
     """
 
     name: Literal["fedadagrad"]
-    eta: float = Field(default=0.1, gt=0.0, le=10.0)
-    tau: float = Field(default=1e-3, gt=0.0, le=1.0)
-    beta_1: float = Field(default=0.0, ge=0.0, lt=1.0, json_schema_extra=HASH_NEUTRAL)
-    v0: Literal["zero", "tau_squared"] = Field(default="zero", json_schema_extra=HASH_NEUTRAL)
-    weighting: Literal["num_examples", "uniform"] = Field(
-        default="num_examples", json_schema_extra=HASH_NEUTRAL
-    )
+    eta: ServerLearningRate = 0.1
+    beta_1: Beta = Field(default=0.0, json_schema_extra=HASH_NEUTRAL)
 
 
-class FedAdamConfig(StrategyBase):
+class FedAdamConfig(FedOptConfigBase):
     """``[strategy] name = "fedadam"``; ``bias_correction = "none"`` is the paper's step."""
 
     name: Literal["fedadam"]
-    eta: float = Field(default=0.1, gt=0.0, le=10.0)
-    beta_1: float = Field(default=0.9, ge=0.0, lt=1.0)
-    beta_2: float = Field(default=0.99, ge=0.0, lt=1.0)
-    tau: float = Field(default=1e-3, gt=0.0, le=1.0)
+    eta: ServerLearningRate = 0.1
+    beta_1: Beta = 0.9
+    beta_2: Beta = 0.99
     bias_correction: Literal["flower", "none"] = Field(
         default="flower", json_schema_extra=HASH_NEUTRAL
     )
-    v0: Literal["zero", "tau_squared"] = Field(default="zero", json_schema_extra=HASH_NEUTRAL)
-    weighting: Literal["num_examples", "uniform"] = Field(
-        default="num_examples", json_schema_extra=HASH_NEUTRAL
-    )
 
 
-class FedYogiConfig(StrategyBase):
+class FedYogiConfig(FedOptConfigBase):
     """``[strategy] name = "fedyogi"``."""
 
     name: Literal["fedyogi"]
-    eta: float = Field(default=0.01, gt=0.0, le=10.0)
-    beta_1: float = Field(default=0.9, ge=0.0, lt=1.0)
-    beta_2: float = Field(default=0.99, ge=0.0, lt=1.0)
-    tau: float = Field(default=1e-3, gt=0.0, le=1.0)
-    v0: Literal["zero", "tau_squared"] = Field(default="zero", json_schema_extra=HASH_NEUTRAL)
-    weighting: Literal["num_examples", "uniform"] = Field(
-        default="num_examples", json_schema_extra=HASH_NEUTRAL
-    )
+    eta: ServerLearningRate = 0.01
+    beta_1: Beta = 0.9
+    beta_2: Beta = 0.99
 
 
 class FedMedianConfig(StrategyBase):

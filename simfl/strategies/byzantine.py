@@ -20,7 +20,7 @@ from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp.strategy import MultiKrum
 from flwr.serverapp.strategy.multikrum import select_multikrum
 
-from simfl.strategies.weighting import Weighting, uniform_mean
+from simfl.strategies.weighting import Weighting, uniform_aggregate
 
 #: How Bulyan selects theta models: Flower's one Krum pass, or the paper's recursive Krum.
 BulyanSelection = Literal["multikrum", "recursive_krum"]
@@ -57,12 +57,11 @@ class MultiKrumRule(MultiKrum):
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         if self.weighting == "num_examples":
             return super().aggregate_train(server_round, replies)
-        valid_replies, _ = self._check_and_log_replies(replies, is_train=True)
-        if not valid_replies:
-            return None, None
-        selected = select_multikrum(
-            [message.content for message in valid_replies],
+        return uniform_aggregate(self, replies, select=self._select)
+
+    def _select(self, contents: list[RecordDict]) -> list[RecordDict]:
+        return select_multikrum(
+            contents,
             num_malicious_nodes=self.num_malicious_nodes,
             num_nodes_to_select=self.num_nodes_to_select,
         )
-        return uniform_mean(selected), self.train_metrics_aggr_fn(selected, self.weighted_by_key)

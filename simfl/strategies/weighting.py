@@ -8,12 +8,13 @@ selects the unweighted mean; ``"num_examples"`` (Flower's) stays the default.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAvg
 
+from simfl.engine.flower_internals import valid_train_contents
 from simfl.schema.strategy import Weighting
 
 
@@ -26,6 +27,21 @@ def uniform_mean(contents: list[RecordDict]) -> ArrayRecord:
             for key in records[0]
         }
     )
+
+
+def uniform_aggregate(
+    strategy: FedAvg,
+    replies: Iterable[Message],
+    select: Callable[[list[RecordDict]], list[RecordDict]] = list,
+) -> tuple[ArrayRecord | None, MetricRecord | None]:
+    """``aggregate_train`` with the unweighted mean: Flower's reply checks, then ``select``
+    (a robust rule's choice of replies; all of them by default), then the mean of what is
+    left; metrics stay Flower's num-examples weighted aggregate."""
+    contents = valid_train_contents(strategy, replies)
+    if not contents:
+        return None, None
+    chosen = select(contents)
+    return uniform_mean(chosen), strategy.train_metrics_aggr_fn(chosen, strategy.weighted_by_key)
 
 
 class WeightedOrUniformMean(FedAvg):
@@ -44,8 +60,4 @@ class WeightedOrUniformMean(FedAvg):
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         if self.weighting == "num_examples":
             return super().aggregate_train(server_round, replies)
-        valid_replies, _ = self._check_and_log_replies(replies, is_train=True)
-        if not valid_replies:
-            return None, None
-        contents = [message.content for message in valid_replies]
-        return uniform_mean(contents), self.train_metrics_aggr_fn(contents, self.weighted_by_key)
+        return uniform_aggregate(self, replies)

@@ -35,6 +35,19 @@ class SweepReport:
     wall_seconds: float = 0.0
 
 
+@dataclass
+class _SweepPass:
+    """What every cell of one pass shares: the sweep, its store, the report and the runtime."""
+
+    sweep: Sweep
+    store: SweepStore
+    report: SweepReport
+    session: RaySession
+    wandb_mode: str | None
+    callbacks_for: Callable[[Cell], list[RunCallback]] | None
+    on_cell: Callable[[Cell, str], None] | None
+
+
 def check_single_runtime(sweep: Sweep) -> None:
     """All cells share one Ray runtime, so they must agree on how it is started."""
     init_args = {repr(sorted(c.scenario.resources.ray_init.items())) for c in sweep.cells}
@@ -70,12 +83,11 @@ def run_cells(
         return report
     attempted: set[str] = set()
     with ray_session(ray_address, init_args) as session:
+        run = _SweepPass(sweep, store, report, session, wandb_mode, callbacks_for, on_cell)
         while todo := _claimable(cells, store, attempted):
             for cell in todo:
                 attempted.add(cell.cell_id)
-                status = _claim_and_run(
-                    cell, sweep, store, report, session, wandb_mode, callbacks_for, on_cell
-                )
+                status = _claim_and_run(cell, run)
                 if status != "skipped":
                     store.write_index(sweep)
     store.write_index(sweep)
@@ -95,17 +107,9 @@ def _claimable(cells: list[Cell], store: SweepStore, attempted: set[str]) -> lis
     ]
 
 
-def _claim_and_run(
-    cell: Cell,
-    sweep: Sweep,
-    store: SweepStore,
-    report: SweepReport,
-    session: RaySession,
-    wandb_mode: str | None,
-    callbacks_for: Callable[[Cell], list[RunCallback]] | None,
-    on_cell: Callable[[Cell, str], None] | None,
-) -> str:
+def _claim_and_run(cell: Cell, run: _SweepPass) -> str:
     """Take the cell's lease, check again that it is not done, run it, mark it done, release."""
+    store, report, on_cell = run.store, run.report, run.on_cell
     lease = store.claim(cell)
     if lease is None:
         return "skipped"  # another process claimed it since we looked
@@ -114,7 +118,7 @@ def _claim_and_run(
             return "skipped"  # finished by another process before we claimed it
         if on_cell:
             on_cell(cell, "start")
-        status = _run_one(cell, sweep, store, report, session, wandb_mode, callbacks_for)
+        status = _run_one(cell, run)
         if status == "done" and lease.lost.is_set():
             status = "failed"  # our lease expired and another process took the cell over
             report.ran.remove(cell.cell_id)
@@ -126,26 +130,19 @@ def _claim_and_run(
     return status
 
 
-def _run_one(
-    cell: Cell,
-    sweep: Sweep,
-    store: SweepStore,
-    report: SweepReport,
-    session: RaySession,
-    wandb_mode: str | None,
-    callbacks_for: Callable[[Cell], list[RunCallback]] | None,
-) -> str:
-    run_dir, resume = store.prepare(cell)
+def _run_one(cell: Cell, run: _SweepPass) -> str:
+    report = run.report
+    run_dir, resume = run.store.prepare(cell)
     started = time.perf_counter()
     try:
         outcome = run_scenario(
             cell.scenario,
-            wandb_mode=wandb_mode,
-            callbacks=callbacks_for(cell) if callbacks_for else None,
+            wandb_mode=run.wandb_mode,
+            callbacks=run.callbacks_for(cell) if run.callbacks_for else None,
             run_dir=run_dir,
             run_name=f"{cell.label} [{cell.cell_id}]",
-            wandb_group=sweep.sweep_id,
-            session=session,
+            wandb_group=run.sweep.sweep_id,
+            session=run.session,
             resume=resume,
         )
     except Exception as error:  # a failed cell must not stop the sweep
