@@ -8,19 +8,17 @@ Both runs must give identical metrics: across processes, not just within one.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_process import simfl
 from tiny_scenario import TINY, tiny_text
 
 from simfl.engine.records import TIMING_COLUMNS
 
-__all__ = ["TINY", "simfl"]  # other test modules import these from here
+__all__ = ["TINY"]  # other test modules import it from here
 
 RESULT_FILES = (
     "scenario.toml",
@@ -38,24 +36,6 @@ def workspace(tmp_path_factory, tiny_cache) -> Path:
     root = tmp_path_factory.mktemp("e2e")
     (root / "tiny.toml").write_text(tiny_text(root / "results", tiny_cache))
     return root
-
-
-def simfl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simfl.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=child_env(),
-    )
-
-
-def child_env() -> dict[str, str]:
-    """This environment for a child ``simfl``, minus the W&B service this process may run: a
-    child must start its own (a killed child's run id would stay "in use" in ours)."""
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("WANDB_SERVICE")}
-    return {**env, "COLUMNS": "200"}
 
 
 def run_dirs(workspace: Path) -> list[Path]:

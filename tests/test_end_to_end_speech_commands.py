@@ -7,52 +7,29 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import tomli_w
 from speech_commands_fixture import SPEAKERS, make_archive
+from tiny_scenario import tiny_raw
 
-SCENARIO = """
-[scenario]
-name = "tiny-speech-commands"
-seed = 1
-rounds = 2
 
-[data]
-dataset = "speech-commands"
-path = "{path}"
-view = "12-class"
-num_clients = 4
-local_test_fraction = 0.25
-
-[partition]
-kind = "speaker-groups"
-group_size = 2
-
-[model]
-name = "kws-cnn"
-
-[train]
-batch_size = 8
-lr = 0.05
-
-[strategy]
-name = "fedavg"
-fraction_train = 1.0
-fraction_evaluate = 1.0
-min_train_nodes = 2
-min_evaluate_nodes = 2
-min_available_nodes = 4
-
-[tracking]
-results_dir = "{root}/results"
-cache_dir = "{root}/cache"
-wandb_mode = "disabled"
-"""
+def archive_scenario(root: Path, archive: Path) -> str:
+    """The tiny scenario, on the archive's 8 speakers split two per client, every client
+    training each round."""
+    raw = tiny_raw(root / "results", root / "cache")
+    del raw["data"]["synth"]
+    raw["scenario"] |= {"name": "tiny-speech-commands", "seed": 1}
+    raw["data"] |= {"dataset": "speech-commands", "path": str(archive)}
+    raw["partition"] = {"kind": "speaker-groups", "group_size": 2}
+    raw["strategy"]["fraction_train"] = 1.0
+    raw["tracking"]["wandb_mode"] = "disabled"
+    return tomli_w.dumps(raw)
 
 
 @pytest.mark.ray
 def test_simfl_run_on_the_archive_layout(tmp_path: Path, cli, ray_runtime) -> None:
-    path = make_archive(tmp_path / "speech_commands_v0.02")
+    archive = make_archive(tmp_path / "speech_commands_v0.02")
     scenario = tmp_path / "sc.toml"
-    scenario.write_text(SCENARIO.format(path=path, root=tmp_path))
+    scenario.write_text(archive_scenario(tmp_path, archive))
     done = cli("run", str(scenario), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     (run_dir,) = (tmp_path / "results").iterdir()
@@ -61,7 +38,6 @@ def test_simfl_run_on_the_archive_layout(tmp_path: Path, cli, ray_runtime) -> No
     metrics = pd.read_parquet(run_dir / "metrics.parquet")
     assert list(metrics["round"]) == [0, 1, 2]
     assert (metrics["clients_succeeded"].iloc[1:] == 4).all()
-    assert metrics["central_accuracy"].between(0, 1).all()
     partition = pd.read_csv(run_dir / "partition.csv")
     assert len(partition) == 4 and (partition["num_speakers"] == 2).all()
     assert partition["size"].sum() > 0 and len(SPEAKERS.train) == 8

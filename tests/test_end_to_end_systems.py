@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import pickle
-import subprocess
-import sys
 import tomllib
 from collections import OrderedDict
 from pathlib import Path
@@ -186,16 +184,6 @@ def test_over_selection_keeps_exactly_k_and_never_aggregates_a_dropped_update(ru
 # --------------------------------------------------------------------------- bad input
 
 
-def simfl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simfl.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 class Thing:
     pass
 
@@ -228,7 +216,7 @@ class Thing:
     ],
 )
 def test_bad_systems_input_is_one_line_exit_2_nothing_written(
-    tmp_path: Path, command: str, sets: list[str], expected: str
+    tmp_path: Path, command: str, sets: list[str], expected: str, cli
 ):
     (tmp_path / "bad.csv").write_text("client,ms_per_sample\n0,1\n")
     (tmp_path / "thing.pkl").write_bytes(pickle.dumps({0: Thing()}))
@@ -238,7 +226,7 @@ def test_bad_systems_input_is_one_line_exit_2_nothing_written(
     args = [command, str(tmp_path / "tiny.toml")]
     for item in sets:
         args += ["--set", item.format(dir=tmp_path)]
-    done = simfl(*args, cwd=tmp_path)
+    done = cli(*args, cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: tiny.toml: "), done.stderr

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_end_to_end import simfl
+from cli_process import simfl
 from test_sweep import write_sweep
 
 from simfl.config import load_scenario

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from test_end_to_end import TINY, run_dirs, simfl
+from cli_process import simfl
+from test_end_to_end import TINY, run_dirs
 
 from simfl.privacy.accounting import central_event, epsilon_of
 from simfl.privacy.audit import attack_scores

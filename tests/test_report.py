@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,6 @@ FINAL = {  # final central accuracy per (strategy, alpha) over seeds 0, 1, 2
     ("fedadam", 1.0): [0.80, 0.82, 0.81],
 }
 ROUNDS = 4
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _metrics(final: float, seed: int, epsilon: bool) -> pd.DataFrame:
@@ -103,27 +101,14 @@ def sweep(tmp_path: Path) -> Path:
     return write_sweep(tmp_path, [0, 1, 2])
 
 
-def simfl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {"COLUMNS": "200", "WANDB_MODE": "offline", "FLWR_TELEMETRY_ENABLED": "0"}
-    env["PYTHONPATH"] = str(REPO)  # this checkout's simfl, whatever the cwd
-    return subprocess.run(
-        [sys.executable, "-m", "simfl.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**__import__("os").environ, **env},
-    )
-
-
 def _t_text(values: list[float]) -> str:
     data = np.array(values)
     low, high = stats.t.interval(0.95, len(data) - 1, loc=data.mean(), scale=stats.sem(data))
     return interval_text(data.mean(), low, high, 3)
 
 
-def test_cli_writes_winner_map_rank_table_and_every_format(sweep, tmp_path):
-    done = simfl(
+def test_cli_writes_winner_map_rank_table_and_every_format(sweep, tmp_path, cli):
+    done = cli(
         "report", str(sweep), "--x", "partition.alpha", "--y", "central_accuracy", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
@@ -223,16 +208,16 @@ def test_any_metric_column_and_derived_outcomes_work_as_y(tmp_path):
         (["--ci", "normal"], "--ci 'normal': allowed: t, bootstrap"),
     ],
 )
-def test_bad_flags_exit_2_with_one_line(sweep, tmp_path, args, message):
-    done = simfl("report", str(sweep), *args, cwd=tmp_path)
+def test_bad_flags_exit_2_with_one_line(sweep, tmp_path, args, message, cli):
+    done = cli("report", str(sweep), *args, cwd=tmp_path)
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
-def test_bad_directory_exits_2(tmp_path):
+def test_bad_directory_exits_2(tmp_path, cli):
     (tmp_path / "empty").mkdir()
     for path in ("missing", "empty"):
-        done = simfl("report", path, cwd=tmp_path)
+        done = cli("report", path, cwd=tmp_path)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
         assert path in done.stderr and "sweep" in done.stderr
 
@@ -305,8 +290,8 @@ def test_html_is_self_contained_and_boxes_wide_tables(sweep):
     assert html.count("data:image/png;base64,") == 4
 
 
-def test_wandb_report_spec_names_the_group_and_groups_by_strategy(sweep, tmp_path):
-    done = simfl("report", str(sweep), "--wandb-report", cwd=tmp_path)
+def test_wandb_report_spec_names_the_group_and_groups_by_strategy(sweep, tmp_path, cli):
+    done = cli("report", str(sweep), "--wandb-report", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     spec_file = json.loads((sweep / "wandb_report.json").read_text())
     assert spec_file["project"] == "simfl-bench" and spec_file["entity"] == "speech-lab"

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from test_end_to_end import TINY, simfl
+from cli_process import simfl, start_simfl
+from test_end_to_end import TINY
 
 from simfl.engine.records import TIMING_COLUMNS
 
@@ -49,13 +48,7 @@ def _run_killed_after(workspace: Path, args: list[str], server_round: int) -> Pa
     results = workspace / "results"
     results.mkdir(exist_ok=True)
     before = set(results.iterdir())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "simfl.cli", "run", str(workspace / "tiny.toml"), *args],
-        cwd=workspace,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = start_simfl("run", str(workspace / "tiny.toml"), *args, cwd=workspace)
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline:

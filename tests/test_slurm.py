@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_end_to_end import simfl
+from cli_process import simfl
 from test_sweep import write_sweep
 
 from simfl.config import load_scenario

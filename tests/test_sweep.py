@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_end_to_end import TINY, simfl
+from cli_process import simfl, start_simfl
+from test_end_to_end import TINY
 
 from simfl.errors import ScenarioError
 from simfl.sweep.grid import expand, parse_shard, shard_cells
@@ -121,13 +122,7 @@ def test_sharded_sweep_resumes_and_reports(tmp_path):
 
 def test_kill_9_mid_cell_then_resume_runs_each_cell_once(tmp_path):
     path = write_sweep(tmp_path, "\n[sweep]\nseeds = [0, 1, 2]\n", TINY)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "simfl.cli", "sweep", str(path)],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = start_simfl("sweep", str(path), cwd=tmp_path)
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline:  # wait until one cell is done and the next has begun

@@ -9,12 +9,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
-from test_end_to_end import TINY, simfl
+from cli_process import simfl, start_simfl
+from test_end_to_end import TINY
 
 from simfl.sweep.grid import expand
 from simfl.sweep.lease import read_owner
@@ -33,13 +33,13 @@ def _sweep_file(root: Path, grid: str, rounds: int, wandb: str) -> Path:
 
 
 def _start(path: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "simfl.cli", "sweep", str(path)],
+    return start_simfl(
+        "sweep",
+        str(path),
         cwd=path.parent,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,
     )
 
 

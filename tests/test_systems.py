@@ -262,24 +262,17 @@ def test_everyone_available_samples_exactly_what_flower_samples():
         assert planned == plain
 
 
+def _availability(section: dict, num_clients: int):
+    config = SystemsConfig.model_validate({"availability": section}).availability
+    return build_availability(config, num_clients, seed=0)
+
+
 def test_periodic_availability_and_sessions():
-    diurnal = build_availability(
-        SystemsConfig.model_validate(
-            {"availability": {"kind": "diurnal", "period_h": 1.0, "on_fraction": 0.25}}
-        ).availability,
-        50,
-        seed=0,
-    )
+    diurnal = _availability({"kind": "diurnal", "period_h": 1.0, "on_fraction": 0.25}, 50)
     times = np.arange(0, 3600, 10.0)
     share = np.mean([len(diurnal.online(t)) / 50 for t in times])
     assert share == pytest.approx(0.25, abs=0.02)
-    sessions = build_availability(
-        SystemsConfig.model_validate(
-            {"availability": {"kind": "sessions", "mean_on_h": 1.0, "mean_off_h": 3.0}}
-        ).availability,
-        200,
-        seed=0,
-    )
+    sessions = _availability({"kind": "sessions", "mean_on_h": 1.0, "mean_off_h": 3.0}, 200)
     share = np.mean([len(sessions.online(t)) / 200 for t in np.arange(0, 200 * 3600, 3600.0)])
     assert share == pytest.approx(0.25, abs=0.03)
     wrap = PeriodicIntervals([np.array([[0.0, 10.0], [90.0, 100.0]])], np.array([100.0]))

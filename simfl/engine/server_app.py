@@ -32,7 +32,7 @@ from simfl.personalization import frozen_names, local_names, split_state
 from simfl.privacy.server import privatize, secure_aggregation
 from simfl.schema.systems import over_selected
 from simfl.seeding import derive_seed
-from simfl.systems.rounds import build_round_plan
+from simfl.systems.rounds import TrainingExchange, build_round_plan
 from simfl.tracking.callbacks import RunCallback
 
 
@@ -193,9 +193,10 @@ class FederationLoop:
             self.callback.on_round_end(record)
             first = failures[0].reason if failures else "no client replied"
             raise ClientFailuresError(server_round, len(ok), required, first)
-        ok = self.round_plan.admit(
+        exchange = TrainingExchange(
             server_round, messages, ok, failures, record, self.grid.partition_of
         )
+        ok = self.round_plan.admit(exchange)
         new_arrays, metrics = self.strategy.aggregate_train(server_round, ok)
         if metrics is not None:
             record.add(

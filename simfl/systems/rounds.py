@@ -40,23 +40,29 @@ WAIT_STEP_S = 60.0
 MAX_WAIT_S = 30 * 24 * 3600.0
 
 
+@dataclass(frozen=True)
+class TrainingExchange:
+    """One round's training exchange as the server saw it: what was sent (``messages``), the
+    replies without error (``ok``), the failures, the round's record and the node-to-partition
+    map."""
+
+    server_round: int
+    messages: list[Message]
+    ok: list[Message]
+    failures: list[ClientFailure]
+    record: RoundRecord
+    partition_of: dict[int, int]
+
+
 class NoSystems:
     """No ``[systems]``: Flower samples as always and every reply is aggregated."""
 
     def sampling(self, phase: str, grid: Any, strategy: Any, server_round: int) -> Any:
         return contextlib.nullcontext()
 
-    def admit(
-        self,
-        server_round: int,
-        messages: list[Message],
-        ok: list[Message],
-        failures: list[ClientFailure],
-        record: RoundRecord,
-        partition_of: dict[int, int],
-    ) -> list[Message]:
+    def admit(self, exchange: TrainingExchange) -> list[Message]:
         """The replies whose updates reach aggregation (all of them here)."""
-        return ok
+        return exchange.ok
 
     def server_callbacks(self) -> list[Any]:
         return []
@@ -152,33 +158,26 @@ class SystemsPlan(NoSystems):
         slow = rng_for(self.seed, "fault-slow", client, server_round).random()
         return hangs, faults.slowdown_factor if slow < faults.slowdown_probability else 1.0
 
-    def admit(
-        self,
-        server_round: int,
-        messages: list[Message],
-        ok: list[Message],
-        failures: list[ClientFailure],
-        record: RoundRecord,
-        partition_of: dict[int, int],
-    ) -> list[Message]:
+    def admit(self, exchange: TrainingExchange) -> list[Message]:
         """Times the replies, advances the clock, records the drops; the kept replies."""
         from simfl.engine.server_app import message_bytes
 
+        messages, ok, partition_of = exchange.messages, exchange.ok, exchange.partition_of
         down = {message.metadata.dst_node_id: message_bytes([message]) for message in messages}
         replied = [
             (client, down[client], message_bytes([reply]))
             for reply in ok
             for client in [partition_of[reply.metadata.src_node_id]]
         ]
-        outcome = self.settle(server_round, replied)
+        outcome = self.settle(exchange.server_round, replied)
         self.clock.advance(outcome.seconds)
-        record.add(
+        exchange.record.add(
             {
                 "sim_round_s": self._idle_s + outcome.seconds,
                 "clients_aggregated": len(outcome.kept),
                 "clients_dropped_deadline": outcome.dropped_deadline,
                 "clients_dropped_availability": outcome.dropped_availability,
-                "clients_dropped_crash": len(failures),
+                "clients_dropped_crash": len(exchange.failures),
             },
             "systems",
         )
