@@ -6,24 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from partitioners import params
 from partitioners.compose import ComposePartitioner
 from partitioners.dirichlet import DirichletPartitioner
 from partitioners.feature_shift import AcousticPartitioner
 from partitioners.iid import IidPartitioner
 from partitioners.label_shift import PathologicalPartitioner, ShardsPartitioner
 from partitioners.natural import AccentPartitioner, SpeakerGroupsPartitioner
-from partitioners.params import (
-    AccentParams,
-    AcousticParams,
-    ComposeParams,
-    DirichletParams,
-    IidParams,
-    LogNormalParams,
-    PathologicalParams,
-    PowerLawParams,
-    ShardsParams,
-    SpeakerGroupsParams,
-)
 from partitioners.quantity import QuantityPartitioner
 
 MIN_SIZE = 3
@@ -37,11 +26,11 @@ def _metadata(n: int, rng: np.random.Generator) -> pd.DataFrame:
     )
 
 
-def _dirichlet(balanced: bool) -> DirichletParams:
-    return DirichletParams(alpha=0.3, min_size=MIN_SIZE, self_balancing=balanced)
+def _dirichlet(balanced: bool) -> params.DirichletParams:
+    return params.DirichletParams(alpha=0.3, min_size=MIN_SIZE, self_balancing=balanced)
 
 
-COMPOSE = ComposeParams.model_validate(
+COMPOSE = params.ComposeParams.model_validate(
     {
         "label": {"alpha": 0.5, "min_size": MIN_SIZE},
         "quantity": {"kind": "lognormal", "sigma": 0.5, "min_size": MIN_SIZE},
@@ -50,21 +39,25 @@ COMPOSE = ComposeParams.model_validate(
 )
 
 FACTORIES = {
-    "iid": lambda n, seed: IidPartitioner(n, IidParams(), seed),
+    "iid": lambda n, seed: IidPartitioner(n, params.IidParams(), seed),
     "dirichlet": lambda n, seed: DirichletPartitioner(n, _dirichlet(False), seed),
     "dirichlet-balanced": lambda n, seed: DirichletPartitioner(n, _dirichlet(True), seed),
     "pathological": lambda n, seed: PathologicalPartitioner(
-        n, PathologicalParams(k=3, min_size=MIN_SIZE), seed
+        n, params.PathologicalParams(k=3, min_size=MIN_SIZE), seed
     ),
-    "shards": lambda n, seed: ShardsPartitioner(n, ShardsParams(shards_per_client=2), seed),
-    "powerlaw": lambda n, seed: QuantityPartitioner(n, PowerLawParams(min_size=MIN_SIZE), seed),
-    "lognormal": lambda n, seed: QuantityPartitioner(n, LogNormalParams(min_size=MIN_SIZE), seed),
+    "shards": lambda n, seed: ShardsPartitioner(n, params.ShardsParams(shards_per_client=2), seed),
+    "powerlaw": lambda n, seed: QuantityPartitioner(
+        n, params.PowerLawParams(min_size=MIN_SIZE), seed
+    ),
+    "lognormal": lambda n, seed: QuantityPartitioner(
+        n, params.LogNormalParams(min_size=MIN_SIZE), seed
+    ),
     # 40 speakers in groups of 40 // n: the number of clients that group size makes
     "speaker-groups": lambda n, seed: SpeakerGroupsPartitioner(
-        40 // (40 // n), SpeakerGroupsParams(group_size=40 // n), seed
+        40 // (40 // n), params.SpeakerGroupsParams(group_size=40 // n), seed
     ),
-    "accent": lambda n, seed: AccentPartitioner(n, AccentParams(by="accent"), seed),
-    "acoustic": lambda n, seed: AcousticPartitioner(n, AcousticParams(severity=0.7), seed),
+    "accent": lambda n, seed: AccentPartitioner(n, params.AccentParams(by="accent"), seed),
+    "acoustic": lambda n, seed: AcousticPartitioner(n, params.AcousticParams(severity=0.7), seed),
     "compose": lambda n, seed: ComposePartitioner(n, COMPOSE, seed),
 }
 

@@ -6,31 +6,20 @@ same seeds): a scenario must keep its partition, and a cached partition its mean
 
 import dataclasses
 import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from partitioners import params
 from partitioners.compose import ComposePartitioner
 from partitioners.dirichlet import DirichletPartitioner
 from partitioners.feature_shift import AcousticPartitioner, client_condition
 from partitioners.iid import IidPartitioner
 from partitioners.label_shift import PathologicalPartitioner, ShardsPartitioner
 from partitioners.natural import AccentPartitioner, SpeakerGroupsPartitioner, SpeakerPartitioner
-from partitioners.params import (
-    AccentParams,
-    AcousticParams,
-    ComposeParams,
-    DirichletParams,
-    DirichletSizesParams,
-    IidParams,
-    LogNormalParams,
-    PathologicalParams,
-    PowerLawParams,
-    ShardsParams,
-    SpeakerGroupsParams,
-    SpeakerParams,
-)
 from partitioners.quantity import QuantityPartitioner
 
 SEED = 1234
@@ -51,8 +40,8 @@ def _data() -> tuple[np.ndarray, pd.DataFrame]:
     return labels, metadata
 
 
-def _compose(config: dict) -> ComposeParams:
-    return ComposeParams.model_validate(config)
+def _compose(config: dict) -> params.ComposeParams:
+    return params.ComposeParams.model_validate(config)
 
 
 FULL_COMPOSE = {
@@ -61,99 +50,30 @@ FULL_COMPOSE = {
     "acoustic": {"severity": 0.5},
 }
 
-# name -> (partitioner, sha256 of the split, first six sizes, first index of the first six)
+#: Each partitioner as pinned; what it must give is in ``pinned_splits.json``: the split's
+#: sha256 prefix, the first six clients' sizes and the first index of each.
 PINNED = {
-    "iid": (
-        lambda: IidPartitioner(20, IidParams(), SEED),
-        "60934cb27150f4b0",
-        [120] * 6,
-        [23, 6, 51, 35, 12, 45],
+    "iid": lambda: IidPartitioner(20, params.IidParams(), SEED),
+    "dirichlet": lambda: DirichletPartitioner(20, params.DirichletParams(alpha=0.5), SEED),
+    "dirichlet-balanced": lambda: DirichletPartitioner(
+        20, params.DirichletParams(alpha=0.5, self_balancing=True), SEED
     ),
-    "dirichlet": (
-        lambda: DirichletPartitioner(20, DirichletParams(alpha=0.5), SEED),
-        "bb10304a96cb08b4",
-        [122, 107, 122, 106, 147, 81],
-        [23, 26, 6, 30, 2, 34],
-    ),
-    "dirichlet-balanced": (
-        lambda: DirichletPartitioner(20, DirichletParams(alpha=0.5, self_balancing=True), SEED),
-        "f0082fd3806c3f8f",
-        [128, 111, 125, 108, 122, 88],
-        [23, 26, 6, 30, 2, 34],
-    ),
-    "pathological": (
-        lambda: PathologicalPartitioner(20, PathologicalParams(), SEED),
-        "33081d0315b7ad11",
-        [100, 106, 135, 126, 132, 139],
-        [32, 26, 30, 95, 2, 6],
-    ),
-    "shards": (
-        lambda: ShardsPartitioner(20, ShardsParams(), SEED),
-        "253dc4e8e38c4190",
-        [120] * 6,
-        [22, 50, 20, 0, 5, 10],
-    ),
-    "powerlaw": (
-        lambda: QuantityPartitioner(20, PowerLawParams(), SEED),
-        "920dcd8e63810a7f",
-        [82, 52, 98, 55, 60, 45],
-        [9, 92, 15, 13, 45, 19],
-    ),
-    "lognormal": (
-        lambda: QuantityPartitioner(20, LogNormalParams(), SEED),
-        "176472a1113264e9",
-        [20, 61, 111, 66, 124, 894],
-        [105, 9, 15, 13, 19, 3],
-    ),
-    "dirichlet-sizes": (
-        lambda: QuantityPartitioner(20, DirichletSizesParams(), SEED),
-        "4e251957868606c7",
-        [135, 69, 159, 77, 91, 45],
-        [9, 15, 13, 58, 5, 4],
-    ),
-    "speaker": (
-        lambda: SpeakerPartitioner(40, SpeakerParams(), SEED),
-        "5fdcd73b121f8274",
-        [64, 64, 72, 63, 55, 65],
-        [11, 15, 30, 12, 10, 25],
-    ),
-    "speaker-groups": (
-        lambda: SpeakerGroupsPartitioner(10, SpeakerGroupsParams(), SEED),
-        "65bbffe74e849f21",
-        [263, 225, 240, 246, 231, 235],
-        [11, 10, 5, 0, 3, 2],
-    ),
-    "accent": (
-        lambda: AccentPartitioner(10, AccentParams(by="accent"), SEED),
-        "5f599f6ed7b58f17",
-        [276, 308, 181, 161, 292, 242],
-        [3, 7, 8, 4, 6, 0],
-    ),
-    "accent-by-voice": (
-        lambda: AccentPartitioner(10, AccentParams(by="voice"), SEED),
-        "5186249bca858ad9",
-        [238, 206, 235, 244, 241, 271],
-        [4, 9, 5, 1, 3, 0],
-    ),
-    "acoustic": (
-        lambda: AcousticPartitioner(20, AcousticParams(), SEED),
-        "60934cb27150f4b0",
-        [120] * 6,
-        [23, 6, 51, 35, 12, 45],
-    ),
-    "compose": (
-        lambda: ComposePartitioner(20, _compose(FULL_COMPOSE), SEED),
-        "77b95b315bb9809d",
-        [48, 88, 149, 98, 192, 260],
-        [83, 26, 6, 31, 2, 17],
-    ),
-    "compose-quantity-only": (
-        lambda: ComposePartitioner(20, _compose({"quantity": {"kind": "powerlaw"}}), SEED),
-        "920dcd8e63810a7f",
-        [82, 52, 98, 55, 60, 45],
-        [9, 92, 15, 13, 45, 19],
+    "pathological": lambda: PathologicalPartitioner(20, params.PathologicalParams(), SEED),
+    "shards": lambda: ShardsPartitioner(20, params.ShardsParams(), SEED),
+    "powerlaw": lambda: QuantityPartitioner(20, params.PowerLawParams(), SEED),
+    "lognormal": lambda: QuantityPartitioner(20, params.LogNormalParams(), SEED),
+    "dirichlet-sizes": lambda: QuantityPartitioner(20, params.DirichletSizesParams(), SEED),
+    "speaker": lambda: SpeakerPartitioner(40, params.SpeakerParams(), SEED),
+    "speaker-groups": lambda: SpeakerGroupsPartitioner(10, params.SpeakerGroupsParams(), SEED),
+    "accent": lambda: AccentPartitioner(10, params.AccentParams(by="accent"), SEED),
+    "accent-by-voice": lambda: AccentPartitioner(10, params.AccentParams(by="voice"), SEED),
+    "acoustic": lambda: AcousticPartitioner(20, params.AcousticParams(), SEED),
+    "compose": lambda: ComposePartitioner(20, _compose(FULL_COMPOSE), SEED),
+    "compose-quantity-only": lambda: ComposePartitioner(
+        20, _compose({"quantity": {"kind": "powerlaw"}}), SEED
     ),
 }
+EXPECTED = json.loads((Path(__file__).parent / "pinned_splits.json").read_text())
 
 
 def _digest(parts: list[np.ndarray]) -> str:
@@ -166,17 +86,19 @@ def _digest(parts: list[np.ndarray]) -> str:
 
 @pytest.mark.parametrize("name", PINNED)
 def test_split_is_the_pinned_one(name):
-    factory, digest, sizes, firsts = PINNED[name]
+    expected = EXPECTED[name]
     labels, metadata = _data()
-    parts = factory().split(labels, metadata)
-    assert [len(p) for p in parts[:6]] == sizes
-    assert [int(p[0]) for p in parts[:6]] == firsts
-    assert _digest(parts) == digest
+    parts = PINNED[name]().split(labels, metadata)
+    assert [len(p) for p in parts[:6]] == expected["first_sizes"]
+    assert [int(p[0]) for p in parts[:6]] == expected["first_indices"]
+    assert _digest(parts) == expected["digest"]
 
 
 def test_dirichlet_alpha_half_twenty_clients_pinned():
     labels = np.random.default_rng(0).integers(0, 12, size=3000)
-    parts = DirichletPartitioner(20, DirichletParams(alpha=0.5, min_size=10), 42).split(labels)
+    parts = DirichletPartitioner(20, params.DirichletParams(alpha=0.5, min_size=10), 42).split(
+        labels
+    )
     assert [len(p) for p in parts] == [
         208, 203, 216, 129, 191, 89, 125, 132, 117, 122,
         161, 112, 135, 163, 150, 90, 158, 193, 130, 176,
@@ -185,7 +107,7 @@ def test_dirichlet_alpha_half_twenty_clients_pinned():
 
 
 def test_acoustic_conditions_pinned():
-    (first, *_) = AcousticPartitioner(20, AcousticParams(), SEED).client_conditions()
+    (first, *_) = AcousticPartitioner(20, params.AcousticParams(), SEED).client_conditions()
     assert dataclasses.asdict(first) == {
         "snr_db": 20.159121935729935,
         "highpass_hz": 68.04854880667952,
@@ -203,7 +125,7 @@ def test_acoustic_conditions_pinned():
         "speed": 1.0260041317109305,
         "rt60_s": None,
     }
-    every_effect = AcousticParams(
+    every_effect = params.AcousticParams(
         severity=0.8, effects=("noise", "band", "gain", "speed", "reverb")
     )
     assert dataclasses.asdict(client_condition(every_effect, 7, 5)) == {

@@ -29,6 +29,11 @@ BiasCorrection = Literal["flower", "none"]
 Weighting = Literal["num_examples", "uniform"]
 
 
+#: A server-side step size, and a momentum or moment-decay coefficient.
+ServerLearningRate = Annotated[float, Field(gt=0.0, le=10.0)]
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
 class StrategyBase(Section):
     """Sampling as Flower's strategies define it (``fraction_*`` of connected nodes, ``min_*``)."""
 
@@ -100,8 +105,8 @@ class FedAvgMConfig(StrategyBase):
     """
 
     name: Literal["fedavgm"]
-    server_learning_rate: float = Field(default=1.0, gt=0.0, le=10.0)
-    server_momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    server_learning_rate: ServerLearningRate = 1.0
+    server_momentum: Beta = 0.9
 
 
 class FedProxConfig(StrategyBase):
@@ -134,10 +139,6 @@ class FedPerConfig(StrategyBase):
 
     name: Literal["fedper"]
     local_layers: list[str] = Field(default_factory=lambda: ["head"], min_length=1)
-
-
-ServerLearningRate = Annotated[float, Field(gt=0.0, le=10.0)]
-Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
 class FedOptConfigBase(StrategyBase):
