@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_process import simfl
 from test_sweep import write_sweep
 
 from simfl.config import load_scenario
@@ -85,9 +84,9 @@ def test_gpu_memory_budget_is_hash_neutral_and_positive():
         ("resources.gpu_memory_gib=-1", "key 'resources.gpu_memory_gib': Input should be"),
     ],
 )
-def test_bad_gpu_input_is_one_line_exit_2_nothing_written(tmp_path, override, expected):
+def test_bad_gpu_input_is_one_line_exit_2_nothing_written(tmp_path, override, expected, cli):
     path = write_sweep(tmp_path, "")
-    run = simfl("run", str(path), "--set", override, cwd=tmp_path)
+    run = cli("run", str(path), "--set", override, cwd=tmp_path)
     assert run.returncode == 2, run.stdout + run.stderr
     (line,) = run.stderr.strip().splitlines()
     assert run.stdout.strip() == ""
@@ -96,9 +95,9 @@ def test_bad_gpu_input_is_one_line_exit_2_nothing_written(tmp_path, override, ex
 
 
 @no_cuda
-def test_a_gpu_sweep_without_cuda_is_refused_before_any_cell(tmp_path):
+def test_a_gpu_sweep_without_cuda_is_refused_before_any_cell(tmp_path, cli):
     path = write_sweep(tmp_path, '\n[sweep]\n"resources.num_gpus" = [0.0, 0.25]\n')
-    done = simfl("sweep", str(path), cwd=tmp_path)
+    done = cli("sweep", str(path), cwd=tmp_path)
     assert done.returncode == 2 and "key 'resources.num_gpus'" in done.stderr
     assert "sweep cell resources.num_gpus=0.25" in done.stderr
     assert not (tmp_path / "results").exists()

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from cli_process import simfl
 from test_end_to_end import TINY, run_dirs
 
 from simfl.privacy.accounting import central_event, epsilon_of
@@ -17,17 +16,23 @@ PRIVATE_TINY = TINY.replace("rounds = 2", "rounds = 3")
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
+def workspace(tmp_path_factory, tiny_cache):
     root = tmp_path_factory.mktemp("privacy")
-    text = PRIVATE_TINY.format(results=root / "results", cache=root / "cache")
+    text = PRIVATE_TINY.format(results=root / "results", cache=tiny_cache)
     (root / "tiny.toml").write_text(text)
     return root
 
 
-def run(workspace, *overrides):
+@pytest.fixture
+def run(workspace, cli, ray_runtime):
+    """``run(*overrides)``: the tiny private scenario through the CLI, in this process."""
+    return lambda *overrides: _run(cli, workspace, *overrides)
+
+
+def _run(cli, workspace, *overrides):
     before = set(run_dirs(workspace))
     args = [arg for item in overrides for arg in ("--set", item)]
-    done = simfl("run", str(workspace / "tiny.toml"), "--wandb", "disabled", *args, cwd=workspace)
+    done = cli("run", str(workspace / "tiny.toml"), "--wandb", "disabled", *args, cwd=workspace)
     assert done.returncode == 0, done.stdout + done.stderr
     (new,) = set(run_dirs(workspace)) - before
     return (
@@ -37,11 +42,11 @@ def run(workspace, *overrides):
     )
 
 
-def test_central_dp_accounts_audits_and_stops_at_the_budget(workspace):
+@pytest.mark.ray
+def test_central_dp_accounts_audits_and_stops_at_the_budget(run):
     method = "sampled-without-replacement"
     two_rounds = epsilon_of([central_event(2.0, 4, 3, method)] * 2, method, 1e-5)
     metrics, summary, stdout = run(
-        workspace,
         "privacy.mode=central",
         "privacy.noise_multiplier=2.0",
         "privacy.clipping_norm=0.5",
@@ -61,9 +66,9 @@ def test_central_dp_accounts_audits_and_stops_at_the_budget(workspace):
     assert "epsilon" in stdout
 
 
-def test_local_dpsgd_on_batch_norm_model_with_fix(workspace):
+@pytest.mark.ray
+def test_local_dpsgd_on_batch_norm_model_with_fix(run):
     metrics, summary, _ = run(
-        workspace,
         "privacy.mode=local-dpsgd",
         "privacy.noise_multiplier=1.0",
         "model.batch_norm=true",
@@ -76,9 +81,10 @@ def test_local_dpsgd_on_batch_norm_model_with_fix(workspace):
     assert summary["privacy"]["accountant"] == "opacus RDPAccountant, per client"
 
 
-def test_local_output_dp_with_flowers_local_dp_mod(workspace):
+@pytest.mark.ray
+def test_local_output_dp_with_flowers_local_dp_mod(run):
     metrics, summary, _ = run(
-        workspace, "privacy.mode=local-output", "privacy.local_epsilon=2.0", "scenario.rounds=2"
+        "privacy.mode=local-output", "privacy.local_epsilon=2.0", "scenario.rounds=2"
     )
     assert metrics.iloc[-1]["epsilon_client_max"] > 2.0  # composed over two releases
     assert summary["status"] == "completed"
@@ -94,7 +100,7 @@ def test_local_output_dp_with_flowers_local_dp_mod(workspace):
         ("model.batch_norm=true", "model.batch_norm"),
     ],
 )
-def test_bad_privacy_input_exits_2_naming_the_key(workspace, tmp_path, override, expected):
+def test_bad_privacy_input_exits_2_naming_the_key(workspace, tmp_path, override, expected, cli):
     text = (workspace / "tiny.toml").read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace(str(workspace / "results"), str(tmp_path / "r")))
@@ -106,7 +112,7 @@ def test_bad_privacy_input_exits_2_naming_the_key(workspace, tmp_path, override,
         "model.batch_norm=true": ["privacy.mode=local-dpsgd"],
     }.get(override, [])
     args = [arg for item in [override, *extra] for arg in ("--set", item)]
-    done = simfl("run", str(bad), *args, cwd=tmp_path)
+    done = cli("run", str(bad), *args, cwd=tmp_path)
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "bad.toml" in lines[0] and expected in lines[0], done.stderr

@@ -1,8 +1,11 @@
 """Run checkpoints: a run killed with ``kill -9`` and resumed ends exactly like one never killed.
 
-Real ``simfl run`` processes on the tiny end-to-end scenario (10 rounds). Each strategy keeps a
-different kind of state across rounds: FedAvg only the global model, FedAdam its server moments
-(m_t, v_t), FedPer every client's own head (client state files).
+The killed run is a real ``simfl run`` process on the tiny end-to-end scenario (6 rounds), killed
+with its Ray runtime; the reference run and the resumption go through the same CLI in this
+process, on the session's Ray runtime (a fresh process changes nothing in the metrics, as
+``test_end_to_end`` shows). Each strategy keeps a different kind of state across rounds: FedAvg
+only the global model, FedAdam its server moments (m_t, v_t), FedPer every client's own head
+(client state files).
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from cli_process import simfl, start_simfl
+from cli_process import start_simfl
 from test_end_to_end import TINY
 
 from simfl.engine.records import TIMING_COLUMNS
 
-ROUNDS, KILL_AFTER = 10, 4
+ROUNDS, KILL_AFTER = 6, 3
 STRATEGIES = {
     "fedavg": [],
     "fedadam": ["--set", "strategy.name=fedadam"],
@@ -31,9 +34,9 @@ STRATEGIES = {
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
+def workspace(tmp_path_factory, tiny_cache) -> Path:
     root = tmp_path_factory.mktemp("resume")
-    text = TINY.format(results=root / "results", cache=root / "cache")
+    text = TINY.format(results=root / "results", cache=tiny_cache)
     (root / "tiny.toml").write_text(text.replace("rounds = 2", f"rounds = {ROUNDS}"))
     return root
 
@@ -69,13 +72,14 @@ def _metrics(run_dir: Path) -> pd.DataFrame:
     return frame.drop(columns=[c for c in TIMING_COLUMNS if c in frame])
 
 
+@pytest.mark.ray
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
-def test_killed_run_resumes_to_bit_identical_metrics(workspace, strategy):
+def test_killed_run_resumes_to_bit_identical_metrics(workspace, strategy, cli, ray_runtime):
     args = [*STRATEGIES[strategy]]
     results = workspace / "results"
     results.mkdir(exist_ok=True)
     before = set(results.iterdir())
-    reference = simfl("run", str(workspace / "tiny.toml"), *args, cwd=workspace)
+    reference = cli("run", str(workspace / "tiny.toml"), *args, cwd=workspace)
     assert reference.returncode == 0, reference.stderr
     reference_dir = _new_run_dir(results, before)
 
@@ -84,7 +88,7 @@ def test_killed_run_resumes_to_bit_identical_metrics(workspace, strategy):
     assert summary["status"] == "running"  # killed: never "completed"
     run_id = (killed / "wandb_run_id").read_text().strip()
 
-    resumed = simfl("run", "--resume", str(killed), cwd=workspace)
+    resumed = cli("run", "--resume", str(killed), cwd=workspace)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     resumed_from = int(resumed.stdout.split("after round ")[1].split()[0])
     assert KILL_AFTER <= resumed_from < ROUNDS  # from the checkpoint, not from round 0
@@ -98,10 +102,10 @@ def test_killed_run_resumes_to_bit_identical_metrics(workspace, strategy):
     assert len(pieces) == 2 and all(p.name.endswith(f"-{run_id}") for p in pieces)  # one run
 
 
-def test_resume_refuses_what_it_cannot_resume(workspace, tmp_path):
-    done = simfl("run", "--resume", str(tmp_path / "nowhere"), cwd=tmp_path)
+def test_resume_refuses_what_it_cannot_resume(workspace, tmp_path, cli):
+    done = cli("run", "--resume", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert done.returncode == 2 and "no such run directory" in done.stderr
-    done = simfl("run", "--resume", str(tmp_path), cwd=tmp_path)
+    done = cli("run", "--resume", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 2 and "not a run directory" in done.stderr
 
 
@@ -123,9 +127,11 @@ def _interrupted_run_dir(workspace: Path, tmp_path: Path, checkpoint_payload) ->
         (lambda path: torch.save({"format": 1, "x": datetime.now()}, path), "pickled objects"),
     ],
 )
-def test_a_bad_checkpoint_is_one_line_and_never_unpickled(workspace, tmp_path, payload, reason):
+def test_a_bad_checkpoint_is_one_line_and_never_unpickled(
+    workspace, tmp_path, payload, reason, cli
+):
     run_dir = _interrupted_run_dir(workspace, tmp_path, payload)
-    done = simfl("run", "--resume", str(run_dir), cwd=tmp_path)
+    done = cli("run", "--resume", str(run_dir), cwd=tmp_path)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert "checkpoint round-000003 cannot be loaded" in lines[0] and reason in lines[0]

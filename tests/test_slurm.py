@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_process import simfl
 from test_sweep import write_sweep
 
 from simfl.config import load_scenario
@@ -107,15 +106,15 @@ def test_bad_slurm_values_are_one_line(override, message):
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_emit_and_status_print_the_concurrency(tmp_path):
+def test_emit_and_status_print_the_concurrency(tmp_path, cli):
     path = write_sweep(tmp_path, '\n[sweep]\n"partition.alpha" = [0.5, 1.0]\n')
     node = ["--set", "slurm.cpus_per_task=4", "--set", "slurm.gpus_per_task=0"]
-    emitted = simfl("sweep", str(path), *node, "--emit-slurm", "job.sbatch", cwd=tmp_path)
+    emitted = cli("sweep", str(path), *node, "--emit-slurm", "job.sbatch", cwd=tmp_path)
     assert emitted.returncode == 0, emitted.stderr
     expected = "num_cpus=1: 3 clients at once (4 actors, 3 clients per round)"
     script = (tmp_path / "job.sbatch").read_text()
     assert expected in emitted.stdout and expected in script
     (sweep_dir,) = (tmp_path / "results" / "sweeps").iterdir()  # SLURM writes its logs here
     assert f"#SBATCH --output={sweep_dir.resolve()}/slurm-%A_%a.out" in script
-    status = simfl("sweep", str(path), *node, "--status", cwd=tmp_path)
+    status = cli("sweep", str(path), *node, "--status", cwd=tmp_path)
     assert status.returncode == 0 and expected in status.stdout

@@ -78,12 +78,12 @@ def test_bad_shard_specs(spec):
         parse_shard(spec)
 
 
-def test_bad_sweep_via_cli_exits_2_and_writes_nothing(tmp_path):
+def test_bad_sweep_via_cli_exits_2_and_writes_nothing(tmp_path, cli):
     path = write_sweep(tmp_path, '\n[sweep]\n"partition.alpha" = [0.5, -1.0]\n')
-    done = simfl("sweep", str(path), cwd=tmp_path)
+    done = cli("sweep", str(path), cwd=tmp_path)
     assert done.returncode == 2 and "partition.alpha" in done.stderr
     assert not (tmp_path / "results").exists()
-    bad_shard = simfl("sweep", str(write_sweep(tmp_path, GRID)), "--shard", "3/2", cwd=tmp_path)
+    bad_shard = cli("sweep", str(write_sweep(tmp_path, GRID)), "--shard", "3/2", cwd=tmp_path)
     assert bad_shard.returncode == 2 and "--shard" in bad_shard.stderr
 
 
@@ -96,22 +96,23 @@ def _done_markers(sweep_dir: Path) -> dict[str, str]:
     return {p.parent.name: p.read_text() for p in sweep_dir.glob("cells/*/DONE")}
 
 
-def test_sharded_sweep_resumes_and_reports(tmp_path):
+@pytest.mark.ray
+def test_sharded_sweep_resumes_and_reports(tmp_path, cli, ray_runtime):
     path = write_sweep(tmp_path, GRID)
     for shard in ("1/2", "2/2"):
-        done = simfl("sweep", str(path), "--shard", shard, cwd=tmp_path)
+        done = cli("sweep", str(path), "--shard", shard, cwd=tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
     sweep_dir = _sweep_dir(tmp_path)
     markers = _done_markers(sweep_dir)
     assert len(markers) == 4
-    again = simfl("sweep", str(path), cwd=tmp_path)  # everything done: nothing reruns
+    again = cli("sweep", str(path), cwd=tmp_path)  # everything done: nothing reruns
     assert again.returncode == 0 and "ran 0, skipped 4" in again.stdout
     assert _done_markers(sweep_dir) == markers
     index = pd.read_parquet(sweep_dir / "index.parquet")
     assert sorted(index["status"]) == ["done"] * 4 and index["cell_id"].is_unique
-    status = simfl("sweep", str(path), "--status", cwd=tmp_path)
+    status = cli("sweep", str(path), "--status", cwd=tmp_path)
     assert status.returncode == 0 and status.stdout.count("done") >= 4
-    report = simfl("report", str(sweep_dir), "--target", "0.05", cwd=tmp_path)
+    report = cli("report", str(sweep_dir), "--target", "0.05", cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     html = (sweep_dir / "report" / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 2  # accuracy curves and accuracy vs alpha
@@ -120,7 +121,8 @@ def test_sharded_sweep_resumes_and_reports(tmp_path):
     assert "All 4 cells are complete" in (sweep_dir / "report" / "report.md").read_text()
 
 
-def test_kill_9_mid_cell_then_resume_runs_each_cell_once(tmp_path):
+@pytest.mark.ray
+def test_kill_9_mid_cell_then_resume_runs_each_cell_once(tmp_path, cli, ray_runtime):
     path = write_sweep(tmp_path, "\n[sweep]\nseeds = [0, 1, 2]\n", TINY)
     process = start_simfl("sweep", str(path), cwd=tmp_path)
     deadline = time.monotonic() + 300
@@ -129,9 +131,7 @@ def test_kill_9_mid_cell_then_resume_runs_each_cell_once(tmp_path):
             cells = tmp_path / "results" / "sweeps"
             done = list(cells.glob("*/cells/*/DONE"))
             running = [
-                p
-                for p in cells.glob("*/cells/*/metrics.jsonl")
-                if not (p.parent / "DONE").exists()
+                p for p in cells.glob("*/cells/*/metrics.jsonl") if not (p.parent / "DONE").exists()
             ]
             if done and running:
                 break
@@ -143,7 +143,7 @@ def test_kill_9_mid_cell_then_resume_runs_each_cell_once(tmp_path):
         process.wait()
     sweep_dir = _sweep_dir(tmp_path)
     before = _done_markers(sweep_dir)
-    resumed = simfl("sweep", str(path), cwd=tmp_path)
+    resumed = cli("sweep", str(path), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     after = _done_markers(sweep_dir)
     assert len(after) == 3
