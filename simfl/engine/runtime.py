@@ -97,8 +97,8 @@ def ray_session(
         }
         if address:
             kwargs["address"] = address
-        else:
-            kwargs.update({"include_dashboard": False, **init_args})
+        else:  # "local": never join a cluster that `ray start` left on this machine unasked
+            kwargs.update({"address": "local", "include_dashboard": False, **init_args})
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, ValueError) as error:
