@@ -43,24 +43,32 @@ CHUNK = 500
 
 
 class PeakMemory:
-    """Samples the summed RSS of this process and all its descendants every 100 ms."""
+    """Samples the summed RSS of this process and all its descendants every 100 ms, and keeps
+    each process's RSS at the peak (by Ray's process title), to show where the memory is."""
 
     def __init__(self) -> None:
         self.peak = 0
+        self.at_peak: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def _tree_rss(self) -> int:
+    def _tree_rss(self) -> dict[str, int]:
         root = psutil.Process()
-        total = root.memory_info().rss
+        sizes = {"driver": root.memory_info().rss}
         for child in root.children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                total += child.memory_info().rss
-        return total
+                title = " ".join(child.cmdline())[:40] or child.name()
+                sizes[f"{title} [{child.pid}]"] = child.memory_info().rss
+        return sizes
+
+    def _update(self) -> None:
+        sizes = self._tree_rss()
+        if sum(sizes.values()) > self.peak:
+            self.peak, self.at_peak = sum(sizes.values()), sizes
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._tree_rss())
+            self._update()
             self._stop.wait(0.1)
 
     def __enter__(self) -> PeakMemory:
@@ -70,7 +78,12 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._tree_rss())
+        self._update()
+
+    def breakdown(self) -> dict[str, float]:
+        """MiB per process at the peak, largest first."""
+        ranked = sorted(self.at_peak.items(), key=lambda item: -item[1])
+        return {name: size / 2**20 for name, size in ranked}
 
 
 def random_audio(num_rows: int, seed: int):
@@ -248,6 +261,10 @@ def main() -> None:
     }
     for key, value in figures.items():
         print(f"{key:26s} {value:.3f}" if isinstance(value, float) else f"{key:26s} {value}")
+    figures["engine_rss_at_peak_mib"] = engine_memory.breakdown()
+    print("engine RSS at its peak, per process (MiB):")
+    for name, mib in figures["engine_rss_at_peak_mib"].items():
+        print(f"  {mib:8.1f}  {name}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 
