@@ -10,7 +10,7 @@ import pytest
 from test_end_to_end import TINY, run_dirs, simfl
 
 from simfl.privacy.accounting import central_event, epsilon_of
-from simfl.privacy.audit import attack_scores
+from simfl.privacy.audit import attack_scores, loss_scores
 
 PRIVATE_TINY = TINY.replace("rounds = 2", "rounds = 3")
 
@@ -119,6 +119,15 @@ def test_attack_scores_exact():
     assert result.auc == pytest.approx(14 / 16)  # 3 members beat all 4, one beats 2
     # The 99% quantile of non-members is 0.6: members above it at 1% FPR are 3 of 4.
     assert result.tpr_at_1pct_fpr == pytest.approx(0.75)
+
+
+def test_nan_losses_score_worst_so_a_wrecked_model_ties():
+    nan = np.full(4, np.nan)
+    assert attack_scores(loss_scores(nan), loss_scores(nan)).auc == 0.5
+    # One member with a finite loss beats the 4 NaN non-members: (4 + 3 * 4 * 0.5) / 16.
+    members = loss_scores(np.array([1.0, np.nan, np.nan, np.nan]))
+    result = attack_scores(members, loss_scores(nan))
+    assert result.auc == pytest.approx(10 / 16) and result.tpr_at_1pct_fpr == 0.25
 
 
 @pytest.mark.ray

@@ -53,6 +53,13 @@ def attack_scores(member_scores: np.ndarray, non_member_scores: np.ndarray) -> A
     return AttackResult(auc, tpr, len(member_scores), len(non_member_scores))
 
 
+def loss_scores(losses: np.ndarray) -> np.ndarray:
+    """Membership scores from per-example losses (lower loss: more likely a member). A model
+    wrecked by DP noise can output non-finite logits, and so a NaN loss: that clip gets the
+    worst score, so an all-NaN model ties everywhere (AUC 0.5) instead of reporting no AUC."""
+    return -np.nan_to_num(losses, nan=np.inf)
+
+
 @torch.no_grad()
 def per_example_loss(
     model: nn.Module, features: torch.Tensor, labels: torch.Tensor, batch_size: int
@@ -116,4 +123,4 @@ class MembershipAudit:
         non_loss = per_example_loss(
             model, *self._features(self.plan.test_store, n_rows, n_labels), batch
         )
-        return attack_scores(-member_loss, -non_loss)
+        return attack_scores(loss_scores(member_loss), loss_scores(non_loss))
