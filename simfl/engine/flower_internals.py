@@ -65,8 +65,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import logging
+import math
 import random
 import warnings
 from collections.abc import Iterable, Iterator
