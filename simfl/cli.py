@@ -271,6 +271,7 @@ BENCHMARKS = {
     "gpu-whisper": "gpu_whisper_kws.py",
     "scale": "scale.py",
     "cli": "cli_startup.py",
+    "secagg": "secagg_overhead.py",
     "gpu": "gpu_check.sh",  # the device check: GPU tests and gpu-whisper, under 8 minutes
 }
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from simfl.config import Scenario
 from simfl.data.prepare import StageProgress
@@ -39,6 +40,11 @@ class RunOutcome:
     run_dir: Path
     summary: dict
     history: History
+
+
+def _speakers(metadata: Any) -> Any:
+    """One speaker id per test row, where the dataset has them (the LiRA audit's split)."""
+    return metadata["speaker_id"].to_numpy() if "speaker_id" in metadata else None
 
 
 def _now() -> str:
@@ -133,6 +139,7 @@ def run_scenario(
             server_callbacks,
             checkpointer,
             checkpoint,
+            test_speakers=_speakers(data.test.metadata),
         )
         concurrency = simulate(
             server_app,

@@ -384,3 +384,35 @@ def _check_replies(strategy: FedAvg) -> None:
     no_weight = RecordDict({"arrays": ArrayRecord([np.ones(2)]), "metrics": MetricRecord({})})
     with pytest.raises(InconsistentMessageReplies):
         flower_internals.valid_train_contents(strategy, [reply(no_weight)])
+
+
+@pytest.mark.parametrize("side", ["server", "client"])
+def test_16_adaptive_clipping_norm_moves_against_the_clipped_fraction(side) -> None:
+    import math
+
+    import numpy as np
+    from flwr.serverapp.strategy import (
+        DifferentialPrivacyClientSideAdaptiveClipping,
+        DifferentialPrivacyServerSideAdaptiveClipping,
+    )
+    from flwr.supercore.differential_privacy import adaptive_clip_inputs_inplace
+
+    flowers = {
+        "server": DifferentialPrivacyServerSideAdaptiveClipping,
+        "client": DifferentialPrivacyClientSideAdaptiveClipping,
+    }[side]
+    kwargs = {"initial_clipping_norm": 1.0, "target_clipped_quantile": 0.5, "clip_norm_lr": 0.2}
+    # norm_bit is True when the update was clipped.
+    assert adaptive_clip_inputs_inplace([np.full(4, 10.0)], 1.0) is True
+    original = flowers(FedAvg(), 0.0, 3, **kwargs)
+    original._geometric_update(1.0)  # every update clipped
+    assert original.clipping_norm == pytest.approx(math.exp(-0.1)), (
+        "assumption 16: Flower's adaptive norm no longer shrinks when every update is clipped; "
+        "drop simfl.engine.flower_internals.adaptive_clipping_wrapper's override"
+    )
+    fixed = flower_internals.adaptive_clipping_wrapper(side)(FedAvg(), 0.0, 3, **kwargs)
+    assert isinstance(fixed, flowers)
+    fixed._geometric_update(1.0)
+    assert fixed.clipping_norm == pytest.approx(math.exp(0.1))
+    fixed._geometric_update(0.0)  # none clipped: back down
+    assert fixed.clipping_norm == pytest.approx(math.exp(0.1) * math.exp(-0.1))

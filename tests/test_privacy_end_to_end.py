@@ -10,7 +10,7 @@ import pytest
 from test_end_to_end import TINY, run_dirs
 
 from simfl.privacy.accounting import central_event, epsilon_of
-from simfl.privacy.audit import attack_scores
+from simfl.privacy.audit import attack_scores, loss_scores
 
 PRIVATE_TINY = TINY.replace("rounds = 2", "rounds = 3")
 
@@ -126,3 +126,77 @@ def test_attack_scores_exact():
     assert result.auc == pytest.approx(14 / 16)  # 3 members beat all 4, one beats 2
     # The 99% quantile of non-members is 0.6: members above it at 1% FPR are 3 of 4.
     assert result.tpr_at_1pct_fpr == pytest.approx(0.75)
+
+
+def test_nan_losses_score_worst_so_a_wrecked_model_ties():
+    nan = np.full(4, np.nan)
+    assert attack_scores(loss_scores(nan), loss_scores(nan)).auc == 0.5
+    # One member with a finite loss beats the 4 NaN non-members: (4 + 3 * 4 * 0.5) / 16.
+    members = loss_scores(np.array([1.0, np.nan, np.nan, np.nan]))
+    result = attack_scores(members, loss_scores(nan))
+    assert result.auc == pytest.approx(10 / 16) and result.tpr_at_1pct_fpr == 0.25
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize(("initial_norm", "clipped"), [(1e-4, 3), (1e3, 0)])
+def test_client_side_adaptive_clipping_moves_the_norm_toward_the_target(
+    tmp_path, tiny_cache, ray_runtime, initial_norm, clipped
+):
+    """Flower's client-side adaptive wrapper and ``adaptiveclipping_mod`` (train handler only),
+    in process on the session's Ray runtime. Round 1's updates all exceed 1e-4 (every client
+    clips) and are all far below 1e3 (none does): Andrew et al.'s rule then moves the norm by
+    exactly exp(lr * (noisy clipped fraction - target)), with the noisy count drawn from the
+    round's seeded generator. Epsilon is accounted from the releases really made."""
+    from tiny_scenario import tiny_scenario
+
+    from simfl.engine.flower_internals import seeded_numpy_global
+    from simfl.run import run_scenario
+    from simfl.seeding import derive_seed
+
+    z, lr, target, cohort = 0.2, 0.2, 0.5, 3
+    privacy = {
+        "mode": "central",
+        "clipping": "adaptive",
+        "clipping_side": "client",
+        "noise_multiplier": z,
+        "clipping_norm": initial_norm,
+        "clip_norm_lr": lr,
+        "target_clipped_quantile": target,
+    }
+    scenario = tiny_scenario(
+        tmp_path / "results",
+        tiny_cache,
+        scenario={"rounds": 2},
+        strategy={"min_train_nodes": cohort},
+        privacy=privacy,
+    )
+    outcome = run_scenario(scenario, wandb_mode="disabled", session=ray_runtime)
+    assert outcome.summary["status"] == "completed"
+    rounds = [r for r in outcome.history.rounds if r.round > 0]
+    assert [r.clients_succeeded for r in rounds] == [cohort, cohort]
+    norms = [r.metrics["dp_clipping_norm"] for r in rounds]
+    assert norms[0] == initial_norm
+    with seeded_numpy_global(derive_seed(scenario.scenario.seed, "dp-noise", 1)):
+        noisy_fraction = np.random.normal(clipped, cohort / 20) / cohort  # Flower's draw
+    assert norms[1] == pytest.approx(
+        initial_norm * np.exp(lr * (noisy_fraction - target)), rel=1e-12
+    )
+    assert (norms[1] > initial_norm) == (clipped == cohort)  # clipped: grow; none: shrink
+    # Epsilon from the effective noise multipliers, recomputed from the recorded norms.
+    count_std = cohort / 20
+    z_update = (z**-2 - (2 * count_std) ** -2) ** -0.5  # Flower's share of z for the update
+    method = "sampled-without-replacement"
+    events = []
+    for r in rounds:
+        # The noise is scaled by the norm *after* the update; one client's share of the
+        # (uniformly weighted) mean is clipping_norm / cohort.
+        sensitivity = r.metrics["dp_clipping_norm"] / cohort
+        effective = (r.metrics["dp_noise_std"] / sensitivity) ** -2 + (2 * count_std) ** -2
+        events.append(central_event(effective**-0.5, 4, cohort, method))
+        assert r.metrics["dp_effective_noise_multiplier"] == pytest.approx(effective**-0.5)
+    assert rounds[0].metrics["dp_noise_std"] == pytest.approx(z_update * norms[1] / cohort)
+    assert outcome.summary["final"]["epsilon"] == pytest.approx(
+        epsilon_of(events, method, 1e-5), rel=1e-6
+    )
+    assert rounds[0].metrics["epsilon"] < rounds[1].metrics["epsilon"]
+    assert outcome.summary["privacy"]["clipping"] == "adaptive (client side)"

@@ -56,6 +56,13 @@ Assumptions (each tested):
    the replies without an error, after checking their contents as the strategy's own
    ``aggregate_train`` does (``InconsistentMessageReplies`` when, e.g., the weighting key is
    missing).
+16. Flower's adaptive-clipping wrappers move the norm in ``_geometric_update(clipped_fraction)``
+   as ``clipping_norm *= exp(-clip_norm_lr * (clipped_fraction - target_clipped_quantile))``,
+   where ``clipped_fraction`` is the noisy fraction of replies whose update *was clipped*
+   (``norm_bit`` is ``scaling_factor < 1``). Andrew et al. 2021 use the fraction *not* clipped
+   there, so Flower's sign is inverted: a norm that clips every update shrinks further, one that
+   clips none grows, and the norm runs away from the target. :func:`adaptive_clipping_wrapper`
+   overrides that one method with the paper's direction.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import random
 import warnings
 from collections.abc import Iterable, Iterator
@@ -578,3 +586,28 @@ def run_flower_simulation(
         if isinstance(cause, SimflError):  # Flower wraps what the ServerApp raised
             raise cause from None
         raise
+
+
+def _andrew_geometric_update(self: Any, clipped_fraction: float) -> None:
+    """Andrew et al. 2021's update, C <- C exp(-lr (unclipped - (1 - target))), written with
+    the clipped fraction Flower passes: the norm grows while more than ``target`` of the
+    updates are clipped and shrinks while fewer are (assumption 16)."""
+    self.clipping_norm *= math.exp(
+        self.clip_norm_lr * (clipped_fraction - self.target_clipped_quantile)
+    )
+
+
+def adaptive_clipping_wrapper(side: str) -> type:
+    """Flower's adaptive-clipping wrapper for ``side`` ("server" or "client") with the norm
+    moving in the paper's direction (assumption 16); everything else is Flower's."""
+    from flwr.serverapp.strategy import (
+        DifferentialPrivacyClientSideAdaptiveClipping,
+        DifferentialPrivacyServerSideAdaptiveClipping,
+    )
+
+    base = (
+        DifferentialPrivacyServerSideAdaptiveClipping
+        if side == "server"
+        else DifferentialPrivacyClientSideAdaptiveClipping
+    )
+    return type(base.__name__, (base,), {"_geometric_update": _andrew_geometric_update})

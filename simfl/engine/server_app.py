@@ -320,16 +320,20 @@ def build_server_app(
     server_callbacks: Sequence[ServerCallback] = (),
     checkpointer: Checkpointer | None = None,
     resume: RunCheckpoint | None = None,
+    test_speakers: np.ndarray | None = None,
 ) -> ServerApp:
     """The ServerApp: central evaluation first, then ``server_callbacks``, after every round;
-    a checkpoint every few rounds; or going on from ``resume``."""
+    a checkpoint every few rounds; or going on from ``resume``. ``test_speakers`` (one per
+    test row) lets the LiRA audit train its shadows on speakers it never scores."""
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         entry = registry.STRATEGIES[plan.scenario.strategy.name]
         strategy = entry.load()(plan.scenario.strategy, plan.scenario)
-        strategy, privacy_callbacks = privatize(plan, strategy, test_rows, test_labels)
+        strategy, privacy_callbacks = privatize(
+            plan, strategy, test_rows, test_labels, test_speakers
+        )
         callbacks = [
             CentralEvaluation(plan, test_rows, test_labels),
             *privacy_callbacks,

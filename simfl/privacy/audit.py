@@ -19,6 +19,7 @@ import torch
 from scipy.stats import mannwhitneyu
 from torch import nn
 
+from simfl.errors import SimflError
 from simfl.seeding import derive_seed
 
 if TYPE_CHECKING:
@@ -53,6 +54,13 @@ def attack_scores(member_scores: np.ndarray, non_member_scores: np.ndarray) -> A
     return AttackResult(auc, tpr, len(member_scores), len(non_member_scores))
 
 
+def loss_scores(losses: np.ndarray) -> np.ndarray:
+    """Membership scores from per-example losses (lower loss: more likely a member). A model
+    wrecked by DP noise can output non-finite logits, and so a NaN loss: that clip gets the
+    worst score, so an all-NaN model ties everywhere (AUC 0.5) instead of reporting no AUC."""
+    return -np.nan_to_num(losses, nan=np.inf)
+
+
 @torch.no_grad()
 def per_example_loss(
     model: nn.Module, features: torch.Tensor, labels: torch.Tensor, batch_size: int
@@ -72,9 +80,21 @@ def per_example_loss(
 class MembershipAudit:
     """Loss-threshold membership inference against the global model of the final round."""
 
-    def __init__(self, plan: RunPlan, test_rows: np.ndarray, test_labels: np.ndarray) -> None:
+    def __init__(
+        self,
+        plan: RunPlan,
+        test_rows: np.ndarray,
+        test_labels: np.ndarray,
+        test_speakers: np.ndarray | None = None,
+    ) -> None:
         self.plan = plan
         self.test_rows, self.test_labels = np.asarray(test_rows), np.asarray(test_labels)
+        self.test_speakers = None if test_speakers is None else np.asarray(test_speakers)
+        if plan.scenario.privacy.audit.attack == "lira" and self.test_speakers is None:
+            raise SimflError(
+                "privacy.audit.attack = 'lira' needs speaker ids in the test split "
+                f"(data.dataset = '{plan.scenario.data.dataset}' has none)"
+            )
         self.trained: set[int] = set()
 
     def saw_training(self, partitions: list[int]) -> None:
@@ -96,24 +116,38 @@ class MembershipAudit:
         from simfl.data.client_index import ClientIndex
         from simfl.training import cpu_state
 
+        audit = self.plan.scenario.privacy.audit
+        seed = self.plan.scenario.scenario.seed
         index = ClientIndex(self.plan.index_dir)
         splits = [index.client(cid) for cid in sorted(self.trained)]
         member_rows = np.concatenate([s.train_rows for s in splits] or [np.zeros(0, int)])
         member_labels = np.concatenate([s.train_labels for s in splits] or [np.zeros(0, int)])
-        k = min(
-            len(member_rows), len(self.test_rows), self.plan.scenario.privacy.audit.max_examples
-        )
+        pool_rows, pool_labels, shadow = self.test_rows, self.test_labels, None
+        if audit.attack == "lira":
+            from simfl.privacy.lira import split_by_speaker
+
+            shadow = split_by_speaker(pool_rows, pool_labels, self.test_speakers, seed)
+            pool_rows, pool_labels = shadow.target_rows, shadow.target_labels
+        k = min(len(member_rows), len(pool_rows), audit.max_examples)
         if k == 0:
             return AttackResult(float("nan"), float("nan"), 0, 0)
         m_rows, m_labels = self._sample(member_rows, member_labels, k, "mia-members")
-        n_rows, n_labels = self._sample(self.test_rows, self.test_labels, k, "mia-non-members")
+        n_rows, n_labels = self._sample(pool_rows, pool_labels, k, "mia-non-members")
         model = self.plan.initial_model()
         model.load_state_dict({**cpu_state(model), **arrays.to_torch_state_dict()}, strict=True)
         batch = self.plan.scenario.train.eval_batch_size
-        member_loss = per_example_loss(
-            model, *self._features(self.plan.train_store, m_rows, m_labels), batch
-        )
-        non_loss = per_example_loss(
-            model, *self._features(self.plan.test_store, n_rows, n_labels), batch
-        )
-        return attack_scores(-member_loss, -non_loss)
+        members = self._features(self.plan.train_store, m_rows, m_labels)
+        non_members = self._features(self.plan.test_store, n_rows, n_labels)
+        if shadow is None:
+            member_loss = per_example_loss(model, *members, batch)
+            non_loss = per_example_loss(model, *non_members, batch)
+            return attack_scores(loss_scores(member_loss), loss_scores(non_loss))
+        from simfl.privacy.lira import lira_scores, logit_confidence, train_shadows
+
+        features = torch.cat([members[0], non_members[0]])
+        labels = torch.cat([members[1], non_members[1]])
+        shadow_data = self._features(self.plan.test_store, shadow.shadow_rows, shadow.shadow_labels)
+        shadows = train_shadows(self.plan, *shadow_data, audit.shadow_models)
+        out = np.stack([logit_confidence(m, features, labels, batch) for m in shadows])
+        scores = lira_scores(logit_confidence(model, features, labels, batch), out)
+        return attack_scores(scores[:k], scores[k:])

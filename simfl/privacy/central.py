@@ -26,14 +26,16 @@ from typing import TYPE_CHECKING, Any
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import (
-    DifferentialPrivacyClientSideAdaptiveClipping,
     DifferentialPrivacyClientSideFixedClipping,
-    DifferentialPrivacyServerSideAdaptiveClipping,
     DifferentialPrivacyServerSideFixedClipping,
     Strategy,
 )
 
-from simfl.engine.flower_internals import exact_dp_clipping, seeded_numpy_global
+from simfl.engine.flower_internals import (
+    adaptive_clipping_wrapper,
+    exact_dp_clipping,
+    seeded_numpy_global,
+)
 from simfl.schema.privacy import cohort_size
 from simfl.seeding import derive_seed
 
@@ -160,11 +162,9 @@ def central_dp_wrapper(strategy: Strategy, privacy: PrivacyConfig, sampled: int)
             else DifferentialPrivacyClientSideFixedClipping
         )
         return wrapper(strategy, privacy.noise_multiplier, privacy.clipping_norm, sampled)
-    wrapper = (
-        DifferentialPrivacyServerSideAdaptiveClipping
-        if privacy.clipping_side == "server"
-        else DifferentialPrivacyClientSideAdaptiveClipping
-    )
+    # Flower's adaptive wrapper, its norm moving as Andrew et al. 2021 (Flower's sign is
+    # inverted: simfl.engine.flower_internals, assumption 16).
+    wrapper = adaptive_clipping_wrapper(privacy.clipping_side)
     return wrapper(
         strategy,
         privacy.noise_multiplier,

@@ -62,15 +62,24 @@ def privacy_figure(table: pd.DataFrame, line_axis: str | None) -> bytes:
     groups = table.groupby(line_axis) if line_axis else [("all", table)]
     for name, group in groups:
         group = group.sort_values("epsilon_mean")
+        # Noise 0 spends epsilon = inf: no point on a log axis, drawn as a reference line.
+        finite = group[np.isfinite(group["epsilon_mean"])]
         for panel, metric in zip(panels, ("central_accuracy", "mia_auc"), strict=True):
-            panel.errorbar(
-                group["epsilon_mean"],
-                group[f"{metric}_mean"],
-                yerr=group[f"{metric}_std"].fillna(0),
+            line = panel.errorbar(
+                finite["epsilon_mean"],
+                finite[f"{metric}_mean"],
+                yerr=finite[f"{metric}_std"].fillna(0),
                 marker="o",
                 capsize=3,
                 label=str(name),
             )
+            for value in group.loc[~np.isfinite(group["epsilon_mean"]), f"{metric}_mean"]:
+                panel.axhline(
+                    value,
+                    color=line.lines[0].get_color(),
+                    linestyle=":",
+                    label=f"{name}: noise 0 (epsilon = inf)",
+                )
     panels[0].set(xscale="log", xlabel="epsilon", ylabel="final central accuracy")
     panels[1].set(xscale="log", xlabel="epsilon", ylabel="membership-inference AUC")
     panels[1].axhline(0.5, color="grey", linestyle="--", linewidth=1)
@@ -87,6 +96,8 @@ def privacy_figure(table: pd.DataFrame, line_axis: str | None) -> bytes:
 
 def _mean_std(row: dict, name: str, digits: int) -> str:
     mean, std = row[f"{name}_mean"], row[f"{name}_std"]
+    if np.isinf(mean):
+        return "∞ (no noise)"
     return f"{mean:.{digits}f} ± {0 if np.isnan(std) else std:.{digits}f}"
 
 

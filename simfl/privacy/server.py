@@ -33,14 +33,19 @@ class PrivacyCallback:
     the last round's global model."""
 
     def __init__(
-        self, plan: RunPlan, aggregation: PrivateAggregation, test_rows, test_labels
+        self,
+        plan: RunPlan,
+        aggregation: PrivateAggregation,
+        test_rows,
+        test_labels,
+        test_speakers=None,
     ) -> None:
         privacy = plan.scenario.privacy
         self.rounds, self.aggregation = plan.scenario.scenario.rounds, aggregation
         accountant = ACCOUNTANTS.get(privacy.mode)
         self.accountant = accountant(aggregation, plan.scenario) if accountant else None
         self.audit = (
-            MembershipAudit(plan, test_rows, test_labels)
+            MembershipAudit(plan, test_rows, test_labels, test_speakers)
             if privacy.audit.attack != "none"
             else None
         )
@@ -58,13 +63,18 @@ class PrivacyCallback:
 
 
 def privatize(
-    plan: RunPlan, strategy: Strategy, test_rows: np.ndarray, test_labels: np.ndarray
+    plan: RunPlan,
+    strategy: Strategy,
+    test_rows: np.ndarray,
+    test_labels: np.ndarray,
+    test_speakers: np.ndarray | None = None,
 ) -> tuple[Strategy, list[Any]]:
     """The strategy and server callbacks for the scenario's ``[privacy]`` (unchanged if none)."""
     if not privacy_active(plan):
         return strategy, []
     aggregation = private_strategy(strategy, plan.scenario)
-    return aggregation, [PrivacyCallback(plan, aggregation, test_rows, test_labels)]
+    callback = PrivacyCallback(plan, aggregation, test_rows, test_labels, test_speakers)
+    return aggregation, [callback]
 
 
 def secure_aggregation(scenario: Any, timeout: float) -> Any:

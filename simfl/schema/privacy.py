@@ -63,9 +63,14 @@ class SecAggConfig(Section):
 class AuditConfig(Section):
     """``[privacy.audit]``: a membership-inference attack on the final global model."""
 
-    attack: Literal["none", "loss-threshold"] = "none"
+    #: "lira": offline LiRA (Carlini et al. 2022) with shadow models trained on half of the
+    #: held-out speakers (:mod:`simfl.privacy.lira`); non-members come from the other half.
+    attack: Literal["none", "loss-threshold", "lira"] = "none"
     #: At most this many members and as many non-members are scored (seeded subsample).
     max_examples: int = Field(default=2000, ge=10)
+    #: lira: how many OUT shadow models, and their epochs (default local_epochs x rounds).
+    shadow_models: int = Field(default=4, ge=2, json_schema_extra=HASH_NEUTRAL)
+    shadow_epochs: int | None = Field(default=None, ge=1, json_schema_extra=HASH_NEUTRAL)
 
 
 class PrivacyConfig(Section):
