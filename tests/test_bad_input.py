@@ -159,9 +159,10 @@ def test_unreadable_file_is_one_line(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
+def workspace(tmp_path_factory, tiny_cache) -> Path:
+    """The tiny scenario on the session's prepared cache: a run writes only its results."""
     root = tmp_path_factory.mktemp("recorders")
-    text = TINY.format(results=root / "results", cache=root / "cache")
+    text = TINY.format(results=root / "results", cache=tiny_cache)
     (root / "tiny.toml").write_text(text.replace("rounds = 2", "rounds = 1"))
     return root
 
@@ -209,8 +210,6 @@ def _small_disk() -> None:
 
 
 def test_a_full_disk_at_start_is_one_line(workspace, tmp_path):
-    warm = _simfl(workspace, "--wandb", "disabled", "--set", f"tracking.results_dir={tmp_path}/w")
-    assert warm.returncode == 0, warm.stderr  # the data cache exists: only results are written
     results = tmp_path / "full"
     done = _simfl(
         workspace,
