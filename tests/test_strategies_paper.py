@@ -19,6 +19,8 @@ from simfl.config import scenario_from_dict
 from simfl.engine.server_app import like
 from simfl.schema.strategy import LOSS_AT_GLOBAL_KEY
 
+pytestmark = pytest.mark.usefixtures("frozen_gc")  # Flower collects per reply
+
 NUM_CLIENTS = 5
 SHAPES = {"conv.weight": (2, 3), "conv.bias": (3,), "head.weight": (4, 2)}
 BASE = {

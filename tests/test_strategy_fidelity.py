@@ -27,6 +27,8 @@ from simfl.strategies.fedopt import BiasCorrection, SecondMomentStart, flower_bi
 from simfl.strategies.fidelity import COMMON, FIDELITY, markdown_table
 from simfl.strategies.weighting import Weighting
 
+pytestmark = pytest.mark.usefixtures("frozen_gc")  # Flower collects per reply
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 PIN_BASE = {
