@@ -14,6 +14,14 @@ from pathlib import Path
 import pytest
 from tiny_scenario import tiny_scenario
 
+#: Modules that start a Ray runtime of their own (declared GPUs) and so must run in a process
+#: where Ray is not running yet: collected first, they run before the session's runtime starts.
+RAY_OF_THEIR_OWN = ("test_gpu_declared.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in RAY_OF_THEIR_OWN)  # stable
+
 
 @dataclass(frozen=True)
 class CliResult:

@@ -84,7 +84,8 @@ FRESH_PROCESS = "SIMFL_TEST_FRESH_RAY"
 def declared_gpus():
     """A Ray runtime that declares 2 GPUs; it needs a process where Ray is not running yet.
 
-    In the full suite the session's runtime (no GPUs) is already up, so these tests run in a
+    ``conftest.py`` collects this module first, so it runs before the session's runtime
+    starts. Where Ray is up already (this module run after others), these tests run in a
     child pytest process instead (``test_declared_gpus_in_a_fresh_process``).
     """
     import ray
@@ -106,7 +107,7 @@ def test_declared_gpus_in_a_fresh_process() -> None:
     if not ray.is_initialized() or os.environ.get(FRESH_PROCESS):
         pytest.skip("Ray is not running here: the GPU tests below run in this process")
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", __file__,
          "-k", "fractional"],
         capture_output=True, text=True, timeout=1200,
         env={**os.environ, FRESH_PROCESS: "1"},
