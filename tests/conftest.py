@@ -14,13 +14,23 @@ from pathlib import Path
 import pytest
 from tiny_scenario import tiny_scenario
 
-#: Modules that start a Ray runtime of their own (declared GPUs) and so must run in a process
-#: where Ray is not running yet: collected first, they run before the session's runtime starts.
-RAY_OF_THEIR_OWN = ("test_gpu_declared.py",)
+#: Modules run first, in this order (``--no-loadscope-reorder`` keeps it): the declared-GPU
+#: module starts a Ray runtime of its own, so it must run in a worker where Ray is not running
+#: yet; the others are the longest (real processes killed and resumed), started early so that
+#: the two workers finish together.
+RUN_FIRST = (
+    "test_gpu_declared.py",
+    "test_sweep_concurrency.py",
+    "test_resume.py",
+    "test_sweep.py",
+    "test_bench_gpu_whisper.py",
+    "test_end_to_end.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.path.name not in RAY_OF_THEIR_OWN)  # stable
+    rank = {name: position for position, name in enumerate(RUN_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(RUN_FIRST)))  # stable
 
 
 @dataclass(frozen=True)

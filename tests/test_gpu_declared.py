@@ -84,7 +84,7 @@ FRESH_PROCESS = "SIMFL_TEST_FRESH_RAY"
 def declared_gpus():
     """A Ray runtime that declares 2 GPUs; it needs a process where Ray is not running yet.
 
-    ``conftest.py`` collects this module first, so it runs before the session's runtime
+    ``conftest.py`` runs this module first, so it runs before the session's runtime
     starts. Where Ray is up already (this module run after others), these tests run in a
     child pytest process instead (``test_declared_gpus_in_a_fresh_process``).
     """
