@@ -362,11 +362,20 @@ def test_lost_rename_race_uses_winner(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_pickle_does_not_copy_features(tmp_path: Path) -> None:
     store = build_store(tmp_path, noise_clips(30))
-    store.read([0])  # opens the memmap
+    store.read([0])
     blob = pickle.dumps(store)
     assert len(blob) < 4096 < os.path.getsize(tmp_path / "store" / "features.npy")
     clone = pickle.loads(blob)
     np.testing.assert_array_equal(clone.read([5, 2]), store.read([5, 2]))
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc")
+def test_reading_rows_leaves_the_features_file_unmapped(tmp_path: Path) -> None:
+    """An actor reads client after client: no page it read may stay in its resident memory."""
+    store = build_store(tmp_path, noise_clips(30))
+    rows = store.read(np.arange(30)[::-1])
+    assert rows.shape == (30, 40, 101) and rows.dtype == np.float32
+    assert str(store.directory / "features.npy") not in Path("/proc/self/maps").read_text()
 
 
 @settings(max_examples=30, deadline=None)

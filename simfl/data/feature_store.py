@@ -3,14 +3,17 @@
 Why: federated clients run as Ray actors, and each must read only its own rows, quickly,
 without loading the whole dataset. Features are therefore computed once into
 ``<store>/features.npy`` (with ``meta.json`` saying what they are) and opened with
-``np.load(mmap_mode="r")``; the OS page cache shares the bytes between actors and each actor
-touches only the pages of its rows. A store is published atomically
+``np.load(mmap_mode="r")``; the OS page cache shares the bytes between actors. Readers copy
+their rows out with ``pread`` (:meth:`FeatureStore.read`) rather than through the memmap, so
+an actor's resident memory holds the rows it works on, not every page it ever touched. A store
+is published atomically
 (:func:`simfl.atomic.publish_directory`): readers see no store or a complete one.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,34 @@ META_FILE = "meta.json"
 ProgressFn = Callable[[int, int], None]
 
 
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _pread_exactly(descriptor: int, buffer: memoryview, offset: int) -> None:
+    """Fill ``buffer`` from ``offset`` (``pread`` may return fewer bytes than asked)."""
+    while buffer.nbytes:
+        got = os.preadv(descriptor, [buffer], offset)
+        if got == 0:
+            raise FeatureStoreError(f"features file ends before byte {offset}")
+        buffer, offset = buffer[got:], offset + got
+
+
+def _npy_layout(path: Path) -> tuple[np.dtype, tuple[int, ...], int]:
+    """An ``.npy`` file's dtype, row shape (all but the first axis) and data offset."""
+    readers = {
+        (1, 0): np.lib.format.read_array_header_1_0,
+        (2, 0): np.lib.format.read_array_header_2_0,
+    }
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version not in readers:
+            raise FeatureStoreError(f"{path}: unsupported .npy format {version}")
+        shape, fortran_order, dtype = readers[version](handle)
+        if fortran_order:
+            raise FeatureStoreError(f"{path}: features are not stored C-ordered")
+        return dtype, tuple(shape[1:]), handle.tell()
+
+
 class FeatureStoreError(RuntimeError):
     """A store directory is invalid or does not match what the caller asked for."""
 
@@ -49,6 +80,7 @@ class FeatureStore:
         self.meta = meta
         self.settings = FeatureSettings.model_validate(meta["settings"])
         self._array: np.ndarray | None = None
+        self._header: tuple[np.dtype, tuple[int, ...], int] | None = None
 
     # ---- opening / building
 
@@ -130,8 +162,39 @@ class FeatureStore:
             raise IndexError(f"indices out of range for store of {n} rows")
         idx = np.where(idx < 0, idx + n, idx)
         unique, inverse = np.unique(idx, return_inverse=True)
-        rows = np.asarray(self.array[unique], dtype=np.float32)
-        return rows[inverse]
+        return self._pread_rows(unique).astype(np.float32, copy=False)[inverse]
+
+    def _pread_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Sorted unique ``rows`` in storage dtype, one ``pread`` per run of consecutive rows.
+
+        Why not ``self.array[rows]``: the pages a memmap touches count in the reader's RSS
+        for as long as the map is open, so an actor that serves a client after client would
+        come to hold the whole store (the W1 store is 323 MiB, in each actor). ``pread``
+        copies from the same page cache and leaves nothing mapped.
+        """
+        dtype, row_shape, data_offset = self._layout()
+        out = np.empty((len(rows), *row_shape), dtype=dtype)
+        if not len(rows):
+            return out
+        row_bytes = out[0].nbytes
+        flat = out.reshape(len(rows), -1).view(np.uint8)
+        starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # where a run begins
+        ends = np.append(starts[1:], len(rows))
+        descriptor = os.open(self.directory / FEATURES_FILE, os.O_RDONLY | _O_CLOEXEC)
+        try:
+            for begin, end in zip(starts.tolist(), ends.tolist(), strict=True):
+                buffer = memoryview(flat[begin:end]).cast("B")
+                offset = data_offset + int(rows[begin]) * row_bytes
+                _pread_exactly(descriptor, buffer, offset)
+        finally:
+            os.close(descriptor)
+        return out
+
+    def _layout(self) -> tuple[np.dtype, tuple[int, ...], int]:
+        """The ``.npy`` file's dtype, row shape and where its data begins (from its header)."""
+        if self._header is None:
+            self._header = _npy_layout(self.directory / FEATURES_FILE)
+        return self._header
 
     def __getstate__(self) -> dict[str, Any]:
         return {"directory": self.directory, "meta": self.meta}
@@ -141,6 +204,7 @@ class FeatureStore:
         self.meta = state["meta"]
         self.settings = FeatureSettings.model_validate(self.meta["settings"])
         self._array = None
+        self._header = None
 
     def __repr__(self) -> str:
         return f"FeatureStore({str(self.directory)!r}, shape={self.shape})"
