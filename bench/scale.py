@@ -2,8 +2,9 @@
 
 For each ``--clients`` value: the engine's cold start (Ray, actors, the first central
 evaluation before round 1), start-up per 1,000 clients, seconds per round (rounds 2 onwards)
-and the peak resident memory of the whole process tree; and the same rounds through the plain
-single-process loop with ``--plain-threads`` torch threads (the work a 1-core loop would do).
+and the peak resident memory of the whole process tree (each phase in a fresh process); and
+the same rounds through the plain single-process loop with ``--plain-threads`` torch threads
+(the work a 1-core loop would do).
 Clients own ``--samples`` rows each, wrapping around a store of ``--store-rows`` seeded rows
 (W1's data, see ``w1_engine_overhead.py``). Ratios between sizes are printed at the end:
 cold start at the largest population over the smallest, engine over plain s/round.
@@ -16,7 +17,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from w1_engine_overhead import PeakMemory, build_data, engine_run, plain_loop, scenario
+from w1_engine_overhead import build_data, engine_run, in_fresh_process, plain_loop, scenario
 
 from simfl.engine.plan import RunPlan
 
@@ -35,10 +36,12 @@ def measure(clients: int, args: argparse.Namespace) -> dict[str, float]:
         index.directory,
         NUM_CLASSES,
     )
-    with PeakMemory() as engine_memory:
-        clock = engine_run(plan, test_labels, np.arange(args.test_samples))
-    with PeakMemory() as plain_memory:
-        plain_times = plain_loop(plan, train, index, test, test_labels, run_args)
+    clock, engine_peak, _ = in_fresh_process(
+        engine_run, plan, test_labels, np.arange(args.test_samples)
+    )
+    plain_times, plain_peak, _ = in_fresh_process(
+        plain_loop, plan, train, index, test, test_labels, run_args
+    )
     engine_times = [r.round_seconds for r in clock.rounds]
     return {
         "clients": clients,
@@ -46,8 +49,8 @@ def measure(clients: int, args: argparse.Namespace) -> dict[str, float]:
         "startup_per_1000_clients_s": clock.cold_start / (clients / 1000),
         "engine_s_per_round": float(np.mean(engine_times[1:])),
         "plain_s_per_round": float(np.mean(plain_times[1:])),
-        "engine_peak_rss_gib": engine_memory.peak / 2**30,
-        "plain_peak_rss_gib": plain_memory.peak / 2**30,
+        "engine_peak_rss_gib": engine_peak / 2**30,
+        "plain_peak_rss_gib": plain_peak / 2**30,
     }
 
 

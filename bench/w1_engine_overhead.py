@@ -8,7 +8,9 @@ every round in both. Both run in this one process tree, one after the other; run
 
 Prints seconds per round for both, their ratio, the engine's cold start (Ray, actors and the
 first central evaluation before round 1) and the peak resident memory of the whole process tree
-(this process, Ray's daemons and its workers) during each phase.
+(the phase's process, Ray's daemons and its workers) during each phase. Each phase runs in a
+fresh process of its own (:func:`in_fresh_process`), so neither carries the other's memory:
+with ``GLIBC_TUNABLES``' 1 GiB trim threshold a process never gives freed memory back.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -84,6 +90,22 @@ class PeakMemory:
         """MiB per process at the peak, largest first."""
         ranked = sorted(self.at_peak.items(), key=lambda item: -item[1])
         return {name: size / 2**20 for name, size in ranked}
+
+
+def _measured(phase: Callable[..., Any], *phase_args: Any) -> tuple[Any, int, dict[str, float]]:
+    with PeakMemory() as memory:
+        result = phase(*phase_args)
+    return result, memory.peak, memory.breakdown()
+
+
+def in_fresh_process(
+    phase: Callable[..., Any], *phase_args: Any
+) -> tuple[Any, int, dict[str, float]]:
+    """``phase(*phase_args)`` in a new interpreter: its result, the peak RSS of that process's
+    tree while it ran, and each process's RSS (MiB) at the peak."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        return pool.submit(_measured, phase, *phase_args).result()
 
 
 def random_audio(num_rows: int, seed: int):
@@ -240,10 +262,12 @@ def main() -> None:
     plan = RunPlan(
         scenario(args, args.workdir), train.directory, test.directory, index.directory, NUM_CLASSES
     )
-    with PeakMemory() as plain_memory:
-        plain_times = plain_loop(plan, train, index, test, test_labels, args)
-    with PeakMemory() as engine_memory:
-        clock = engine_run(plan, test_labels, np.arange(args.test_samples))
+    plain_times, plain_peak, _ = in_fresh_process(
+        plain_loop, plan, train, index, test, test_labels, args
+    )
+    clock, engine_peak, engine_breakdown = in_fresh_process(
+        engine_run, plan, test_labels, np.arange(args.test_samples)
+    )
     engine_times = [r.round_seconds for r in clock.rounds]
 
     plain_s, engine_s = float(np.mean(plain_times[1:])), float(np.mean(engine_times[1:]))
@@ -253,15 +277,15 @@ def main() -> None:
         "engine_seconds_per_round": engine_s,
         "engine_over_plain": engine_s / plain_s,
         "engine_cold_start_s": clock.cold_start,
-        "plain_peak_rss_mib": plain_memory.peak / 2**20,
-        "engine_peak_rss_mib": engine_memory.peak / 2**20,
+        "plain_peak_rss_mib": plain_peak / 2**20,
+        "engine_peak_rss_mib": engine_peak / 2**20,
         "plain_threads": args.plain_threads,
         "client_cpus": args.client_cpus,
         "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
     }
     for key, value in figures.items():
         print(f"{key:26s} {value:.3f}" if isinstance(value, float) else f"{key:26s} {value}")
-    figures["engine_rss_at_peak_mib"] = engine_memory.breakdown()
+    figures["engine_rss_at_peak_mib"] = engine_breakdown
     print("engine RSS at its peak, per process (MiB):")
     for name, mib in figures["engine_rss_at_peak_mib"].items():
         print(f"  {mib:8.1f}  {name}")

@@ -110,3 +110,18 @@ def test_loading_a_scenario_imports_no_training_stack() -> None:
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert json.loads(done.stdout) == []
+
+
+def test_a_client_actor_imports_only_what_training_needs() -> None:
+    """A Ray actor imports the client module: torch, Flower and simfl's client code, never the
+    server's accounting (dp-accounting pulls scipy), plotting or dataset-building stacks."""
+    script = (
+        "import json, sys\n"
+        "import simfl.engine.client_app\n"
+        "print(json.dumps(sorted(m for m in ('scipy', 'dp_accounting', 'matplotlib', "
+        "'datasets', 'pandas', 'transformers', 'opacus') if m in sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == []

@@ -23,14 +23,13 @@ from dp_accounting.rdp import RdpAccountant
 
 from simfl.engine.server_callbacks import CallbackResult, RoundState
 from simfl.privacy.central import PARTITION_METRIC, PrivateAggregation, Release
+from simfl.privacy.dpsgd import DPSGD_SAMPLE_RATE, DPSGD_STEPS
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
 
 NeighborRel = dp_accounting.NeighboringRelation
 
-#: Reply metrics a DP-SGD client reports about its own training this round.
-DPSGD_SAMPLE_RATE, DPSGD_STEPS = "dpsgd-sample-rate", "dpsgd-steps"
 
 
 def central_event(

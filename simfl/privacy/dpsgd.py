@@ -17,8 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from simfl.privacy.accounting import DPSGD_SAMPLE_RATE, DPSGD_STEPS
 from simfl.training import LoopStats, device_of, make_optimizer
+
+#: Reply metrics a DP-SGD client reports about its own training this round (the server's
+#: accountant, :mod:`simfl.privacy.accounting`, reads them; defined here so that an actor
+#: does not import dp-accounting and scipy to name them).
+DPSGD_SAMPLE_RATE, DPSGD_STEPS = "dpsgd-sample-rate", "dpsgd-steps"
 
 if TYPE_CHECKING:
     from simfl.schema.privacy import PrivacyConfig
