@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("simfl", "partitioners")
 HEAVY = ("torch", "flwr", "ray", "datasets", "transformers", "pandas", "scipy", "matplotlib")
@@ -112,14 +114,21 @@ def test_loading_a_scenario_imports_no_training_stack() -> None:
     assert json.loads(done.stdout) == []
 
 
-def test_a_client_actor_imports_only_what_training_needs() -> None:
-    """A Ray actor imports the client module: torch, Flower and simfl's client code, never the
-    server's accounting (dp-accounting pulls scipy), plotting or dataset-building stacks."""
+@pytest.mark.parametrize(
+    ("module", "never"),
+    [
+        # A Ray actor: torch, Flower and simfl's client code only.
+        ("simfl.engine.client_app", ("scipy", "dp_accounting", "matplotlib", "datasets",
+                                     "pandas", "transformers", "opacus")),
+        # The server of a run without privacy: no accountant (dp-accounting pulls scipy).
+        ("simfl.engine.server_app", ("scipy", "dp_accounting", "matplotlib", "datasets",
+                                     "transformers", "opacus")),
+    ],
+)  # fmt: skip
+def test_engine_modules_import_only_what_they_need(module: str, never: tuple[str, ...]) -> None:
     script = (
-        "import json, sys\n"
-        "import simfl.engine.client_app\n"
-        "print(json.dumps(sorted(m for m in ('scipy', 'dp_accounting', 'matplotlib', "
-        "'datasets', 'pandas', 'transformers', 'opacus') if m in sys.modules)))\n"
+        f"import json, sys\nimport {module}\n"
+        f"print(json.dumps(sorted(m for m in {never!r} if m in sys.modules)))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True

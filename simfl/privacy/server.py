@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from simfl.engine.server_callbacks import CallbackResult, RoundState
-from simfl.privacy.accounting import CentralAccountant, DpsgdAccountant, LocalOutputAccountant
 from simfl.privacy.audit import MembershipAudit
 from simfl.privacy.central import PARTITION_METRIC, PrivateAggregation, private_strategy
 
@@ -16,16 +15,24 @@ if TYPE_CHECKING:
 
     from simfl.engine.plan import RunPlan
 
-ACCOUNTANTS: dict[str, Any] = {
-    "central": CentralAccountant,
-    "local-dpsgd": DpsgdAccountant,
-    "local-output": LocalOutputAccountant,
-}
 
 
 def privacy_active(plan: RunPlan) -> bool:
     privacy = plan.scenario.privacy
     return privacy.mode != "none" or privacy.audit.attack != "none"
+
+
+def accountant_for(mode: str) -> type | None:
+    """The accountant class of a privacy mode (None without DP). Imported here, not at module
+    level: dp-accounting brings scipy, which a run without privacy never needs."""
+    from simfl.privacy.accounting import CentralAccountant, DpsgdAccountant, LocalOutputAccountant
+
+    accountants = {
+        "central": CentralAccountant,
+        "local-dpsgd": DpsgdAccountant,
+        "local-output": LocalOutputAccountant,
+    }
+    return accountants.get(mode)
 
 
 class PrivacyCallback:
@@ -42,7 +49,7 @@ class PrivacyCallback:
     ) -> None:
         privacy = plan.scenario.privacy
         self.rounds, self.aggregation = plan.scenario.scenario.rounds, aggregation
-        accountant = ACCOUNTANTS.get(privacy.mode)
+        accountant = accountant_for(privacy.mode)
         self.accountant = accountant(aggregation, plan.scenario) if accountant else None
         self.audit = (
             MembershipAudit(plan, test_rows, test_labels, test_speakers)
