@@ -37,9 +37,7 @@ def write_atomically(path: Path, write_fn: Callable[[Path], None]) -> None:
     The temporary exists (empty) when ``write_fn`` gets it; if ``write_fn`` raises, it is
     removed and ``path`` keeps its old content.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _new_temporary_file(path)
+    path, temporary = _beside(path, _new_temporary_file)
     try:
         write_fn(temporary)
         _fsync(temporary)
@@ -108,9 +106,7 @@ def publish_directory(final: Path, fill_fn: Callable[[Path], None]) -> bool:
     another process published ``final`` first: its copy wins and ours is discarded. If
     ``fill_fn`` raises, nothing is left behind.
     """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = _new_temporary_directory(final)
+    final, staging = _beside(final, _new_temporary_directory)
     try:
         fill_fn(staging)
         _fsync_tree(staging)
@@ -124,6 +120,13 @@ def publish_directory(final: Path, fill_fn: Callable[[Path], None]) -> bool:
         return True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _beside(path: Path, make_temporary: Callable[[Path], Path]) -> tuple[Path, Path]:
+    """``path`` as a Path, with its parent created, and a new temporary sibling of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path, make_temporary(path)
 
 
 def _new_temporary_file(path: Path) -> Path:

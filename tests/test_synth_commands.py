@@ -22,15 +22,17 @@ from simfl.data.settings import SynthCommandsSettings
 from simfl.data.synth_commands import build_synth_commands, load_synth_commands, synthesize_speaker
 from simfl.data.synth_speakers import held_out_speakers, speaker_profile
 
-TINY = SynthCommandsSettings(
-    words=("yes", "no", "marvin", "backward", "zero"),
-    num_speakers=4,
-    takes_per_speaker=2,
-    silence_clips_per_speaker=1,
-    test_speaker_fraction=0.25,
-    snr_db_min=20.0,
-    snr_db_max=30.0,
-    seed=3,
+TINY = SynthCommandsSettings.model_validate(
+    {
+        "words": ["yes", "no", "marvin", "backward", "zero"],
+        "num_speakers": 4,
+        "takes_per_speaker": 2,
+        "silence_clips_per_speaker": 1,
+        "test_speaker_fraction": 0.25,
+        "snr_db_min": 20.0,
+        "snr_db_max": 30.0,
+        "seed": 3,
+    }
 )
 COLUMNS = ["audio", "word", "speaker_id", "accent", "voice", "take"]
 
