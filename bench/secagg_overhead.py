@@ -21,24 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pandas as pd
+from simfl_process import REPO, set_flags, simfl
 
-REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "scenarios" / "privacy-secagg.toml"
 COLUMNS = ("round_seconds", "train_seconds", "bytes_down", "bytes_up", "clients_succeeded")
-
-
-def simfl(*args: str, cwd: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "simfl.cli", *args], cwd=cwd, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"simfl {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
 def per_round(cell: Path, warmup: int) -> dict[str, float]:
@@ -67,7 +57,7 @@ def main() -> None:
         "tracking.wandb_mode=disabled",
         f"tracking.results_dir={work / 'results'}",
     ]
-    flags = [flag for item in sets for flag in ("--set", item)]
+    flags = set_flags(sets)
     sweep = work / "secagg-overhead.toml"
     sweep.write_text(SCENARIO.read_text() + '\n[sweep]\n"privacy.secagg.enabled" = [false, true]\n')
     simfl("data", "prepare", str(SCENARIO), *flags, cwd=work)  # neither side pays data prep

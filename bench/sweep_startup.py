@@ -13,24 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+from simfl_process import REPO, set_flags, simfl
 
-REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "scenarios" / "quickstart.toml"
-
-
-def simfl(*args: str, cwd: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "simfl.cli", *args], cwd=cwd, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"simfl {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
 def round_seconds(run_dirs: list[Path]) -> float:
@@ -58,7 +48,7 @@ def main() -> None:
     seeds = list(range(args.cells))
     scenario = work / "sweep.toml"
     scenario.write_text(QUICKSTART.read_text() + f"\n[sweep]\nseeds = {seeds}\n")
-    sets = [flag for item in common for flag in ("--set", item)]
+    sets = set_flags(common)
     simfl("data", "prepare", str(QUICKSTART), *sets, cwd=work)  # warm the cache for both
 
     start = time.perf_counter()
