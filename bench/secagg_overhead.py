@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-from simfl_process import REPO, set_flags, simfl
+from simfl_process import REPO, add_cache_and_json_arguments, run_overrides, set_flags, simfl
 
 SCENARIO = REPO / "scenarios" / "privacy-secagg.toml"
 COLUMNS = ("round_seconds", "train_seconds", "bytes_down", "bytes_up", "clients_succeeded")
@@ -46,15 +46,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--cache-dir", type=Path, default=REPO / ".cache" / "simfl")
-    parser.add_argument("--json", type=Path)
+    add_cache_and_json_arguments(parser)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="simfl-bench-secagg-"))
     sets = [
-        f"scenario.rounds={args.rounds}",
-        f"tracking.cache_dir={args.cache_dir.resolve()}",
-        "tracking.wandb_mode=disabled",
+        *run_overrides(args.rounds, args.cache_dir),
         f"tracking.results_dir={work / 'results'}",
     ]
     flags = set_flags(sets)

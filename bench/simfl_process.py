@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -21,3 +22,19 @@ def simfl(*args: str, cwd: Path) -> None:
 def set_flags(overrides: list[str]) -> list[str]:
     """``--set`` flags for each ``dotted.key=value``."""
     return [flag for item in overrides for flag in ("--set", item)]
+
+
+def add_cache_and_json_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--cache-dir`` (the data cache both sides share) and ``--json`` (figures file)."""
+    parser.add_argument("--cache-dir", type=Path, default=REPO / ".cache" / "simfl")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+
+
+def run_overrides(rounds: int, cache_dir: Path) -> list[str]:
+    """The overrides every command-timing benchmark applies: its rounds, the shared data
+    cache, and no W&B (its start-up is not what is measured)."""
+    return [
+        f"scenario.rounds={rounds}",
+        f"tracking.cache_dir={cache_dir.resolve()}",
+        "tracking.wandb_mode=disabled",
+    ]

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from simfl_process import REPO, set_flags, simfl
+from simfl_process import REPO, add_cache_and_json_arguments, run_overrides, set_flags, simfl
 
 QUICKSTART = REPO / "scenarios" / "quickstart.toml"
 
@@ -35,16 +35,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--cache-dir", type=Path, default=REPO / ".cache" / "simfl")
-    parser.add_argument("--json", type=Path)
+    add_cache_and_json_arguments(parser)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="simfl-bench-sweep-"))
-    common = [
-        f"scenario.rounds={args.rounds}",
-        f"tracking.cache_dir={args.cache_dir.resolve()}",
-        "tracking.wandb_mode=disabled",
-    ]
+    common = run_overrides(args.rounds, args.cache_dir)
     seeds = list(range(args.cells))
     scenario = work / "sweep.toml"
     scenario.write_text(QUICKSTART.read_text() + f"\n[sweep]\nseeds = {seeds}\n")
