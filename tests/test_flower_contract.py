@@ -416,3 +416,15 @@ def test_16_adaptive_clipping_norm_moves_against_the_clipped_fraction(side) -> N
     assert fixed.clipping_norm == pytest.approx(math.exp(0.1))
     fixed._geometric_update(0.0)  # none clipped: back down
     assert fixed.clipping_norm == pytest.approx(math.exp(0.1) * math.exp(-0.1))
+
+
+def test_17_in_memory_grid_polls_replies_every_pull_interval() -> None:
+    from flwr.superlink.grid import InMemoryGrid
+
+    source = inspect.getsource(InMemoryGrid.send_and_receive)
+    assert "time.sleep(self.pull_interval)" in source, (
+        "assumption 17: InMemoryGrid no longer sleeps pull_interval between reply polls"
+    )
+    grid = in_memory_grid(2)
+    flower_internals.VirtualClientGrid(grid, 5, grid.get_node_ids())
+    assert grid.pull_interval == flower_internals.REPLY_POLL_S

@@ -63,6 +63,8 @@ Assumptions (each tested):
    there, so Flower's sign is inverted: a norm that clips every update shrinks further, one that
    clips none grows, and the norm runs away from the target. :func:`adaptive_clipping_wrapper`
    overrides that one method with the paper's direction.
+17. ``InMemoryGrid.send_and_receive`` sleeps ``self.pull_interval`` seconds between polls for
+   replies (a constructor argument, 0.1 s by default, that the simulation does not expose).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import PARTITION_ID_KEY
 from flwr.serverapp import Grid, ServerApp
+from flwr.superlink.grid import InMemoryGrid
 
 from simfl.errors import SimflError
 
@@ -105,6 +108,12 @@ __all__ = [
 ]
 
 
+#: How often the server looks for replies (assumption 17). Flower's InMemoryGrid sleeps 0.1 s
+#: between looks, so every exchange waited 50 ms on average after its last reply; a look is
+#: a dictionary lookup per message in flight.
+REPLY_POLL_S = 0.005
+
+
 class VirtualClientGrid:
     """Clients are partitions; Flower's nodes are slots that serve whichever partition a
     message names. No per-node discovery, so start-up does not grow with the population.
@@ -126,7 +135,8 @@ class VirtualClientGrid:
         self._available = self._partitions
         self.partition_of: dict[int, int] = {}
         self._pinned: dict[int, int] | None = None  # partition -> slot, for multi-stage rounds
-        self.partition_of: dict[int, int] = {}
+        if isinstance(grid, InMemoryGrid):  # assumption 17
+            grid.pull_interval = REPLY_POLL_S
 
     def get_node_ids(self) -> list[int]:
         return self._available
