@@ -120,7 +120,7 @@ class ComposeParams(_Params):
     acoustic: AcousticParams | None = None
 
     @model_validator(mode="after")
-    def _something(self) -> ComposeParams:
+    def _at_least_one_part(self) -> ComposeParams:
         if self.label is None and self.quantity is None and self.acoustic is None:
             raise ValueError("compose needs at least one of label, quantity, acoustic")
         return self

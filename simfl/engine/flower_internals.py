@@ -480,10 +480,6 @@ class ActorPools:
         for key in list(self._pools):
             self._kill(key)
 
-    def live_actors(self) -> int:
-        """How many actors the pools have made and not killed (for tests and diagnostics)."""
-        return sum(len(actors) for actors in self._actors.values())
-
 
 def _responsive(pool: Any, timeout_s: float = 30.0) -> bool:
     """Whether every actor is idle in the pool and answers (a crashed actor would not)."""

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 NeighborRel = dp_accounting.NeighboringRelation
 
 
-
 def central_event(
     release_noise_multiplier: float, population: int, sampled: int, method: str
 ) -> dp_accounting.DpEvent:

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from flwr.app import ArrayRecord
 
     from simfl.engine.plan import RunPlan
+    from simfl.privacy.lira import ShadowSplit
+
+#: Scored clips: features and labels.
+Examples = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -136,19 +140,33 @@ class MembershipAudit:
         n_rows, n_labels = self._sample(pool_rows, pool_labels, k, "mia-non-members")
         model = self.plan.initial_model()
         model.load_state_dict({**cpu_state(model), **arrays.to_torch_state_dict()}, strict=True)
-        batch = self.plan.scenario.train.eval_batch_size
         members = self._features(self.plan.train_store, m_rows, m_labels)
         non_members = self._features(self.plan.test_store, n_rows, n_labels)
         if shadow is None:
-            member_loss = per_example_loss(model, *members, batch)
-            non_loss = per_example_loss(model, *non_members, batch)
-            return attack_scores(loss_scores(member_loss), loss_scores(non_loss))
+            return self._loss_threshold(model, members, non_members)
+        return self._lira(model, members, non_members, shadow)
+
+    def _loss_threshold(
+        self, model: nn.Module, members: Examples, non_members: Examples
+    ) -> AttackResult:
+        batch = self.plan.scenario.train.eval_batch_size
+        member_loss = per_example_loss(model, *members, batch)
+        non_loss = per_example_loss(model, *non_members, batch)
+        return attack_scores(loss_scores(member_loss), loss_scores(non_loss))
+
+    def _lira(
+        self, model: nn.Module, members: Examples, non_members: Examples, shadow: ShadowSplit
+    ) -> AttackResult:
         from simfl.privacy.lira import lira_scores, logit_confidence, train_shadows
 
+        batch = self.plan.scenario.train.eval_batch_size
         features = torch.cat([members[0], non_members[0]])
         labels = torch.cat([members[1], non_members[1]])
         shadow_data = self._features(self.plan.test_store, shadow.shadow_rows, shadow.shadow_labels)
-        shadows = train_shadows(self.plan, *shadow_data, audit.shadow_models)
+        shadows = train_shadows(
+            self.plan, *shadow_data, self.plan.scenario.privacy.audit.shadow_models
+        )
         out = np.stack([logit_confidence(m, features, labels, batch) for m in shadows])
         scores = lira_scores(logit_confidence(model, features, labels, batch), out)
+        k = len(members[1])
         return attack_scores(scores[:k], scores[k:])

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from simfl.engine.plan import RunPlan
 
 
-
 def privacy_active(plan: RunPlan) -> bool:
     privacy = plan.scenario.privacy
     return privacy.mode != "none" or privacy.audit.attack != "none"
