@@ -428,3 +428,59 @@ def test_17_in_memory_grid_polls_replies_every_pull_interval() -> None:
     grid = in_memory_grid(2)
     flower_internals.VirtualClientGrid(grid, 5, grid.get_node_ids())
     assert grid.pull_interval == flower_internals.REPLY_POLL_S
+
+
+def test_18_engine_moves_messages_in_a_thread_that_polls_every_tenth_of_a_second() -> None:
+    from flwr.server.superlink.fleet.vce import vce_api
+
+    mover = inspect.getsource(vce_api.add_messages_to_queue)
+    assert "state.get_message_ins(node_id=node_id, limit=1)" in mover, (
+        "assumption 18: Flower's add_messages_to_queue no longer reads each node's messages "
+        "with get_message_ins(limit=1); update _move_messages_when_pushed"
+    )
+    assert "f_stop.wait(0.1)" in mover, "assumption 18: the engine no longer polls every 0.1 s"
+    assert "target=add_messages_to_queue" in inspect.getsource(vce_api.run_api), (
+        "assumption 18: run_api no longer starts add_messages_to_queue by its module-level name"
+    )
+    assert vce_api.add_messages_to_queue is not flower_internals._move_messages_when_pushed
+    with flower_internals._messages_moved_when_pushed():
+        assert vce_api.add_messages_to_queue is flower_internals._move_messages_when_pushed
+    assert vce_api.add_messages_to_queue is not flower_internals._move_messages_when_pushed
+
+
+def test_18_a_push_wakes_the_message_mover_at_once() -> None:
+    import queue
+    import threading
+    import time
+
+    from flwr.common.constant import SUPERLINK_NODE_ID
+    from flwr.supercore.task_identity import TaskIdentity
+
+    grid = in_memory_grid(2)
+    nodes = sorted(grid.get_node_ids())
+    virtual = flower_internals.VirtualClientGrid(grid, 5, nodes)
+    strategy = FedAvg(fraction_train=0.4, min_train_nodes=2, min_available_nodes=2)
+    moved: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    with flower_task(), flower_internals.seeded_sampling(0):
+        TaskIdentity.node_id = SUPERLINK_NODE_ID  # the sender the link state accepts
+        messages = list(strategy.configure_train(1, ArrayRecord({}), ConfigRecord(), virtual))
+        pairs = zip(messages, nodes, strict=True)
+        routed = [flower_internals._addressed(m, n, 0) for m, n in pairs]
+        mover = threading.Thread(
+            target=flower_internals._move_messages_when_pushed,
+            args=(grid.state, moved, dict.fromkeys(nodes), stop),
+        )
+        mover.start()
+        time.sleep(0.05)  # the mover has looked once and waits
+        try:
+            started = time.perf_counter()
+            grid.push_messages(routed)  # the wrapped push: stores, then wakes the mover
+            first = moved.get(timeout=5)
+            woke_after = time.perf_counter() - started
+            second = moved.get(timeout=5)
+        finally:
+            stop.set()
+            mover.join()
+    assert {first.metadata.dst_node_id, second.metadata.dst_node_id} == set(nodes)
+    assert woke_after < 0.05  # Flower's 0.1 s look would be 0.05 s late on average

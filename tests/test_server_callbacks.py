@@ -1,7 +1,8 @@
 """A new metric is one small server callback: it reaches metrics.parquet, summary.json, the
 console summary and the W&B run with no edit to the writer, console or logger; a callback can
-stop a run. Also: the actor pools kill busy actors when they rebuild a pool. One real
-Flower/Ray run on tiny synthesized data."""
+stop a run. Central evaluation overlaps the next round's training unless a callback reads the
+round's metrics, and both ways give the same results. Also: the actor pools kill busy actors
+when they rebuild a pool. Two real Flower/Ray runs on tiny synthesized data."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rich.console import Console
 from tiny_scenario import tiny_scenario
 
 from simfl.console import summary_table
+from simfl.engine.records import TIMING_COLUMNS
 from simfl.engine.server_callbacks import CallbackResult, RoundState
 from simfl.run import run_scenario
 
@@ -54,20 +56,34 @@ class StopAfter:
         return None
 
 
+class CentralProbe:
+    """Records, per round, whether central evaluation's metrics are in the record yet."""
+
+    def __init__(self, reads_round_metrics: bool) -> None:
+        self.reads_round_metrics = reads_round_metrics
+        self.saw_central: list[bool] = []
+
+    def after_round(self, state: RoundState) -> None:
+        self.saw_central.append("central_accuracy" in state.record.metrics)
+
+
 @pytest.fixture(scope="module")
 def outcome_and_session(tmp_path_factory: pytest.TempPathFactory, tiny_cache, ray_runtime):
     root = tmp_path_factory.mktemp("callbacks")
     scenario = tiny_scenario(root / "results", tiny_cache, scenario={"rounds": 3})
-    norm = GlobalUpdateNorm()
+    norm, probe = GlobalUpdateNorm(), CentralProbe(reads_round_metrics=False)
     outcome = run_scenario(
-        scenario, session=ray_runtime, server_callbacks=[norm, StopAfter(2)], wandb_mode="offline"
+        scenario,
+        session=ray_runtime,
+        server_callbacks=[norm, StopAfter(2), probe],
+        wandb_mode="offline",
     )
-    return outcome, norm, ray_runtime
+    return outcome, norm, ray_runtime, probe, scenario
 
 
 @pytest.mark.ray
 def test_callback_metric_reaches_every_sink(outcome_and_session) -> None:
-    outcome, norm, _ = outcome_and_session
+    outcome, norm, *_ = outcome_and_session
     run_dir: Path = outcome.run_dir
     metrics = pd.read_parquet(run_dir / "metrics.parquet")
     assert metrics["round"].tolist() == [0, 1, 2]  # stopped after round 2 of 3
@@ -88,7 +104,7 @@ def test_callback_metric_reaches_every_sink(outcome_and_session) -> None:
 
 @pytest.mark.ray
 def test_rebuilding_a_pool_kills_busy_actors_too(outcome_and_session) -> None:
-    _, _, session = outcome_and_session
+    _, _, session, *_ = outcome_and_session
     pools = session.pools
     key, pool = next(iter(pools._pools.items()))
     assert len(pools._actors[key]) == pool.num_actors >= 1
@@ -98,3 +114,25 @@ def test_rebuilding_a_pool_kills_busy_actors_too(outcome_and_session) -> None:
     assert rebuilt is not pool
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(busy.__ray_ready__.remote(), timeout=30)
+
+
+@pytest.mark.ray
+def test_central_evaluation_overlaps_unless_a_callback_reads_it(outcome_and_session) -> None:
+    """Rounds 1 and 2 ran their central evaluation in the background (the last round waits
+    for it before the run ends); a callback that declares ``reads_round_metrics`` makes every
+    callback run in order, and the results are the same, bit for bit, column for column."""
+    overlapped, _, session, probe, scenario = outcome_and_session
+    assert probe.saw_central == [True, False, False]  # round 0 is always in the foreground
+    reader = CentralProbe(reads_round_metrics=True)
+    in_order = run_scenario(
+        scenario,
+        session=session,
+        server_callbacks=[GlobalUpdateNorm(), StopAfter(2), reader],
+        wandb_mode="disabled",
+    )
+    assert reader.saw_central == [True, True, True]
+    timing = list(TIMING_COLUMNS)
+    first = pd.read_parquet(overlapped.run_dir / "metrics.parquet").drop(columns=timing)
+    second = pd.read_parquet(in_order.run_dir / "metrics.parquet").drop(columns=timing)
+    pd.testing.assert_frame_equal(first, second, check_exact=True)
+    assert first["central_accuracy"].iloc[-1] > 1 / 12  # evaluated, and above chance

@@ -22,11 +22,13 @@ resumed after round k repeats rounds k+1... exactly as an uninterrupted run does
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
 import re
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,7 @@ CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_FILE = "checkpoint.pt"
 CLIENT_STATE_DIR = "client-state"
 FORMAT = 1
+_PENDING_PREFIX = "pending-"
 _ROUND_DIR = re.compile(r"^round-(\d{6,})$")
 
 
@@ -97,12 +100,31 @@ class RunCheckpoint:
             _link_or_copy_files(saved, state_dir)
 
 
+@dataclass(frozen=True)
+class CheckpointSnapshot:
+    """A round's checkpoint taken but not yet written (see :class:`Checkpointer`)."""
+
+    server_round: int
+    payload: dict[str, Any]  # everything but the history
+    client_state: Path | None  # hard links to the clients' state files after that round
+
+
 class Checkpointer:
-    """Saves a :class:`RunCheckpoint` every ``every`` rounds, keeping only the newest."""
+    """Saves a :class:`RunCheckpoint` every ``every`` rounds, keeping only the newest.
+
+    A round's checkpoint is taken in two steps. :meth:`snapshot` copies, when the round ends,
+    what the next round changes: the global model, the strategy's and callbacks' state, the
+    RNG positions, and the clients' state files (hard links into a pending directory).
+    :meth:`write` publishes it once the round's record is complete, which is later when
+    central evaluation overlaps the next round's training. A run killed between the two
+    resumes from the previous checkpoint; a pending directory it left is removed here.
+    """
 
     def __init__(self, run_dir: Path, every: int, history: History, state_dir: Path) -> None:
         self.root = Path(run_dir) / CHECKPOINTS_DIR
         self.every, self.history, self.state_dir = every, history, state_dir
+        for stale in self.root.glob(f"{_PENDING_PREFIX}*"):
+            shutil.rmtree(stale, ignore_errors=True)
 
     def after_round(
         self,
@@ -112,35 +134,63 @@ class Checkpointer:
         server_callbacks: Sequence[Any],
         last_round: bool,
     ) -> None:
+        snapshot = self.snapshot(server_round, arrays, strategy, server_callbacks, last_round)
+        if snapshot is not None:
+            self.write(snapshot)
+
+    def snapshot(
+        self,
+        server_round: int,
+        arrays: ArrayRecord,
+        strategy: Any,
+        server_callbacks: Sequence[Any],
+        last_round: bool,
+    ) -> CheckpointSnapshot | None:
+        """The state after ``server_round``, copied now; None when no checkpoint is due."""
         if self.every <= 0 or (server_round % self.every and not last_round):
-            return
+            return None
         payload = {
             "format": FORMAT,
             "round": server_round,
             "arrays": {name: _tensor(array.numpy()) for name, array in arrays.items()},
-            "strategy": strategy_server_state(strategy),
-            "components": {
-                name: component.state_dict()
-                for name, component in _stateful(strategy, server_callbacks).items()
-            },
-            "rng": _get_rng(),
-            "history": json.dumps(
+            "strategy": copy.deepcopy(strategy_server_state(strategy)),
+            "components": copy.deepcopy(
                 {
-                    "rounds": [record.as_row() for record in self.history.rounds],
-                    "failures": [vars(failure) for failure in self.history.failures],
+                    name: component.state_dict()
+                    for name, component in _stateful(strategy, server_callbacks).items()
                 }
             ),
+            "rng": _get_rng(),
         }
+        client_state = None
+        if self.state_dir.is_dir():
+            self.root.mkdir(parents=True, exist_ok=True)
+            client_state = Path(tempfile.mkdtemp(prefix=_PENDING_PREFIX, dir=self.root))
+            _link_or_copy_files(self.state_dir, client_state)
+        return CheckpointSnapshot(server_round, payload, client_state)
+
+    def write(self, snapshot: CheckpointSnapshot) -> None:
+        """Publish ``snapshot`` with the run's history up to its round; drop older ones."""
+        server_round = snapshot.server_round
+        history = {
+            "rounds": [r.as_row() for r in self.history.rounds if r.round <= server_round],
+            "failures": [vars(f) for f in self.history.failures if f.round <= server_round],
+        }
+        payload = {**snapshot.payload, "history": json.dumps(history)}
 
         def fill(staging: Path) -> None:
             torch.save(payload, staging / CHECKPOINT_FILE)
-            if self.state_dir.is_dir():
+            if snapshot.client_state is not None:
                 (staging / CLIENT_STATE_DIR).mkdir()
-                _link_or_copy_files(self.state_dir, staging / CLIENT_STATE_DIR)
+                _link_or_copy_files(snapshot.client_state, staging / CLIENT_STATE_DIR)
 
         final = self.root / f"round-{server_round:06d}"
         shutil.rmtree(final, ignore_errors=True)  # a round rerun after a resume
-        publish_directory(final, fill)
+        try:
+            publish_directory(final, fill)
+        finally:
+            if snapshot.client_state is not None:
+                shutil.rmtree(snapshot.client_state, ignore_errors=True)
         for older in _round_dirs(self.root):
             if older != final:
                 shutil.rmtree(older, ignore_errors=True)

@@ -65,6 +65,12 @@ Assumptions (each tested):
    overrides that one method with the paper's direction.
 17. ``InMemoryGrid.send_and_receive`` sleeps ``self.pull_interval`` seconds between polls for
    replies (a constructor argument, 0.1 s by default, that the simulation does not expose).
+18. ``vce_api.run_api`` runs ``add_messages_to_queue(state, queue, nodes_mapping, f_stop)``,
+   looked up by that module-level name, in a thread that moves each node's new messages
+   (``state.get_message_ins(node_id=..., limit=1)``) to the workers' queue and then waits
+   ``f_stop.wait(0.1)``: every exchange started up to 0.1 s late. ``InMemoryGrid``'s
+   ``send_and_receive`` stores messages through ``self.push_messages``, so wrapping that on
+   the instance can wake a replacement of the thread (:func:`_messages_moved_when_pushed`).
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ import json
 import logging
 import math
 import random
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -135,8 +142,9 @@ class VirtualClientGrid:
         self._available = self._partitions
         self.partition_of: dict[int, int] = {}
         self._pinned: dict[int, int] | None = None  # partition -> slot, for multi-stage rounds
-        if isinstance(grid, InMemoryGrid):  # assumption 17
+        if isinstance(grid, InMemoryGrid):  # assumptions 17 and 18
             grid.pull_interval = REPLY_POLL_S
+            grid.push_messages = _waking_the_engine(grid.push_messages)  # type: ignore[method-assign]
 
     def get_node_ids(self) -> list[int]:
         return self._available
@@ -178,6 +186,32 @@ class VirtualClientGrid:
             yield PartitionAddressedGrid(self)
         finally:
             self._pinned = None
+
+
+#: Set when the server has stored new messages: wakes the engine's message mover (assumption 18).
+_MESSAGES_PUSHED = threading.Event()
+
+
+def _waking_the_engine(push: Any) -> Any:
+    """``push`` (a grid's ``push_messages``), then wake the engine to move the messages."""
+
+    def push_and_wake(messages: Iterable[Message]) -> Iterable[str]:
+        ids = push(messages)
+        _MESSAGES_PUSHED.set()
+        return ids
+
+    return push_and_wake
+
+
+def _move_messages_when_pushed(state: Any, queue: Any, nodes_mapping: Any, f_stop: Any) -> None:
+    """Flower's ``add_messages_to_queue`` (assumption 18), woken as soon as the server pushes
+    messages instead of looking every 0.1 s (it still looks every 0.1 s otherwise)."""
+    while not f_stop.is_set():
+        for node_id in nodes_mapping:
+            for message in state.get_message_ins(node_id=node_id, limit=1):
+                queue.put(message)
+        _MESSAGES_PUSHED.wait(0.1)
+        _MESSAGES_PUSHED.clear()  # a push from here on is still found by the next look
 
 
 class PartitionAddressedGrid:
@@ -523,6 +557,19 @@ def _one_thread_per_actor() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _messages_moved_when_pushed() -> Iterator[None]:
+    """Start each exchange as soon as its messages are stored (assumption 18)."""
+    from flwr.server.superlink.fleet.vce import vce_api
+
+    flower_mover = vce_api.add_messages_to_queue
+    vce_api.add_messages_to_queue = _move_messages_when_pushed
+    try:
+        yield
+    finally:
+        vce_api.add_messages_to_queue = flower_mover
+
+
+@contextlib.contextmanager
 def _session_backend(session: RaySession) -> Iterator[None]:
     """Make Flower's engine use ``session``'s actor pools and leave Ray running (assumption 2)."""
     from flwr.server.superlink.fleet.vce.backend import raybackend
@@ -577,6 +624,7 @@ def run_flower_simulation(
             warnings.catch_warnings(),
             _session_backend(session),
             _one_thread_per_actor(),
+            _messages_moved_when_pushed(),
             _flower_log_level(level),
         ):
             warnings.simplefilter("ignore")  # run_simulation is deprecated in 1.42

@@ -11,8 +11,11 @@ first of all) comes from :mod:`simfl.engine.server_callbacks`, which may also st
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
@@ -21,12 +24,17 @@ from flwr.serverapp.strategy import Strategy
 
 from simfl import registry
 from simfl.config import Scenario
-from simfl.engine.checkpoint import Checkpointer, RunCheckpoint
+from simfl.engine.checkpoint import Checkpointer, CheckpointSnapshot, RunCheckpoint
 from simfl.engine.client_errors import client_traceback
 from simfl.engine.flower_internals import VirtualClientGrid, cohort_size, seeded_sampling
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
-from simfl.engine.server_callbacks import CentralEvaluation, RoundState, ServerCallback
+from simfl.engine.server_callbacks import (
+    CentralEvaluation,
+    RoundState,
+    ServerCallback,
+    can_overlap,
+)
 from simfl.errors import ClientFailuresError, SimflError
 from simfl.personalization import frozen_names, local_names, split_state
 from simfl.privacy.server import privatize, secure_aggregation
@@ -59,6 +67,18 @@ def like(new: ArrayRecord, reference: ArrayRecord) -> ArrayRecord:
     return ArrayRecord({key: Array(new[key].numpy().astype(reference[key].dtype)) for key in new})
 
 
+@dataclass
+class PendingRound:
+    """A round whose background callbacks (central evaluation) may still be running."""
+
+    record: RoundRecord
+    start: float  # perf_counter() when the round began
+    position: int  # how many metrics the record had before the callbacks ran
+    background: list[tuple[str, Future]]  # (callback name, its result to come)
+    checkpoint: CheckpointSnapshot | None
+    seconds: float = 0.0  # the round's time when the loop moved on without waiting for it
+
+
 class FederationLoop:
     """Runs ``rounds`` of the strategy over the grid and reports each round to the callback."""
 
@@ -83,19 +103,24 @@ class FederationLoop:
         self.round_plan = build_round_plan(plan)
         self.server_callbacks += self.round_plan.server_callbacks()
         self.secure_aggregation = secure_aggregation(plan.scenario, self.timeout)
+        self.overlap = False  # decided in run(), when every callback has been added
+        self.pending: PendingRound | None = None
 
     def run(self) -> ArrayRecord:
         """Round 0 (or a checkpoint's round), then rounds until done or a callback stops."""
-        arrays, server_round, stop = self.start()
-        rounds = self.plan.scenario.scenario.rounds
-        while stop is None and server_round < rounds:
-            server_round += 1
-            arrays, stop = self.run_round(server_round, arrays)
-            if self.checkpointer is not None:
-                last = stop is not None or server_round == rounds
-                self.checkpointer.after_round(
-                    server_round, arrays, self.strategy, self.server_callbacks, last
-                )
+        self.overlap = can_overlap(self.server_callbacks)
+        try:
+            arrays, server_round, stop = self.start()
+            rounds = self.plan.scenario.scenario.rounds
+            while stop is None and server_round < rounds:
+                server_round += 1
+                arrays, stop = self.run_round(server_round, arrays)
+        except BaseException:
+            with contextlib.suppress(Exception):  # keep the last complete round's record
+                self.settle()
+            raise
+        finally:
+            self.close_callbacks()
         if stop is not None:
             self.callback.on_stop(server_round, stop)
         return arrays
@@ -107,11 +132,8 @@ class FederationLoop:
             arrays = self.resume.restore(self.strategy, self.server_callbacks)
             return arrays, self.resume.server_round, None
         arrays = initial_shared_arrays(self.plan)
-        start = time.perf_counter()
-        record = RoundRecord(round=0)
-        stop = self.after_round(record, arrays, None)
-        record.round_seconds = time.perf_counter() - start
-        self.callback.on_round_end(record)
+        # In the foreground: the cold start is measured up to round 0's record.
+        stop = self.end_round(RoundRecord(round=0), time.perf_counter(), arrays, None, False)
         return arrays, 0, stop
 
     def run_round(self, server_round: int, arrays: ArrayRecord) -> tuple[ArrayRecord, str | None]:
@@ -121,29 +143,87 @@ class FederationLoop:
         record.train_seconds = time.perf_counter() - start
         self.federated_evaluate(server_round, arrays, record)
         record.evaluate_seconds = time.perf_counter() - start - record.train_seconds
-        stop = self.after_round(record, arrays, previous)
-        record.round_seconds = time.perf_counter() - start
-        self.callback.on_round_end(record)
-        return arrays, stop
+        return arrays, self.end_round(record, start, arrays, previous)
+
+    def end_round(
+        self,
+        record: RoundRecord,
+        start: float,
+        arrays: ArrayRecord,
+        previous: ArrayRecord | None,
+        overlap: bool = True,
+    ) -> str | None:
+        """Run the server callbacks and take the round's checkpoint; the round is reported
+        when its background callbacks are done (:meth:`settle`): at once without overlap, in
+        round 0 (so the cold start includes it) and in the last round; else once the next
+        round's clients have replied."""
+        before_callbacks = len(record.metrics)
+        state = RoundState(record.round, arrays, previous, record)
+        rounds = self.plan.scenario.scenario.rounds
+        # The last round has nothing to overlap: its evaluation gets every torch thread.
+        overlap = overlap and self.overlap and record.round < rounds
+        background, stop = self.after_round(state, overlap)
+        last = stop is not None or record.round == rounds
+        snapshot = None
+        if self.checkpointer is not None and record.round > 0:
+            snapshot = self.checkpointer.snapshot(
+                record.round, arrays, self.strategy, self.server_callbacks, last
+            )
+        self.pending = PendingRound(record, start, before_callbacks, background, snapshot)
+        if not background or last:
+            self.settle()
+        else:  # the time until the loop moves on; waiting for the results counts next round
+            self.pending.seconds = time.perf_counter() - start
+        return stop
 
     def after_round(
-        self, record: RoundRecord, arrays: ArrayRecord, previous: ArrayRecord | None
-    ) -> str | None:
-        """Every server callback adds its metrics; the first stop reason wins."""
+        self, state: RoundState, overlap: bool
+    ) -> tuple[list[tuple[str, Future]], str | None]:
+        """Every server callback adds its metrics; the first stop reason wins. With
+        ``overlap``, the background ones are only started: their futures are returned."""
+        background: list[tuple[str, Future]] = []
         stop = None
         for callback in self.server_callbacks:
-            result = callback.after_round(RoundState(record.round, arrays, previous, record))
+            name = type(callback).__name__
+            if overlap and hasattr(callback, "after_round_in_background"):
+                background.append((name, callback.after_round_in_background(state)))
+                continue
+            result = callback.after_round(state)
             if result is None:
                 continue
-            record.add(result.metrics, type(callback).__name__)
+            state.record.add(result.metrics, name)
             stop = stop or result.stop
-        return stop
+        return background, stop
+
+    def settle(self) -> None:
+        """Complete the pending round: its background metrics take their callbacks' place
+        in its row (before the foreground callbacks'), then it is reported and its
+        checkpoint written."""
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return
+        record = pending.record
+        items = list(record.metrics.items())
+        record.metrics = dict(items[: pending.position])
+        for name, future in pending.background:
+            record.add(future.result().metrics, name)
+        record.add(dict(items[pending.position :]))
+        record.round_seconds = pending.seconds or time.perf_counter() - pending.start
+        self.callback.on_round_end(record)
+        if pending.checkpoint is not None:
+            self.checkpointer.write(pending.checkpoint)  # type: ignore[union-attr]
+
+    def close_callbacks(self) -> None:
+        for callback in self.server_callbacks:
+            if hasattr(callback, "close"):
+                callback.close()
 
     def exchange(
         self, server_round: int, phase: str, messages: list[Message]
     ) -> tuple[list[Message], list[ClientFailure]]:
         """Send, receive, sort replies by partition and split off the failures."""
         replies = self.grid.send_and_receive(messages, timeout=self.timeout)
+        self.settle()  # the previous round's central evaluation ran meanwhile
         order = self.grid.partition_of
         replies.sort(key=lambda reply: order.get(reply.metadata.src_node_id, -1))
         failures = [
@@ -176,6 +256,7 @@ class FederationLoop:
             ok, failures = self.exchange(server_round, "train", messages)
         else:  # SecAgg+: the replies carry the unmasked mean (simfl/privacy/secagg.py)
             ok, failures = self.secure_aggregation.exchange(server_round, messages, self.grid)
+            self.settle()
             if failures:
                 self.callback.on_client_failures(failures)
         record.clients_sampled, record.clients_succeeded = len(messages), len(ok)

@@ -6,11 +6,19 @@ woven through it: central evaluation is one of them; privacy accounting, a simul
 an update-norm probe are others. A callback sees the round's global model and the record so
 far, returns named metrics (they become columns of ``metrics.parquet``, lines of the console
 summary and W&B series with no edit elsewhere) and may ask the run to stop after this round.
+
+A callback that only measures the global model may also offer
+``after_round_in_background(state)``, returning a future of its result: the server then lets it
+run while the next round trains (central evaluation on the driver overlaps the clients'
+training in the actors, instead of leaving them idle). A callback that reads another
+callback's metrics when it runs (the simulated clock's time-to-target reads central accuracy)
+sets ``reads_round_metrics = True``, and then every callback runs in order, in the foreground.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -49,12 +57,29 @@ class ServerCallback(Protocol):
     def after_round(self, state: RoundState) -> CallbackResult | None: ...
 
 
+def can_overlap(callbacks: list[object]) -> bool:
+    """Whether the background callbacks may run while the next round trains: they all come
+    first (their metrics lead each row, as in the foreground) and no callback reads the
+    round's metrics when it runs."""
+    background = [hasattr(callback, "after_round_in_background") for callback in callbacks]
+    first_foreground = background.index(False) if False in background else len(background)
+    return (
+        any(background)
+        and not any(background[first_foreground:])
+        and not any(getattr(callback, "reads_round_metrics", False) for callback in callbacks)
+    )
+
+
 class CentralEvaluation:
     """The global model on the held-out test speakers, loaded into memory once.
 
     With partial sharing or frozen parameters the global model is the shared part only; it is
     completed with the initial local and frozen parts, the ones an unseen client starts from.
     Reports central loss and accuracy (plus WER and CER for transcription) and its own time.
+
+    In the background (:meth:`after_round_in_background`) it runs on a thread of its own with
+    one torch thread: the clients' actors hold the CPUs then. The model it evaluates is its own
+    copy, loaded before the call returns, so the server may move on to the next round.
     """
 
     def __init__(self, plan: RunPlan, test_rows: np.ndarray, test_labels: np.ndarray) -> None:
@@ -68,17 +93,43 @@ class CentralEvaluation:
         self.labels = torch.from_numpy(np.asarray(test_labels, dtype=np.int64))
         self.batch_size = plan.scenario.train.eval_batch_size
         self.task = plan.task()
+        self._background: ThreadPoolExecutor | None = None
 
     def evaluate(self, arrays: ArrayRecord) -> LoopStats:
+        self.load(arrays)
+        return self._evaluate_loaded()
+
+    def load(self, arrays: ArrayRecord) -> None:
+        self.model.load_state_dict({**self.base, **arrays.to_torch_state_dict()}, strict=True)
+
+    def _evaluate_loaded(self) -> LoopStats:
         from simfl.training import evaluate
 
-        self.model.load_state_dict({**self.base, **arrays.to_torch_state_dict()}, strict=True)
         return evaluate(self.model, self.features, self.labels, self.batch_size, self.task)
 
     def after_round(self, state: RoundState) -> CallbackResult:
         start = time.perf_counter()
-        stats = self.evaluate(state.arrays)
+        self.load(state.arrays)
+        return self._measure(start)
+
+    def after_round_in_background(self, state: RoundState) -> Future[CallbackResult]:
+        if self._background is None:
+            self._background = ThreadPoolExecutor(
+                1, "central-evaluation", initializer=torch.set_num_threads, initargs=(1,)
+            )
+        start = time.perf_counter()
+        self.load(state.arrays)  # now: the caller's arrays may change once we return
+        return self._background.submit(self._measure, start)
+
+    def _measure(self, start: float) -> CallbackResult:
+        stats = self._evaluate_loaded()
         metrics = {"central_loss": stats.loss, "central_accuracy": stats.accuracy}
         metrics |= {f"central_{name}": value for name, value in stats.extra.items()}
         metrics["central_eval_seconds"] = time.perf_counter() - start
         return CallbackResult(metrics)
+
+    def close(self) -> None:
+        """Stop the background thread (after its evaluation, if one is running)."""
+        if self._background is not None:
+            self._background.shutdown()
+            self._background = None

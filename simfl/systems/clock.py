@@ -37,6 +37,8 @@ class SimulatedClock:
     """Simulated time of the run; a server callback adding ``sim_time_s``, ``sim_time_h`` and
     ``sim_hours_to_target`` (NaN until central accuracy first reaches ``target``)."""
 
+    reads_round_metrics = True  # central accuracy, so central evaluation cannot lag behind
+
     def __init__(self, target_accuracy: float, budget_h: float = 0.0) -> None:
         self.now_s = 0.0
         self.target, self.budget_h = target_accuracy, budget_h
