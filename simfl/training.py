@@ -53,6 +53,19 @@ def make_optimizer(
     return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+def seed_torch(seed: int) -> None:
+    """``torch.manual_seed(seed)`` for the devices in use, without its cost per client.
+
+    On a machine where CUDA is not initialized, ``torch.manual_seed`` queues the CUDA seeding
+    with a formatted stack trace (``torch.cuda._lazy_call``): about 2 ms, as long as training a
+    client of ten clips. The CPU generator gets the same seed either way; CUDA's is seeded
+    when CUDA is in use (a model on the GPU has initialized it).
+    """
+    torch.default_generator.manual_seed(seed)
+    if torch.cuda.is_initialized():
+        torch.cuda.manual_seed_all(seed)
+
+
 def train_epochs(
     model: nn.Module,
     features: torch.Tensor,
@@ -80,7 +93,7 @@ def train_epochs(
     optimizer = make_optimizer(model, config, trainable)
     loss_fn = nn.CrossEntropyLoss()
     shuffle = np.random.default_rng(seed)
-    torch.manual_seed(seed)  # dropout and any other torch randomness in this process
+    seed_torch(seed)  # dropout and any other torch randomness in this process
     device = device_of(model)
     proximal = _proximal_pairs(model, anchor) if proximal_mu > 0 else []
     scaler = grad_scaler(config.precision, device)

@@ -432,6 +432,7 @@ def test_17_in_memory_grid_polls_replies_every_pull_interval() -> None:
 
 def test_18_engine_moves_messages_in_a_thread_that_polls_every_tenth_of_a_second() -> None:
     from flwr.server.superlink.fleet.vce import vce_api
+    from flwr.server.superlink.linkstate.in_memory_linkstate import InMemoryLinkState
 
     mover = inspect.getsource(vce_api.add_messages_to_queue)
     assert "state.get_message_ins(node_id=node_id, limit=1)" in mover, (
@@ -442,6 +443,19 @@ def test_18_engine_moves_messages_in_a_thread_that_polls_every_tenth_of_a_second
     assert "target=add_messages_to_queue" in inspect.getsource(vce_api.run_api), (
         "assumption 18: run_api no longer starts add_messages_to_queue by its module-level name"
     )
+    handing_out = inspect.getsource(InMemoryLinkState.get_message_ins)
+    for step in (
+        "with self.lock:",
+        "for msg_id in list(self.message_ins_store.keys()):",
+        "self._check_stored_messages({msg_id})",
+        'msg_ins.metadata.delivered_at == ""',
+        "delivered_at = now().isoformat()",
+        "msg_ins.metadata.delivered_at = delivered_at",
+    ):
+        assert step in handing_out, (
+            f"assumption 18: InMemoryLinkState.get_message_ins no longer does {step!r}; "
+            "update flower_internals._undelivered_messages"
+        )
     assert vce_api.add_messages_to_queue is not flower_internals._move_messages_when_pushed
     with flower_internals._messages_moved_when_pushed():
         assert vce_api.add_messages_to_queue is flower_internals._move_messages_when_pushed
@@ -484,3 +498,7 @@ def test_18_a_push_wakes_the_message_mover_at_once() -> None:
             mover.join()
     assert {first.metadata.dst_node_id, second.metadata.dst_node_id} == set(nodes)
     assert woke_after < 0.05  # Flower's 0.1 s look would be 0.05 s late on average
+    assert first.metadata.delivered_at and second.metadata.delivered_at
+    assert moved.empty()  # each handed out once
+    for node in nodes:  # and Flower's own look agrees: nothing left to deliver
+        assert grid.state.get_message_ins(node_id=node, limit=None) == []

@@ -81,9 +81,9 @@ class WorkerCache:
         self._state: WorkerState | None = None
 
     def get(self, plan: RunPlan) -> WorkerState:
-        if self._state is None or self._key != plan.cache_key():
+        if self._state is None or self._key != plan.key:
             self._state = WorkerState(plan)
-            self._key = plan.cache_key()
+            self._key = plan.key
         return self._state
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,12 @@ class RunPlan:
     num_classes: int
     state_dir: Path | None = None  # per-client state (FedBN/FedPer local parts), one file each
     label_names: tuple[str, ...] = ()  # the transcripts, for transcription tasks
+    # Which worker state serves this plan: hashed once here, it travels with every call.
+    key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        key = f"{self.scenario.full_hash()}:{self.train_store}:{self.index_dir}:{self.state_dir}"
+        object.__setattr__(self, "key", key)
 
     @property
     def transcribes(self) -> bool:
@@ -37,9 +43,6 @@ class RunPlan:
         from simfl.tasks import transcription_task
 
         return transcription_task(self)
-
-    def cache_key(self) -> str:
-        return f"{self.scenario.full_hash()}:{self.train_store}:{self.index_dir}:{self.state_dir}"
 
     def build_model(self) -> nn.Module:
         entry = registry.MODELS[self.scenario.model.name]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from simfl.training import LoopStats, device_of, make_optimizer
+from simfl.training import LoopStats, device_of, make_optimizer, seed_torch
 
 #: Reply metrics a DP-SGD client reports about its own training this round (the server's
 #: accountant, :mod:`simfl.privacy.accounting`, reads them; defined here so that an actor
@@ -62,7 +62,7 @@ def train_epochs_dpsgd(
     n = len(labels)
     rate, steps = dpsgd_plan(n, config.batch_size, config.local_epochs)
     model.train()
-    torch.manual_seed(seed)
+    seed_torch(seed)
     sampler = np.random.default_rng(seed)
     generator = torch.Generator(device=device_of(model)).manual_seed(seed)
     per_sample = GradSampleModule(model)
