@@ -73,8 +73,14 @@ def test_metrics_and_summary_values(two_runs):
     assert (trained["clients_sampled"] == 3).all()  # 0.75 of 4 clients
     assert (trained["clients_succeeded"] == 3).all() and (trained["clients_failed"] == 0).all()
     assert (trained["eval_clients_succeeded"] == 4).all()
-    assert metrics["central_accuracy"].between(0, 1).all()
-    assert trained["train_loss"].gt(0).all() and trained["fed_accuracy_mean"].between(0, 1).all()
+    # It learns, deterministically: each trained global model beats chance (1/12) and the
+    # initial model on the central test set (4/24 and 3/24 right, the initial model 2/24) and
+    # on the clients' own test rows (4/18, 3/18); local training loss falls round to round.
+    chance = 1 / 12
+    assert trained["central_accuracy"].gt(chance).all()
+    assert trained["central_accuracy"].gt(metrics["central_accuracy"].iloc[0]).all()
+    assert trained["fed_accuracy_mean"].gt(chance).all()
+    assert trained["train_loss"].diff().iloc[1:].lt(0).all()
     assert (trained["fed_accuracy_worst10"] <= trained["fed_accuracy_mean"]).all()
     model_bytes = trained["bytes_up"].iloc[0] / 3
     assert model_bytes > 10_000

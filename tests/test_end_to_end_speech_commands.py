@@ -11,6 +11,9 @@ import tomli_w
 from speech_commands_fixture import SPEAKERS, make_archive
 from tiny_scenario import tiny_raw
 
+from simfl.config import load_scenario
+from simfl.data.prepare import prepare_data
+
 
 def archive_scenario(root: Path, archive: Path) -> str:
     """The tiny scenario, on the archive's 8 speakers split two per client, every client
@@ -40,4 +43,6 @@ def test_simfl_run_on_the_archive_layout(tmp_path: Path, cli, ray_runtime) -> No
     assert (metrics["clients_succeeded"].iloc[1:] == 4).all()
     partition = pd.read_csv(run_dir / "partition.csv")
     assert len(partition) == 4 and (partition["num_speakers"] == 2).all()
-    assert partition["size"].sum() > 0 and len(SPEAKERS.train) == 8
+    loaded = load_scenario(scenario)
+    train = prepare_data(loaded.data, Path(loaded.tracking.cache_dir)).train
+    assert partition["size"].sum() == len(train.rows) and len(SPEAKERS.train) == 8

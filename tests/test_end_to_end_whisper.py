@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_end_to_end import run_dirs
@@ -122,7 +123,10 @@ def test_whisper_kws_federated_run_sends_only_the_head(tmp_path, cli, ray_runtim
     assert model["update_bytes"] < model["full_model_bytes"]
     trained = metrics[metrics["round"] > 0]
     assert (trained["bytes_up"] == 3 * model["update_bytes"]).all()  # 3 clients, head only
-    assert metrics["central_accuracy"].between(0, 1).all()
+    # The head learns: the central loss falls every round (2.516, 2.503, 2.494 measured), as
+    # does the training loss, though two rounds leave accuracy at chance.
+    assert metrics["central_loss"].diff().iloc[1:].lt(0).all()
+    assert trained["train_loss"].diff().iloc[1:].lt(0).all()
     assert "central_wer" not in metrics  # classification: no WER
 
 
@@ -130,9 +134,20 @@ def test_whisper_kws_federated_run_sends_only_the_head(tmp_path, cli, ray_runtim
 def test_whisper_asr_federated_run_reports_wer_and_cer(tmp_path, cli, ray_runtime):
     metrics, summary = run(tmp_path, ASR, cli)
     assert summary["status"] == "completed" and list(metrics["round"]) == [0, 1, 2]
-    for column in ("central_wer", "central_cer", "fed_wer_mean", "fed_cer_mean"):
-        values = metrics[column].dropna()
-        assert len(values) >= 2 and (values >= 0).all(), column
+    for column in ("central_wer", "central_cer"):
+        assert metrics[column].notna().all(), column  # every round, the initial model's too
+    assert metrics["central_loss"].diff().iloc[1:].lt(0).all()  # 2.80, 2.61, 2.605: it learns
+    (run_dir,) = run_dirs(tmp_path)
+    clients = pd.read_parquet(run_dir / "clients.parquet").groupby("round")
+    trained = metrics[metrics["round"] > 0]
+    for key in ("wer", "cer"):  # federated means weigh the clients by their test examples
+        weighted = clients.apply(
+            lambda c, key=key: np.average(c[f"eval_{key}"], weights=c["num-examples"]),
+            include_groups=False,
+        )
+        assert weighted.tolist() == pytest.approx(trained[f"fed_{key}_mean"].tolist()), key
+    # The worst 10% of 3 clients is the one with the highest WER.
+    assert clients["eval_wer"].max().tolist() == pytest.approx(trained["fed_wer_worst10"].tolist())
     assert summary["final"]["central_wer"] == pytest.approx(metrics["central_wer"].iloc[-1])
     assert (metrics["fed_wer_worst10"].dropna() >= metrics["fed_wer_mean"].dropna()).all()
     assert summary["model"]["name"] == "whisper-asr"

@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 from tiny_scenario import tiny_text
 
+from partitioners.feature_shift import client_condition, conditions_table
 from simfl.config import load_scenario
 from simfl.data.feature_store import FeatureStore
 from simfl.data.prepare import prepare_data
 from simfl.federation import build_federation
+from simfl.seeding import derive_seed
 
 COMPOSE = """[partition]
 kind = "compose"
@@ -53,6 +55,15 @@ def _federation(workspace: Path, *overrides: str):
     return data, build_federation(scenario, data, cache)
 
 
+def drawn_conditions(scenario) -> pd.DataFrame:
+    """Each client's recording condition as feature_shift draws it for ``scenario`` (its
+    acoustic part, under the partition seed), as the clients table names the columns."""
+    acoustic = getattr(scenario.partition, "acoustic", scenario.partition)  # compose's part
+    seed = derive_seed(scenario.scenario.seed, "partition")
+    drawn = [client_condition(acoustic, seed, c) for c in range(scenario.data.num_clients)]
+    return conditions_table(drawn).add_prefix("cond:")
+
+
 def test_acoustic_severity_zero_uses_the_clean_store_and_severity_conditions_it(workspace):
     kind = 'partition.kind="acoustic"'
     data, clean = _federation(workspace, kind, "partition.severity=0.0")
@@ -64,7 +75,11 @@ def test_acoustic_severity_zero_uses_the_clean_store_and_severity_conditions_it(
     after = FeatureStore.open(shifted.train_store).read(data.train.rows)
     assert before.shape == after.shape and not np.allclose(before, after)
     assert shifted.scores["feature_shift_score"] > 2 * clean.scores["feature_shift_score"]
-    assert shifted.clients["cond:snr_db"].between(0, 40).all()
+    conditions = shifted.clients.filter(like="cond:")  # each client's own seeded channel
+    drawn = drawn_conditions(
+        load_scenario(workspace / "bare.toml", [kind, "partition.severity=0.8"])
+    )
+    pd.testing.assert_frame_equal(conditions, drawn)
     _, again = _federation(workspace, kind, "partition.severity=0.8")  # cached, same numbers
     pd.testing.assert_frame_equal(shifted.clients, again.clients)
 
@@ -109,9 +124,7 @@ def test_partition_command_prints_statistics_and_draws_the_figure(workspace, cli
         (['partition.kind="speaker"'], "key 'data.num_clients'"),
     ],
 )
-def test_bad_partitions_exit_2_with_one_line_and_write_nothing(
-    workspace, overrides, expected, cli
-):
+def test_bad_partitions_exit_2_with_one_line_and_write_nothing(workspace, overrides, expected, cli):
     base = "bare.toml" if overrides[0].startswith("partition.kind") else "tiny.toml"
     args = [item for o in overrides for item in ("--set", o)]
     done = cli("run", base, *args, cwd=workspace)
@@ -129,14 +142,24 @@ def test_composed_scenario_runs_end_to_end_with_partition_statistics_and_plot(
     assert done.returncode == 0, done.stdout + done.stderr
     (run_dir,) = sorted((workspace / "results").iterdir())
     clients = pd.read_csv(run_dir / "partition.csv")
-    assert len(clients) == 4 and clients["size"].sum() > 0 and clients["size"].min() >= 4
+    scenario = load_scenario(workspace / "compose.toml")
+    train = prepare_data(scenario.data, Path(scenario.tracking.cache_dir)).train
+    assert len(clients) == 4 and clients["size"].sum() == len(train.rows)  # each clip placed
+    assert clients["size"].min() >= 4
     for column in ("label_js", "effective_labels", "num_speakers", "feature_distance"):
         assert column in clients
-    assert clients["cond:snr_db"].between(0, 40).all() and clients["cond:rt60_s"].notna().any()
+    pd.testing.assert_frame_equal(clients.filter(like="cond:"), drawn_conditions(scenario))
+    assert clients["cond:rt60_s"].notna().any()
+    # The split's scores summarise the per-client statistics (Gini as the mean absolute
+    # difference of sizes over twice their mean).
     scores = json.loads((run_dir / "partition_summary.json").read_text())
-    for key in ("label_js_distance_mean", "label_hellinger_mean", "size_gini", "size_cv"):
-        assert 0 <= scores[key] <= 1 or key == "size_cv"
-    assert scores["feature_shift_score"] > 0
+    assert scores["label_js_distance_mean"] == pytest.approx(clients["label_js"].mean())
+    assert scores["label_hellinger_mean"] == pytest.approx(clients["label_hellinger"].mean())
+    assert scores["feature_shift_score"] == pytest.approx(clients["feature_distance"].mean())
+    sizes = clients["size"].to_numpy(dtype=float)
+    assert scores["size_cv"] == pytest.approx(sizes.std() / sizes.mean())
+    gaps = np.abs(sizes[:, None] - sizes[None, :]).mean()
+    assert scores["size_gini"] == pytest.approx(gaps / (2 * sizes.mean()))
     assert (run_dir / "partition.png").stat().st_size > 20_000
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed"
