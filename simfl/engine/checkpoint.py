@@ -126,18 +126,6 @@ class Checkpointer:
         for stale in self.root.glob(f"{_PENDING_PREFIX}*"):
             shutil.rmtree(stale, ignore_errors=True)
 
-    def after_round(
-        self,
-        server_round: int,
-        arrays: ArrayRecord,
-        strategy: Any,
-        server_callbacks: Sequence[Any],
-        last_round: bool,
-    ) -> None:
-        snapshot = self.snapshot(server_round, arrays, strategy, server_callbacks, last_round)
-        if snapshot is not None:
-            self.write(snapshot)
-
     def snapshot(
         self,
         server_round: int,

@@ -470,6 +470,13 @@ def exact_dp_clipping() -> Iterator[None]:
         (localdp_mod, "compute_clip_model_update", clip),
         (dp_adaptive_clipping, "adaptive_clip_inputs_inplace", _exact_clip_arrays),
     ]
+    with _replaced(patches):
+        yield
+
+
+@contextlib.contextmanager
+def _replaced(patches: list[tuple[Any, str, Any]]) -> Iterator[None]:
+    """Each ``(module, name, replacement)`` in place for the block; the originals after it."""
     saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
     for module, name, replacement in patches:
         setattr(module, name, replacement)
@@ -571,30 +578,18 @@ class _ThreadPerActor(ThreadPoolExecutor):
         super().__init__(max_workers or MAX_WORKER_THREADS, *args, **kwargs)
 
 
-@contextlib.contextmanager
-def _one_thread_per_actor() -> Iterator[None]:
+def _one_thread_per_actor() -> contextlib.AbstractContextManager[None]:
     """Let every actor of the pool run a client at once (assumption 7)."""
     from flwr.server.superlink.fleet.vce import vce_api
 
-    flower_executor = vce_api.ThreadPoolExecutor
-    vce_api.ThreadPoolExecutor = _ThreadPerActor
-    try:
-        yield
-    finally:
-        vce_api.ThreadPoolExecutor = flower_executor
+    return _replaced([(vce_api, "ThreadPoolExecutor", _ThreadPerActor)])
 
 
-@contextlib.contextmanager
-def _messages_moved_when_pushed() -> Iterator[None]:
+def _messages_moved_when_pushed() -> contextlib.AbstractContextManager[None]:
     """Start each exchange as soon as its messages are stored (assumption 18)."""
     from flwr.server.superlink.fleet.vce import vce_api
 
-    flower_mover = vce_api.add_messages_to_queue
-    vce_api.add_messages_to_queue = _move_messages_when_pushed
-    try:
-        yield
-    finally:
-        vce_api.add_messages_to_queue = flower_mover
+    return _replaced([(vce_api, "add_messages_to_queue", _move_messages_when_pushed)])
 
 
 @contextlib.contextmanager
