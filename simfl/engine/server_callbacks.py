@@ -77,9 +77,11 @@ class CentralEvaluation:
     completed with the initial local and frozen parts, the ones an unseen client starts from.
     Reports central loss and accuracy (plus WER and CER for transcription) and its own time.
 
-    In the background (:meth:`after_round_in_background`) it runs on a thread of its own with
-    one torch thread: the clients' actors hold the CPUs then. The model it evaluates is its own
-    copy, loaded before the call returns, so the server may move on to the next round.
+    Every evaluation runs on one thread of its own (so a single malloc arena holds its
+    activations); in the background (:meth:`after_round_in_background`) with one torch thread,
+    as the clients' actors hold the CPUs then, in the foreground with the driver's torch
+    threads. The model it evaluates is its own copy, loaded before the call returns, so the
+    server may move on to the next round.
     """
 
     def __init__(self, plan: RunPlan, test_rows: np.ndarray, test_labels: np.ndarray) -> None:
@@ -93,36 +95,35 @@ class CentralEvaluation:
         self.labels = torch.from_numpy(np.asarray(test_labels, dtype=np.int64))
         self.batch_size = plan.scenario.train.eval_batch_size
         self.task = plan.task()
-        self._background: ThreadPoolExecutor | None = None
+        self.foreground_threads = torch.get_num_threads()
+        self._thread: ThreadPoolExecutor | None = None
 
     def evaluate(self, arrays: ArrayRecord) -> LoopStats:
+        from simfl.training import evaluate
+
         self.load(arrays)
-        return self._evaluate_loaded()
+        return evaluate(self.model, self.features, self.labels, self.batch_size, self.task)
 
     def load(self, arrays: ArrayRecord) -> None:
         self.model.load_state_dict({**self.base, **arrays.to_torch_state_dict()}, strict=True)
 
-    def _evaluate_loaded(self) -> LoopStats:
-        from simfl.training import evaluate
-
-        return evaluate(self.model, self.features, self.labels, self.batch_size, self.task)
-
     def after_round(self, state: RoundState) -> CallbackResult:
-        start = time.perf_counter()
-        self.load(state.arrays)
-        return self._measure(start)
+        return self.after_round_in_background(state, self.foreground_threads).result()
 
-    def after_round_in_background(self, state: RoundState) -> Future[CallbackResult]:
-        if self._background is None:
-            self._background = ThreadPoolExecutor(
-                1, "central-evaluation", initializer=torch.set_num_threads, initargs=(1,)
-            )
+    def after_round_in_background(
+        self, state: RoundState, threads: int = 1
+    ) -> Future[CallbackResult]:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, "central-evaluation")
         start = time.perf_counter()
         self.load(state.arrays)  # now: the caller's arrays may change once we return
-        return self._background.submit(self._measure, start)
+        return self._thread.submit(self._measure, start, threads)
 
-    def _measure(self, start: float) -> CallbackResult:
-        stats = self._evaluate_loaded()
+    def _measure(self, start: float, threads: int) -> CallbackResult:
+        from simfl.training import evaluate
+
+        torch.set_num_threads(threads)  # this thread's own setting
+        stats = evaluate(self.model, self.features, self.labels, self.batch_size, self.task)
         metrics = {"central_loss": stats.loss, "central_accuracy": stats.accuracy}
         metrics |= {f"central_{name}": value for name, value in stats.extra.items()}
         metrics["central_eval_seconds"] = time.perf_counter() - start
@@ -130,6 +131,6 @@ class CentralEvaluation:
 
     def close(self) -> None:
         """Stop the background thread (after its evaluation, if one is running)."""
-        if self._background is not None:
-            self._background.shutdown()
-            self._background = None
+        if self._thread is not None:
+            self._thread.shutdown()
+            self._thread = None
