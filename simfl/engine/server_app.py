@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
@@ -30,6 +31,7 @@ from simfl.engine.flower_internals import VirtualClientGrid, cohort_size, seeded
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
 from simfl.engine.server_callbacks import (
+    CallbackResult,
     CentralEvaluation,
     RoundState,
     ServerCallback,
@@ -67,15 +69,20 @@ def like(new: ArrayRecord, reference: ArrayRecord) -> ArrayRecord:
     return ArrayRecord({key: Array(new[key].numpy().astype(reference[key].dtype)) for key in new})
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class PendingRound:
-    """A round whose background callbacks (central evaluation) may still be running."""
+    """A round whose callbacks that overlap the next round (central evaluation) are to run."""
 
     record: RoundRecord
     start: float  # perf_counter() when the round began
     position: int  # how many metrics the record had before the callbacks ran
-    background: list[tuple[str, Future]]  # (callback name, its result to come)
+    state: RoundState  # what the deferred callbacks look at
+    deferred: list[tuple[str, ServerCallback]]  # (name, callback), in the callbacks' order
     checkpoint: CheckpointSnapshot | None
+    results: list[tuple[str, CallbackResult | None]] | None = None  # once they have run
     seconds: float = 0.0  # the round's time when the loop moved on without waiting for it
 
 
@@ -119,8 +126,6 @@ class FederationLoop:
             with contextlib.suppress(Exception):  # keep the last complete round's record
                 self.settle()
             raise
-        finally:
-            self.close_callbacks()
         if stop is not None:
             self.callback.on_stop(server_round, stop)
         return arrays
@@ -154,23 +159,23 @@ class FederationLoop:
         overlap: bool = True,
     ) -> str | None:
         """Run the server callbacks and take the round's checkpoint; the round is reported
-        when its background callbacks are done (:meth:`settle`): at once without overlap, in
-        round 0 (so the cold start includes it) and in the last round; else once the next
-        round's clients have replied."""
+        when its deferred callbacks have run (:meth:`settle`): at once without overlap, in
+        round 0 (so the cold start includes it) and in the last round; else while the next
+        round's clients train, and reported once they have replied."""
         before_callbacks = len(record.metrics)
         state = RoundState(record.round, arrays, previous, record)
         rounds = self.plan.scenario.scenario.rounds
         # The last round has nothing to overlap: its evaluation gets every torch thread.
         overlap = overlap and self.overlap and record.round < rounds
-        background, stop = self.after_round(state, overlap)
+        deferred, stop = self.after_round(state, overlap)
         last = stop is not None or record.round == rounds
         snapshot = None
         if self.checkpointer is not None and record.round > 0:
             snapshot = self.checkpointer.snapshot(
                 record.round, arrays, self.strategy, self.server_callbacks, last
             )
-        self.pending = PendingRound(record, start, before_callbacks, background, snapshot)
-        if not background or last:
+        self.pending = PendingRound(record, start, before_callbacks, state, deferred, snapshot)
+        if not deferred or last:
             self.settle()
         else:  # the time until the loop moves on; waiting for the results counts next round
             self.pending.seconds = time.perf_counter() - start
@@ -178,51 +183,82 @@ class FederationLoop:
 
     def after_round(
         self, state: RoundState, overlap: bool
-    ) -> tuple[list[tuple[str, Future]], str | None]:
+    ) -> tuple[list[tuple[str, ServerCallback]], str | None]:
         """Every server callback adds its metrics; the first stop reason wins. With
-        ``overlap``, the background ones are only started: their futures are returned."""
-        background: list[tuple[str, Future]] = []
+        ``overlap``, those that may overlap the next round are returned, not run."""
+        deferred: list[tuple[str, ServerCallback]] = []
         stop = None
         for callback in self.server_callbacks:
             name = type(callback).__name__
-            if overlap and hasattr(callback, "after_round_in_background"):
-                background.append((name, callback.after_round_in_background(state)))
+            if overlap and getattr(callback, "overlaps_next_round", False):
+                deferred.append((name, callback))
                 continue
             result = callback.after_round(state)
             if result is None:
                 continue
             state.record.add(result.metrics, name)
             stop = stop or result.stop
-        return background, stop
+        return deferred, stop
+
+    def run_deferred(self, torch_threads: int | None = None) -> None:
+        """Run the pending round's deferred callbacks (with ``torch_threads`` torch threads
+        on this thread while they run: one while the actors train)."""
+        import torch
+
+        pending = self.pending
+        if pending is None or pending.results is not None:
+            return
+        saved = torch.get_num_threads()
+        torch.set_num_threads(torch_threads or saved)
+        try:
+            pending.results = [
+                (name, callback.after_round(pending.state)) for name, callback in pending.deferred
+            ]
+        finally:
+            torch.set_num_threads(saved)
+
+    def while_deferred_run(self, send: Callable[[], T]) -> T:
+        """``send()`` (an exchange with the clients) on a helper thread while this thread runs
+        the previous round's deferred callbacks with one torch thread; its result.
+
+        The evaluation stays on the main thread, whose malloc arena keeps its activations'
+        memory between rounds (a thread of its own would map and unmap them every batch)."""
+        if self.pending is None or self.pending.results is not None:
+            return send()
+        with ThreadPoolExecutor(1, "exchange") as pool:
+            sent = pool.submit(send)
+            try:
+                self.run_deferred(torch_threads=1)
+            finally:
+                wait([sent])
+            return sent.result()
 
     def settle(self) -> None:
-        """Complete the pending round: its background metrics take their callbacks' place
-        in its row (before the foreground callbacks'), then it is reported and its
-        checkpoint written."""
+        """Complete the pending round: its deferred callbacks' metrics take their place in
+        its row (before the others'), then it is reported and its checkpoint written."""
+        self.run_deferred()
         pending, self.pending = self.pending, None
         if pending is None:
             return
         record = pending.record
         items = list(record.metrics.items())
         record.metrics = dict(items[: pending.position])
-        for name, future in pending.background:
-            record.add(future.result().metrics, name)
+        for name, result in pending.results or []:
+            if result is not None:
+                record.add(result.metrics, name)
         record.add(dict(items[pending.position :]))
         record.round_seconds = pending.seconds or time.perf_counter() - pending.start
         self.callback.on_round_end(record)
         if pending.checkpoint is not None:
             self.checkpointer.write(pending.checkpoint)  # type: ignore[union-attr]
 
-    def close_callbacks(self) -> None:
-        for callback in self.server_callbacks:
-            if hasattr(callback, "close"):
-                callback.close()
-
     def exchange(
         self, server_round: int, phase: str, messages: list[Message]
     ) -> tuple[list[Message], list[ClientFailure]]:
         """Send, receive, sort replies by partition and split off the failures."""
-        replies = self.grid.send_and_receive(messages, timeout=self.timeout)
+        replies = self.while_deferred_run(
+            lambda: self.grid.send_and_receive(messages, timeout=self.timeout)
+        )
         self.settle()  # the previous round's central evaluation ran meanwhile
         order = self.grid.partition_of
         replies.sort(key=lambda reply: order.get(reply.metadata.src_node_id, -1))
@@ -255,7 +291,10 @@ class FederationLoop:
         if self.secure_aggregation is None:
             ok, failures = self.exchange(server_round, "train", messages)
         else:  # SecAgg+: the replies carry the unmasked mean (simfl/privacy/secagg.py)
-            ok, failures = self.secure_aggregation.exchange(server_round, messages, self.grid)
+            secure = self.secure_aggregation
+            ok, failures = self.while_deferred_run(
+                lambda: secure.exchange(server_round, messages, self.grid)
+            )
             self.settle()
             if failures:
                 self.callback.on_client_failures(failures)

@@ -7,18 +7,17 @@ an update-norm probe are others. A callback sees the round's global model and th
 far, returns named metrics (they become columns of ``metrics.parquet``, lines of the console
 summary and W&B series with no edit elsewhere) and may ask the run to stop after this round.
 
-A callback that only measures the global model may also offer
-``after_round_in_background(state)``, returning a future of its result: the server then lets it
-run while the next round trains (central evaluation on the driver overlaps the clients'
-training in the actors, instead of leaving them idle). A callback that reads another
-callback's metrics when it runs (the simulated clock's time-to-target reads central accuracy)
-sets ``reads_round_metrics = True``, and then every callback runs in order, in the foreground.
+A callback that only measures the global model may declare ``overlaps_next_round = True``:
+the server then runs it while the next round's clients train (central evaluation on the
+driver overlaps the clients' training in the actors, instead of leaving them idle). A callback
+that reads another callback's metrics when it runs (the simulated clock's time-to-target reads
+central accuracy) sets ``reads_round_metrics = True``, and then every callback runs in order,
+as the round ends.
 """
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -58,14 +57,14 @@ class ServerCallback(Protocol):
 
 
 def can_overlap(callbacks: list[object]) -> bool:
-    """Whether the background callbacks may run while the next round trains: they all come
-    first (their metrics lead each row, as in the foreground) and no callback reads the
-    round's metrics when it runs."""
-    background = [hasattr(callback, "after_round_in_background") for callback in callbacks]
-    first_foreground = background.index(False) if False in background else len(background)
+    """Whether the callbacks that may overlap the next round can: they all come first (their
+    metrics lead each row, as when they run in order) and no callback reads the round's
+    metrics when it runs."""
+    overlaps = [getattr(callback, "overlaps_next_round", False) for callback in callbacks]
+    first_other = overlaps.index(False) if False in overlaps else len(overlaps)
     return (
-        any(background)
-        and not any(background[first_foreground:])
+        any(overlaps)
+        and not any(overlaps[first_other:])
         and not any(getattr(callback, "reads_round_metrics", False) for callback in callbacks)
     )
 
@@ -76,13 +75,10 @@ class CentralEvaluation:
     With partial sharing or frozen parameters the global model is the shared part only; it is
     completed with the initial local and frozen parts, the ones an unseen client starts from.
     Reports central loss and accuracy (plus WER and CER for transcription) and its own time.
-
-    Every evaluation runs on one thread of its own (so a single malloc arena holds its
-    activations); in the background (:meth:`after_round_in_background`) with one torch thread,
-    as the clients' actors hold the CPUs then, in the foreground with the driver's torch
-    threads. The model it evaluates is its own copy, loaded before the call returns, so the
-    server may move on to the next round.
+    It only measures, so it may run while the next round trains (``overlaps_next_round``).
     """
+
+    overlaps_next_round = True
 
     def __init__(self, plan: RunPlan, test_rows: np.ndarray, test_labels: np.ndarray) -> None:
         from simfl.data.feature_store import FeatureStore
@@ -95,42 +91,17 @@ class CentralEvaluation:
         self.labels = torch.from_numpy(np.asarray(test_labels, dtype=np.int64))
         self.batch_size = plan.scenario.train.eval_batch_size
         self.task = plan.task()
-        self.foreground_threads = torch.get_num_threads()
-        self._thread: ThreadPoolExecutor | None = None
 
     def evaluate(self, arrays: ArrayRecord) -> LoopStats:
         from simfl.training import evaluate
 
-        self.load(arrays)
+        self.model.load_state_dict({**self.base, **arrays.to_torch_state_dict()}, strict=True)
         return evaluate(self.model, self.features, self.labels, self.batch_size, self.task)
 
-    def load(self, arrays: ArrayRecord) -> None:
-        self.model.load_state_dict({**self.base, **arrays.to_torch_state_dict()}, strict=True)
-
     def after_round(self, state: RoundState) -> CallbackResult:
-        return self.after_round_in_background(state, self.foreground_threads).result()
-
-    def after_round_in_background(
-        self, state: RoundState, threads: int = 1
-    ) -> Future[CallbackResult]:
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, "central-evaluation")
         start = time.perf_counter()
-        self.load(state.arrays)  # now: the caller's arrays may change once we return
-        return self._thread.submit(self._measure, start, threads)
-
-    def _measure(self, start: float, threads: int) -> CallbackResult:
-        from simfl.training import evaluate
-
-        torch.set_num_threads(threads)  # this thread's own setting
-        stats = evaluate(self.model, self.features, self.labels, self.batch_size, self.task)
+        stats = self.evaluate(state.arrays)
         metrics = {"central_loss": stats.loss, "central_accuracy": stats.accuracy}
         metrics |= {f"central_{name}": value for name, value in stats.extra.items()}
         metrics["central_eval_seconds"] = time.perf_counter() - start
         return CallbackResult(metrics)
-
-    def close(self) -> None:
-        """Stop the background thread (after its evaluation, if one is running)."""
-        if self._thread is not None:
-            self._thread.shutdown()
-            self._thread = None
