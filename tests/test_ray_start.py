@@ -1,7 +1,7 @@
 """Ray started in the background (:class:`simfl.engine.ray_start.RayStart`), in a fresh process:
 its daemons outlive the start (Linux ties them to the thread that forked them, which must stay),
-a failed start reaches the waiting thread as one SimflError, and close() shuts down and ends
-the thread."""
+a failed start reaches the waiting thread as one SimflError, and close() shuts down (the
+autoscaler monitor first, through the private Ray API checked here) and ends the thread."""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ def one():
 
 value = ray.get(one.remote(), timeout=120)
 running = start_threads()
+node = ray._private.worker._global_node  # the private API close() uses to stop the monitor
+monitor = node.all_processes["monitor"][0].process
+has_kill_monitor = callable(getattr(node, "kill_monitor", None))
 start.close()
 start.close()  # idempotent
 print(json.dumps({
@@ -49,6 +52,8 @@ print(json.dumps({
     "threads_while_running": running,
     "initialized_after_close": ray.is_initialized(),
     "threads_after_close": start_threads(),
+    "has_kill_monitor": has_kill_monitor,
+    "monitor_exit": monitor.poll(),
 }))
 """
 
@@ -69,3 +74,4 @@ def test_background_start_keeps_ray_up_reports_failures_and_closes() -> None:
     assert result["started"] and result["value"] == 1
     assert result["threads_while_running"] == ["simfl-ray-start"]
     assert not result["initialized_after_close"] and result["threads_after_close"] == []
+    assert result["has_kill_monitor"] and result["monitor_exit"] is not None
