@@ -114,7 +114,7 @@ def sweep_command(
         raise ScenarioError(f"--wandb {wandb!r}: allowed: offline, online, disabled")
     from simfl.sweep.grid import expand
     from simfl.sweep.slurm import concurrency_summary, ray_init_for, slurm_script, task_resources
-    from simfl.sweep.store import SweepStore, sweep_root  # pandas: only once a sweep is valid
+    from simfl.sweep.store import SweepStore, sweep_root
 
     sweep = expand(scenario_file, set_ or [])
     store = SweepStore(sweep_root(sweep.cells[0].scenario.tracking.results_dir, sweep), lease)
