@@ -180,9 +180,16 @@ def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address
             return [CellRounds(progress, task)]
 
         def on_cell(cell: Cell, state: str) -> None:
-            if state != "start":
-                progress.advance(overall)
-                progress.update(tasks[cell.cell_id], description=f"  {cell.label}: {state}")
+            if state == "start":
+                return
+            progress.advance(overall)
+            task = tasks.pop(cell.cell_id, None)
+            if task is None:
+                return
+            if state == "done":  # counted by the overall bar, listed by the table at the end
+                progress.remove_task(task)  # a live row per done cell: redrawn 10 times a second
+            else:
+                progress.update(task, description=f"  {cell.label}: {state}")
 
         done_before = sum(store.status(c) == "done" for c in cells)
         progress.update(overall, completed=done_before)
