@@ -9,17 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from partitioners.feature_shift import conditions_table
-from partitioners.metrics import client_table, feature_distances, heterogeneity_scores
 from simfl import registry
 from simfl.atomic import publish_directory
 from simfl.config import Scenario
 from simfl.data.client_index import ClientIndex
-from simfl.data.conditions import (
-    conditioned_train_store,
-    feature_row_means,
-    owners_by_store_row,
-)
 from simfl.data.feature_store import FeatureStore
 from simfl.data.prepare import PreparedData, StageProgress
 from simfl.seeding import derive_seed
@@ -70,6 +63,8 @@ def build_federation(
     conditions = partitioner.client_conditions()
     train_store = data.train.store_dir
     if conditions is not None and not all(c.is_neutral for c in conditions):
+        from simfl.data.conditions import conditioned_train_store, owners_by_store_row  # scipy
+
         owner = owners_by_store_row(len(FeatureStore.open(train_store)), data.train.rows, parts)
         noise_seed = derive_seed(scenario.scenario.seed, "acoustic")
         train_store = conditioned_train_store(
@@ -93,8 +88,14 @@ SUMMARY_FILES = ("clients.parquet", "scores.json", "partition.png")
 
 
 def _describe(staging: Path, data: PreparedData, parts, conditions, train_store: Path) -> None:
-    """Per-client statistics, heterogeneity scores and the figure, written into ``staging``."""
+    """Per-client statistics, heterogeneity scores and the figure, written into ``staging``.
+
+    Its imports (scipy, matplotlib) are made here: a run of a split described before (any
+    rerun, every sweep cell that varies only training) never needs them."""
+    from partitioners.feature_shift import conditions_table
+    from partitioners.metrics import client_table, feature_distances, heterogeneity_scores
     from partitioners.plots import plot_partition
+    from simfl.data.conditions import feature_row_means
 
     distance = feature_distances(feature_row_means(train_store, data.train.rows), parts)
     table = client_table(

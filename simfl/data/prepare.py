@@ -80,7 +80,9 @@ def _prepare_split(
         source_fingerprint=f"{config.source_key()}:{name}",
         progress=report,
     )
-    rows, labels, names = apply_view(np.asarray(split["word"]), config.view)
+    # The column read as one batch: iterating datasets' lazy Column decodes row by row (each
+    # time NumPy walks it), some 40 times slower for the same values.
+    rows, labels, names = apply_view(np.asarray(split["word"][:]), config.view)
     columns = [c for c in METADATA_COLUMNS if c in split.column_names]
     metadata = split.select_columns(columns).to_pandas().iloc[rows].reset_index(drop=True)
     return SplitData(store_dir, np.asarray(rows), np.asarray(labels), metadata), list(names)

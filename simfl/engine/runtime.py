@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,22 +17,9 @@ from flwr.serverapp import ServerApp
 
 from simfl.engine.concurrency import client_concurrency
 from simfl.engine.flower_internals import ActorPools, run_flower_simulation
+from simfl.engine.ray_start import RayStart
 from simfl.errors import SimflError
 from simfl.schema.sections import ResourcesConfig
-
-QUIET_ENV = {
-    "FLWR_TELEMETRY_ENABLED": "0",
-    "RAY_DEDUP_LOGS": "0",
-    "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
-}
-
-
-def prepare_environment() -> None:
-    """Telemetry off and quieter Ray, unless the user set these variables already."""
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
 
 
 def backend_config(resources: ResourcesConfig, verbose: bool = False) -> dict[str, Any]:
@@ -71,7 +56,10 @@ _OPEN_SESSIONS: list[RaySession] = []
 
 @contextlib.contextmanager
 def ray_session(
-    address: str | None, init_args: dict[str, Any], verbose: bool = False
+    address: str | None,
+    init_args: dict[str, Any],
+    verbose: bool = False,
+    start: RayStart | None = None,
 ) -> Iterator[RaySession]:
     """Start Ray once (or join the cluster at ``address``) for several simulations.
 
@@ -80,40 +68,27 @@ def ray_session(
     cluster and its processes are left alone (``ray.shutdown`` disconnects this driver, it
     stops no daemon that another process started). Opened while another session of this
     process is open, it is that session (its pools keep the runtime's CPUs and GPUs).
+    ``start`` is a start already under way (begun in the background, see
+    :class:`~simfl.engine.ray_start.RayStart`, for the same ``address`` and ``init_args``);
+    the session takes it over and closes it.
     """
     import ray
 
-    if ray.is_initialized() and _OPEN_SESSIONS:  # Ray is per process: so are its actors
-        yield _OPEN_SESSIONS[-1]
+    if start is None and ray.is_initialized() and _OPEN_SESSIONS:  # Ray is per process:
+        yield _OPEN_SESSIONS[-1]  # so are its actors
         return
-    prepare_environment()
-    started = not ray.is_initialized()
-    if started:
-        pythonpath = os.pathsep.join(sys.path)
-        kwargs: dict[str, Any] = {
-            "runtime_env": {"env_vars": {"PYTHONPATH": pythonpath}},
-            "logging_level": logging.INFO if verbose else logging.ERROR,
-            "log_to_driver": verbose,
-        }
-        if address:
-            kwargs["address"] = address
-        else:  # "local": never join a cluster that `ray start` left on this machine unasked
-            kwargs.update({"address": "local", "include_dashboard": False, **init_args})
+    with start or RayStart(address, init_args, verbose) as ray_start:
+        ray_start.wait()
+        if not ray_start.started and _OPEN_SESSIONS:  # a background start found Ray running
+            yield _OPEN_SESSIONS[-1]
+            return
+        session = RaySession(dict(ray.cluster_resources()), joined=bool(address))
+        _OPEN_SESSIONS.append(session)
         try:
-            ray.init(**kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as error:
-            raise SimflError(
-                f"could not start or join Ray (address={address!r}): {error}"
-            ) from None
-    session = RaySession(dict(ray.cluster_resources()), joined=bool(address))
-    _OPEN_SESSIONS.append(session)
-    try:
-        yield session
-    finally:
-        _OPEN_SESSIONS.remove(session)
-        session.pools.close()
-        if started and ray.is_initialized():
-            ray.shutdown()
+            yield session
+        finally:
+            _OPEN_SESSIONS.remove(session)
+            session.pools.close()
 
 
 def simulate(

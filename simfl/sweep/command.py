@@ -114,7 +114,7 @@ def sweep_command(
         raise ScenarioError(f"--wandb {wandb!r}: allowed: offline, online, disabled")
     from simfl.sweep.grid import expand
     from simfl.sweep.slurm import concurrency_summary, ray_init_for, slurm_script, task_resources
-    from simfl.sweep.store import SweepStore, sweep_root  # pandas: only once a sweep is valid
+    from simfl.sweep.store import SweepStore, sweep_root
 
     sweep = expand(scenario_file, set_ or [])
     store = SweepStore(sweep_root(sweep.cells[0].scenario.tracking.results_dir, sweep), lease)
@@ -180,9 +180,16 @@ def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address
             return [CellRounds(progress, task)]
 
         def on_cell(cell: Cell, state: str) -> None:
-            if state != "start":
-                progress.advance(overall)
-                progress.update(tasks[cell.cell_id], description=f"  {cell.label}: {state}")
+            if state == "start":
+                return
+            progress.advance(overall)
+            task = tasks.pop(cell.cell_id, None)
+            if task is None:
+                return
+            if state == "done":  # counted by the overall bar, listed by the table at the end
+                progress.remove_task(task)  # a live row per done cell: redrawn 10 times a second
+            else:
+                progress.update(task, description=f"  {cell.label}: {state}")
 
         done_before = sum(store.status(c) == "done" for c in cells)
         progress.update(overall, completed=done_before)

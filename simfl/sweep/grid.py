@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,10 @@ class Cell:
     values: dict[str, Any]
     scenario: Scenario
 
-    @property
+    @cached_property
     def cell_id(self) -> str:
+        """The scenario's hash (frozen, like the scenario): computed once, not at every look-up
+        (a ms each, and the store looks a cell's id up for every path and status)."""
         return self.scenario.full_hash()[:12]
 
     @property

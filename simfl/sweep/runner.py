@@ -1,13 +1,13 @@
 """Run a sweep's cells in one process on one Ray runtime, skipping what is done.
 
-Ray starts once per sweep (or the sweep joins a running cluster); each cell's simulation reuses
-it, so Ray's cold start is paid once, not per cell. Flower builds each cell's actor pool from
-that cell's ``client_resources``. A cell runs only under its lease and only if it is still not
-done once the lease is held; ``DONE`` is written before the lease is released. A failed cell is
-recorded and the sweep goes on; an interrupted one (killed process, lost node, preempted job)
-resumes from its last checkpoint when its lease expires. After a pass over the cells the
-process looks again for cells whose owner died meanwhile, so processes sharing a sweep finish
-each other's interrupted cells.
+Ray starts once per sweep (or the sweep joins a running cluster), in the background while the sweep
+imports torch and Flower; each cell's simulation reuses it, so Ray's cold start is paid once, not
+per cell. Flower builds each cell's actor pool from that cell's ``client_resources``. A cell runs
+only under its lease and only if it is still not done once the lease is held; ``DONE`` is written
+before the lease is released. A failed cell is recorded and the sweep goes on; an interrupted one
+(killed process, lost node, preempted job) resumes from its last checkpoint when its lease expires.
+After a pass over the cells the process looks again for cells whose owner died meanwhile, so
+processes sharing a sweep finish each other's interrupted cells.
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from simfl.engine.runtime import RaySession, ray_session
+from simfl.engine.ray_start import RayStart
 from simfl.errors import ScenarioError
-from simfl.run import run_scenario
 from simfl.sweep.grid import Cell, Sweep
 from simfl.sweep.store import SweepStore
 from simfl.tracking.callbacks import RunCallback
+
+if TYPE_CHECKING:
+    from simfl.engine.runtime import RaySession
 
 
 @dataclass
@@ -82,14 +84,19 @@ def run_cells(
         report.skipped = [c.cell_id for c in cells]
         return report
     attempted: set[str] = set()
-    with ray_session(ray_address, init_args) as session:
-        run = _SweepPass(sweep, store, report, session, wandb_mode, callbacks_for, on_cell)
-        while todo := _claimable(cells, store, attempted):
-            for cell in todo:
-                attempted.add(cell.cell_id)
-                status = _claim_and_run(cell, run)
-                if status != "skipped":
-                    store.write_index(sweep)
+    # Ray starts in the background while this thread imports torch and Flower (about as long).
+    with RayStart(ray_address, init_args, background=True) as ray_start:
+        import simfl.run  # noqa: F401 - torch, datasets: imported while Ray starts
+        from simfl.engine.runtime import ray_session
+
+        with ray_session(ray_address, init_args, start=ray_start) as session:
+            run = _SweepPass(sweep, store, report, session, wandb_mode, callbacks_for, on_cell)
+            while todo := _claimable(cells, store, attempted):
+                for cell in todo:
+                    attempted.add(cell.cell_id)
+                    status = _claim_and_run(cell, run)
+                    if status != "skipped":
+                        store.write_index(sweep)
     store.write_index(sweep)
     report.skipped = [
         c.cell_id for c in cells if c.cell_id not in report.ran and c.cell_id not in report.failed
@@ -131,6 +138,8 @@ def _claim_and_run(cell: Cell, run: _SweepPass) -> str:
 
 
 def _run_one(cell: Cell, run: _SweepPass) -> str:
+    from simfl.run import run_scenario
+
     report = run.report
     run_dir, resume = run.store.prepare(cell)
     started = time.perf_counter()

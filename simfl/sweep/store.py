@@ -19,13 +19,14 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from simfl.atomic import write_json, write_table
 from simfl.sweep.grid import Cell, Sweep
 from simfl.sweep.lease import DEFAULT_LEASE_S, CellLease, read_owner
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DONE, LOCK = "DONE", "LOCK"
 STATUSES = ("done", "running", "failed", "interrupted", "pending")
@@ -103,6 +104,8 @@ class SweepStore:
 
     def index(self, sweep: Sweep) -> pd.DataFrame:
         """One row per cell: id, label, varying values, status, key summary figures, error."""
+        import pandas as pd  # not before the first index: a sweep starts Ray first
+
         return pd.DataFrame([self._row(cell) for cell in sweep.cells])
 
     def _row(self, cell: Cell) -> dict[str, Any]:

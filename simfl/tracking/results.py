@@ -74,8 +74,6 @@ class ResultsWriter(RunCallback):
         return self.run_dir / METRICS_LINES
 
     def on_run_start(self, info: RunInfo) -> None:
-        from partitioners.plots import plot_partition  # matplotlib, only when no figure is cached
-
         self.run_dir.mkdir(parents=True, exist_ok=self.resuming)
         write_text(self.run_dir / "scenario.toml", info.scenario.to_toml())
         write_table(self.run_dir / "partition", info.partition_clients)
@@ -85,7 +83,7 @@ class ResultsWriter(RunCallback):
             self.run_dir / "partition.png",
             (lambda tmp: shutil.copyfile(figure, tmp))
             if figure is not None and figure.is_file()
-            else (lambda tmp: plot_partition(info.partition_clients, info.partition_scores, tmp)),
+            else (lambda tmp: _plot_partition(info, tmp)),
         )
         if self.resuming:
             text = "".join(_json_line(row) + "\n" for row in self.rounds)
@@ -119,6 +117,13 @@ class ResultsWriter(RunCallback):
     def _write_tables(self) -> None:
         if self.rounds:
             write_table(self.run_dir / "metrics", pd.DataFrame(self.rounds))
+
+
+def _plot_partition(info: RunInfo, path: Path) -> None:
+    """Draw the partition figure (matplotlib is imported only when no cached figure exists)."""
+    from partitioners.plots import plot_partition
+
+    plot_partition(info.partition_clients, info.partition_scores, path)
 
 
 def read_metrics_lines(run_dir: Path) -> pd.DataFrame:

@@ -1,0 +1,171 @@
+"""Starting Ray (or joining a cluster), optionally in the background.
+
+Ray's start takes seconds (its daemons are processes that import a good part of Ray each), and
+so does importing torch and Flower; neither needs the other. :class:`RayStart` with
+``background=True`` runs ``ray.init`` in a thread of its own while the caller imports and
+prepares, and :meth:`RayStart.wait` blocks only when the runtime is needed.
+
+The thread stays alive until :meth:`RayStart.close`: Ray starts its daemons with
+``PR_SET_PDEATHSIG``, which Linux ties to the *thread* that forked them, so a thread that ended
+after ``ray.init`` would take GCS and the raylet with it.
+
+Imports only the standard library at module level (Ray when a start begins), so a caller can
+begin the start before it imports torch or Flower.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from simfl.errors import SimflError
+
+QUIET_ENV = {
+    "FLWR_TELEMETRY_ENABLED": "0",
+    "RAY_DEDUP_LOGS": "0",
+    "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+}
+
+
+def prepare_environment() -> None:
+    """Telemetry off and quieter Ray, unless the user set these variables already."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+class RayStart:
+    """``ray.init`` for ``address`` (None: a local runtime of its own, never a cluster that
+    ``ray start`` left on this machine) with ``init_args``, unless Ray is running already.
+
+    ``started`` says whether this start brought Ray up (and :meth:`close` shuts it down); it
+    is False when the process was already connected. Use as a context manager, or call
+    :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        address: str | None,
+        init_args: dict[str, Any],
+        verbose: bool = False,
+        background: bool = False,
+    ) -> None:
+        self.address, self.init_args, self.verbose = address, dict(init_args), verbose
+        self.started = False
+        self._error: BaseException | None = None
+        self._ready, self._release = threading.Event(), threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        # Imported here, not in the thread: what the caller imports meanwhile (Flower) then finds
+        # Ray complete, and the two threads never import Ray's modules at the same time.
+        import ray
+
+        prepare_environment()
+        if ray.is_initialized():
+            self._ready.set()
+            return
+        if not background:
+            self._start()
+            return
+        _exit_on_sigterm()  # what ray.init does when it runs in the main thread
+        self._thread = threading.Thread(target=self._own, name="simfl-ray-start", daemon=True)
+        self._thread.start()
+
+    def _kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "runtime_env": {"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}},
+            "logging_level": logging.INFO if self.verbose else logging.ERROR,
+            "log_to_driver": self.verbose,
+        }
+        if self.address:
+            kwargs["address"] = self.address
+        else:  # "local": never join a cluster that `ray start` left on this machine unasked
+            kwargs.update({"address": "local", "include_dashboard": False, **self.init_args})
+        return kwargs
+
+    def _start(self) -> None:
+        try:
+            import ray
+
+            ray.init(**self._kwargs())  # sys.path read now: importing Ray extended it
+            self.started = True
+        except BaseException as error:  # noqa: BLE001 - handed to the thread that waits
+            self._error = error
+        finally:
+            self._ready.set()
+
+    def _own(self) -> None:
+        self._start()
+        self._release.wait()  # Ray's daemons die with the thread that started them
+
+    def wait(self) -> None:
+        """Block until Ray is up; raise what stopped it."""
+        self._ready.wait()
+        error = self._error
+        if error is None:
+            return
+        if isinstance(error, ConnectionError | RuntimeError | ValueError):
+            raise SimflError(
+                f"could not start or join Ray (address={self.address!r}): {error}"
+            ) from None
+        raise error
+
+    def close(self) -> None:
+        """Shut Ray down if this start brought it up (after it is up, if it is still starting);
+        then let the owning thread end. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._ready.wait()
+        try:
+            if self.started:
+                import ray
+
+                if ray.is_initialized():
+                    if not self.address:  # a runtime of our own: its daemons are ours
+                        _kill_autoscaler_monitor()
+                    ray.shutdown()
+        finally:
+            self._release.set()
+            if self._thread is not None:
+                self._thread.join()
+
+    def __enter__(self) -> RayStart:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _kill_autoscaler_monitor() -> None:
+    """Kill the local runtime's autoscaler monitor before ``ray.shutdown``, which would wait a
+    second for it in vain.
+
+    Ray 2.55's shutdown stops GCS first and then sends the monitor SIGTERM; the monitor's
+    handler tries to report to the GCS that is gone, so the shutdown waits out its one-second
+    grace and kills it (SIGKILL) anyway. Killing it first ends it the same way, a second sooner;
+    nothing of the monitor outlives a local runtime. Ray offers this only through its private
+    node object (``ray._private.worker._global_node.kill_monitor``; tests/test_ray_start.py
+    checks it): where that is missing, the shutdown just takes the second.
+    """
+    try:
+        from ray._private import worker
+
+        node = worker._global_node
+        if node is not None and "monitor" in node.all_processes:
+            node.kill_monitor(check_alive=False)
+    except Exception:  # noqa: BLE001 - an optimization only: shutdown kills it regardless
+        pass
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM raises SystemExit, as ``ray.init`` arranges when it runs in the main thread (so
+    ``finally`` blocks run: a cell is marked failed, Ray is shut down). Only the main thread can
+    set a handler; elsewhere the default stays, as with ``ray.init`` in that thread."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
