@@ -12,11 +12,11 @@ first of all) comes from :mod:`simfl.engine.server_callbacks`, which may also st
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
@@ -222,16 +222,26 @@ class FederationLoop:
         the previous round's deferred callbacks with one torch thread; its result.
 
         The evaluation stays on the main thread, whose malloc arena keeps its activations'
-        memory between rounds (a thread of its own would map and unmap them every batch)."""
+        memory between rounds (a thread of its own would map and unmap them every batch), and
+        where a signal still stops the run at once: the helper is a daemon thread that nothing
+        waits for if the evaluation raises (SIGTERM's ``SystemExit`` included)."""
         if self.pending is None or self.pending.results is not None:
             return send()
-        with ThreadPoolExecutor(1, "exchange") as pool:
-            sent = pool.submit(send)
+        outcome: dict[str, Any] = {}
+
+        def exchange() -> None:
             try:
-                self.run_deferred(torch_threads=1)
-            finally:
-                wait([sent])
-            return sent.result()
+                outcome["replies"] = send()
+            except BaseException as error:  # noqa: BLE001 - re-raised on the main thread
+                outcome["error"] = error
+
+        helper = threading.Thread(target=exchange, name="simfl-exchange", daemon=True)
+        helper.start()
+        self.run_deferred(torch_threads=1)
+        helper.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["replies"]
 
     def settle(self) -> None:
         """Complete the pending round: its deferred callbacks' metrics take their place in
