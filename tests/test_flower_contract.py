@@ -502,3 +502,27 @@ def test_18_a_push_wakes_the_message_mover_at_once() -> None:
     assert moved.empty()  # each handed out once
     for node in nodes:  # and Flower's own look agrees: nothing left to deliver
         assert grid.state.get_message_ins(node_id=node, limit=None) == []
+
+
+def test_19_engine_threads_wait_a_second_between_looks_at_their_stop_event() -> None:
+    import queue
+    import time
+
+    from flwr.server.superlink.fleet.vce import vce_api
+
+    source = inspect.getsource(vce_api)
+    assert source.count("get(timeout=1.0)") == 2, (
+        "assumption 19: Flower's engine threads no longer wait get(timeout=1.0) on its queues"
+    )
+    api = inspect.getsource(vce_api.run_api)
+    assert api.count("= Queue()") == 2, "assumption 19: run_api no longer makes its queues"
+    assert vce_api.Queue is queue.Queue
+    with flower_internals._prompt_stop():
+        made = vce_api.Queue()
+        started = time.perf_counter()
+        with pytest.raises(queue.Empty):
+            made.get(timeout=1.0)
+        assert time.perf_counter() - started < 0.5  # capped at STOP_POLL_S
+        made.put("message")
+        assert made.get(timeout=1.0) == "message"
+    assert vce_api.Queue is queue.Queue
