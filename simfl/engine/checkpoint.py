@@ -141,7 +141,7 @@ class Checkpointer:
             "format": FORMAT,
             "round": server_round,
             "arrays": {name: _tensor(array.numpy()) for name, array in arrays.items()},
-            "strategy": copy.deepcopy(strategy_server_state(strategy)),
+            "strategy": strategy_server_state(strategy),  # copies already
             "components": copy.deepcopy(
                 {
                     name: component.state_dict()

@@ -217,15 +217,16 @@ class FederationLoop:
         finally:
             torch.set_num_threads(saved)
 
-    def while_deferred_run(self, send: Callable[[], T]) -> T:
+    def settled_after(self, send: Callable[[], T]) -> T:
         """``send()`` (an exchange with the clients) on a helper thread while this thread runs
-        the previous round's deferred callbacks with one torch thread; its result.
+        the previous round's deferred callbacks with one torch thread; then that round is
+        settled (:meth:`settle`) and ``send()``'s result returned.
 
         The evaluation stays on the main thread, whose malloc arena keeps its activations'
         memory between rounds (a thread of its own would map and unmap them every batch), and
         where a signal still stops the run at once: the helper is a daemon thread that nothing
         waits for if the evaluation raises (SIGTERM's ``SystemExit`` included)."""
-        if self.pending is None or self.pending.results is not None:
+        if self.pending is None:
             return send()
         outcome: dict[str, Any] = {}
 
@@ -241,6 +242,7 @@ class FederationLoop:
         helper.join()
         if "error" in outcome:
             raise outcome["error"]
+        self.settle()
         return outcome["replies"]
 
     def settle(self) -> None:
@@ -266,10 +268,10 @@ class FederationLoop:
         self, server_round: int, phase: str, messages: list[Message]
     ) -> tuple[list[Message], list[ClientFailure]]:
         """Send, receive, sort replies by partition and split off the failures."""
-        replies = self.while_deferred_run(
+        # The previous round's central evaluation runs meanwhile.
+        replies = self.settled_after(
             lambda: self.grid.send_and_receive(messages, timeout=self.timeout)
         )
-        self.settle()  # the previous round's central evaluation ran meanwhile
         order = self.grid.partition_of
         replies.sort(key=lambda reply: order.get(reply.metadata.src_node_id, -1))
         failures = [
@@ -302,10 +304,9 @@ class FederationLoop:
             ok, failures = self.exchange(server_round, "train", messages)
         else:  # SecAgg+: the replies carry the unmasked mean (simfl/privacy/secagg.py)
             secure = self.secure_aggregation
-            ok, failures = self.while_deferred_run(
+            ok, failures = self.settled_after(
                 lambda: secure.exchange(server_round, messages, self.grid)
             )
-            self.settle()
             if failures:
                 self.callback.on_client_failures(failures)
         record.clients_sampled, record.clients_succeeded = len(messages), len(ok)
