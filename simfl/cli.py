@@ -205,9 +205,7 @@ def list_registry(
 def data_prepare(
     scenario_file: Annotated[
         Path, typer.Argument(help="Scenario whose [data] to build.", readable=False)
-    ] = Path(
-        "scenarios/quickstart.toml"
-    ),
+    ] = Path("scenarios/quickstart.toml"),
     set_: SetOption = None,
 ) -> None:
     """Build a scenario's dataset and its cached features (synthesizes synth-commands)."""

@@ -68,7 +68,13 @@ def build_federation(
         owner = owners_by_store_row(len(FeatureStore.open(train_store)), data.train.rows, parts)
         noise_seed = derive_seed(scenario.scenario.seed, "acoustic")
         train_store = conditioned_train_store(
-            scenario.data, data.source["train"], cache_dir, owner, conditions, noise_seed, key,
+            scenario.data,
+            data.source["train"],
+            cache_dir,
+            owner,
+            conditions,
+            noise_seed,
+            key,
             progress,
         )
     summary_dir = index_dir.parent / f"{key}-summary-{scenario.data.features.cache_key()}"

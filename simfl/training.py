@@ -137,6 +137,27 @@ def _proximal_pairs(
     ]
 
 
+#: Rows per forward pass when evaluating on a CPU. At 256 rows a conv layer's activations
+#: (256 x 16 x 40 x 101 floats: 66 MB for the reference CNN) spill the CPU's caches; at 32 they
+#: fit (8 MB). Evaluating W1's 1,000 test clips with one thread on this 2-core machine took
+#: 0.59 s at 32 rows against 0.98 s at 64 and 1.3 s at 256, measured side by side. A multiple
+#: of the vector width, so each row's logits keep the bits they have in the whole batch
+#: (checked in tests/test_client_training.py); loss and accuracy are still summed per
+#: evaluation batch, so results are unchanged.
+CPU_FORWARD_ROWS = 32
+
+
+def forward_in_chunks(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)``, on a CPU in slices of :data:`CPU_FORWARD_ROWS` rows (why: there). The
+    remainder joins the last slice: a slice of a few rows can take another kernel path (a
+    17-row slice changed a logit's last bit where 32 and 64 never did)."""
+    if x.device.type != "cpu" or len(x) < 2 * CPU_FORWARD_ROWS:
+        return model(x)
+    whole = len(x) // CPU_FORWARD_ROWS * CPU_FORWARD_ROWS - CPU_FORWARD_ROWS
+    parts = [*x[:whole].split(CPU_FORWARD_ROWS), x[whole:]]
+    return torch.cat([model(part) for part in parts])
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -164,7 +185,7 @@ def _evaluate(
     for start in range(0, len(labels), batch_size):
         x = features[start : start + batch_size].to(device)
         y = labels[start : start + batch_size].to(device)
-        logits = model(x)
+        logits = forward_in_chunks(model, x)
         total_loss += float(loss_fn(logits, y))
         correct += int((logits.argmax(dim=1) == y).sum())
     n = len(labels)

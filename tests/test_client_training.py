@@ -264,3 +264,22 @@ def test_batch_norm_model_aggregates_with_every_kind_of_rule(data, tmp_path, nam
     _, replies = train_round(plan, strategy, start, [0, 1])
     arrays, _ = strategy.aggregate_train(1, replies)
     assert arrays is not None and set(arrays.keys()) == keys
+
+
+@pytest.mark.parametrize("rows", [256, 232, 100, 65])
+def test_evaluating_in_slices_keeps_every_logit_bit_of_the_whole_batch(rows: int) -> None:
+    """simfl.training evaluates on a CPU in slices of 32 rows (cache-sized): each row's logits
+    must be the ones the whole batch gives, so results do not depend on the slicing."""
+    from simfl.schema.model import KwsCnnParams
+    from simfl.training import CPU_FORWARD_ROWS, forward_in_chunks
+
+    model = registry.MODELS["kws-cnn"].load()(KwsCnnParams(channels=[16, 32]), 12).eval()
+    x = torch.from_numpy(np.random.default_rng(rows).normal(size=(rows, 40, 101)).astype("f4"))
+    sliced: list[int] = []
+    model.register_forward_pre_hook(lambda _, args: sliced.append(len(args[0])))
+    with torch.no_grad():
+        whole = model(x)
+        sliced.clear()
+        assert torch.equal(forward_in_chunks(model, x), whole)
+    assert sliced[:-1] == [CPU_FORWARD_ROWS] * (len(sliced) - 1)
+    assert CPU_FORWARD_ROWS <= sliced[-1] < 2 * CPU_FORWARD_ROWS  # no slice of a few rows

@@ -526,3 +526,37 @@ def test_19_engine_threads_wait_a_second_between_looks_at_their_stop_event() -> 
         made.put("message")
         assert made.get(timeout=1.0) == "message"
     assert vce_api.Queue is queue.Queue
+
+
+def test_20_a_message_can_be_made_with_given_metadata_and_client_errors_read_as_flowers() -> None:
+    """The batch of clients hands each member over as the message it would have received and
+    returns each member's reply from its slot; a member that raises gets Flower's error."""
+    from flwr.app import Error, Message, MetricRecord, RecordDict
+    from flwr.common.constant import ErrorCode
+    from flwr.server.superlink.fleet.vce import vce_api
+
+    with flower_task():
+        batch = Message(RecordDict(), dst_node_id=5, message_type="train", group_id="7")
+        batch.metadata.__dict__["_message_id"] = "abc"  # as the link state assigns it
+        member = flower_internals.as_received(batch, RecordDict({"m": MetricRecord({"x": 1})}))
+        assert member.metadata is not batch.metadata, "assumption 20: metadata not copied"
+        for name in ("message_id", "dst_node_id", "group_id", "message_type", "run_id"):
+            assert getattr(member.metadata, name) == getattr(batch.metadata, name), (
+                f"assumption 20: Message(metadata=...) no longer keeps {name}"
+            )
+        assert member.content["m"]["x"] == 1
+        reply = Message(RecordDict(), reply_to=member)
+        assert reply.metadata.reply_to_message_id == "abc"
+        moved = flower_internals.replied_as(reply, 9, error=Error(code=3, reason="r"))
+        assert moved.metadata.src_node_id == 9 and moved.has_error()
+        assert reply.metadata.src_node_id == 5  # the original is untouched
+    worker = inspect.getsource(vce_api.worker)
+    wording = 'reason = str(type(ex)) + ":<\'" + str(ex) + "\'>"'
+    assert wording in worker, (
+        "assumption 20: Flower's engine words a ClientApp's exception differently now; "
+        "update flower_internals.client_error"
+    )
+    assert "e_code = ErrorCode.CLIENT_APP_RAISED_EXCEPTION" in worker
+    error = flower_internals.client_error(ValueError("boom"))["simfl.error"]
+    assert error["code"] == ErrorCode.CLIENT_APP_RAISED_EXCEPTION
+    assert error["reason"] == "<class 'ValueError'>:<'boom'>"

@@ -1,8 +1,9 @@
 """A new metric is one small server callback: it reaches metrics.parquet, summary.json, the
 console summary and the W&B run with no edit to the writer, console or logger; a callback can
 stop a run. Central evaluation overlaps the next round's training unless a callback reads the
-round's metrics, and both ways give the same results. Also: the actor pools kill busy actors
-when they rebuild a pool. Two real Flower/Ray runs on tiny synthesized data."""
+round's metrics, and clients share actor calls (two per call here) unless told to go one by
+one; both ways give the same results. Also: the actor pools kill busy actors when they rebuild
+a pool. Two real Flower/Ray runs on tiny synthesized data."""
 
 from __future__ import annotations
 
@@ -70,7 +71,9 @@ class CentralProbe:
 @pytest.fixture(scope="module")
 def outcome_and_session(tmp_path_factory: pytest.TempPathFactory, tiny_cache, ray_runtime):
     root = tmp_path_factory.mktemp("callbacks")
-    scenario = tiny_scenario(root / "results", tiny_cache, scenario={"rounds": 3})
+    scenario = tiny_scenario(
+        root / "results", tiny_cache, scenario={"rounds": 3}, resources={"clients_per_call": 2}
+    )
     norm, probe = GlobalUpdateNorm(), CentralProbe(reads_round_metrics=False)
     outcome = run_scenario(
         scenario,
@@ -120,12 +123,14 @@ def test_rebuilding_a_pool_kills_busy_actors_too(outcome_and_session) -> None:
 def test_central_evaluation_overlaps_unless_a_callback_reads_it(outcome_and_session) -> None:
     """Rounds 1 and 2 ran their central evaluation in the background (the last round waits
     for it before the run ends); a callback that declares ``reads_round_metrics`` makes every
-    callback run in order, and the results are the same, bit for bit, column for column."""
+    callback run in order. The first run trained and evaluated two clients per actor call, the
+    second one per call. The results are the same, bit for bit, column for column."""
     overlapped, _, session, probe, scenario = outcome_and_session
     assert probe.saw_central == [True, False, False]  # round 0 is always in the foreground
     reader = CentralProbe(reads_round_metrics=True)
+    one_per_call = scenario.resources.model_copy(update={"clients_per_call": 1})
     in_order = run_scenario(
-        scenario,
+        scenario.model_copy(update={"resources": one_per_call}),
         session=session,
         server_callbacks=[GlobalUpdateNorm(), StopAfter(2), reader],
         wandb_mode="disabled",

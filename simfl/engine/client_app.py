@@ -17,9 +17,16 @@ from flwr.clientapp import ClientApp
 
 from simfl.data.client_index import ClientIndex
 from simfl.data.feature_store import FeatureStore
+from simfl.engine.batching import error_record, is_batch, member_contents, pack_contents
 from simfl.engine.client_errors import ClientTaskError, wrap_traceback
 from simfl.engine.client_state import ClientStateStore
-from simfl.engine.flower_internals import PARTITION_ID_KEY, message_partition
+from simfl.engine.flower_internals import (
+    PARTITION_ID_KEY,
+    as_received,
+    client_error,
+    message_partition,
+)
+from simfl.engine.heap import refreeze
 from simfl.engine.plan import RunPlan
 from simfl.personalization import frozen_names, local_names, split_state
 from simfl.privacy.client import train_mods
@@ -49,6 +56,15 @@ class WorkerState:
         self.initial_local = {name: value.clone() for name, value in initial_local.items()}
         self.client_states = ClientStateStore(plan.state_dir) if plan.state_dir else None
         self.task = plan.task()  # None: classification; else e.g. transcription (WER/CER)
+        self._global: tuple[ArrayRecord, dict[str, torch.Tensor]] | None = None
+
+    def global_shared(self, message: Message) -> dict[str, torch.Tensor]:
+        """The global model's shared part, as tensors. The members of a batch of clients share
+        one record (simfl.engine.batching), which is converted once for all of them."""
+        arrays: ArrayRecord = message.content["arrays"]
+        if self._global is None or self._global[0] is not arrays:
+            self._global = (arrays, arrays.to_torch_state_dict())
+        return self._global[1]
 
     def tensors(self, rows, labels) -> tuple[torch.Tensor, torch.Tensor]:
         features = torch.from_numpy(self.store.read(rows))
@@ -84,12 +100,11 @@ class WorkerCache:
         if self._state is None or self._key != plan.key:
             self._state = WorkerState(plan)
             self._key = plan.key
+            refreeze()  # this process serves the run from now on (simfl.engine.heap)
         return self._state
 
 
 WORKER_CACHE = WorkerCache()
-
-
 
 
 def _with_traceback(handler: Callable[[Message, Context], Message]) -> Callable[..., Message]:
@@ -101,11 +116,6 @@ def _with_traceback(handler: Callable[[Message, Context], Message]) -> Callable[
             raise ClientTaskError(wrap_traceback(client, traceback.format_exc())) from error
 
     return guarded
-
-
-def _global_shared(message: Message) -> dict[str, torch.Tensor]:
-    arrays: ArrayRecord = message.content["arrays"]
-    return arrays.to_torch_state_dict()
 
 
 def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
@@ -122,7 +132,7 @@ def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
     systems = plan.scenario.systems
     maybe_fail(systems.faults, seed, "before-train", cid, server_round)
     attack = client_attack(systems.attack, seed, plan.scenario.data.num_clients, cid, server_round)
-    shared = _global_shared(message)
+    shared = state.global_shared(message)
     state.load(shared, state.own_local(cid))
     split = state.index.client(cid)
     features, labels = state.tensors(split.train_rows, split.train_labels)
@@ -180,7 +190,7 @@ def handle_evaluate(plan: RunPlan, message: Message, context: Context) -> Messag
     cid, state = message_partition(message), WORKER_CACHE.get(plan)
     server_round = int(message.content["config"]["server-round"])
     maybe_crash(plan.scenario.faults, plan.scenario.scenario.seed, "evaluate", cid, server_round)
-    shared = _global_shared(message)
+    shared = state.global_shared(message)
     split = state.index.client(cid)
     features, labels = state.tensors(split.test_rows, split.test_labels)
     batch_size = plan.scenario.train.eval_batch_size
@@ -203,8 +213,27 @@ def handle_evaluate(plan: RunPlan, message: Message, context: Context) -> Messag
     return Message(content=RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
 
 
+def batch_mod(message: Message, context: Context, call_next: Callable[..., Message]) -> Message:
+    """ClientApp-level mod: a batch of clients (:mod:`simfl.engine.batching`) runs each
+    member through the rest of the chain (its own mods, then the handler) as if it had come
+    alone; a member that raises fails alone, with the error Flower would have sent for it.
+    Any other message passes through."""
+    if not message.has_content() or not is_batch(message.content):
+        return call_next(message, context)
+    replies = []
+    for content in member_contents(message.content):
+        try:
+            reply = call_next(as_received(message, content), context)
+        except Exception as error:  # noqa: BLE001 - becomes that member's error reply
+            replies.append(client_error(error))
+            continue
+        failed = reply.has_error()
+        replies.append(error_record(reply.error) if failed else reply.content)
+    return Message(content=pack_contents(replies), reply_to=message)
+
+
 def build_client_app(plan: RunPlan) -> ClientApp:
-    app = ClientApp()
+    app = ClientApp(mods=[batch_mod])
     app.train(mods=train_mods(plan))(_with_traceback(lambda m, c: handle_train(plan, m, c)))
     app.evaluate()(_with_traceback(lambda m, c: handle_evaluate(plan, m, c)))
     return app

@@ -25,3 +25,18 @@ def clients_per_round(scenario: Scenario) -> int:
     """Clients a round trains: Flower's ``max(int(fraction_train * n), min_train_nodes)``."""
     strategy, available = scenario.strategy, scenario.data.num_clients
     return min(available, max(int(available * strategy.fraction_train), strategy.min_train_nodes))
+
+
+#: Actor calls per actor in one exchange when ``clients_per_call`` is 0 (auto): few enough that
+#: Ray's per-call cost vanishes, enough that actors finishing at different times even out.
+CALLS_PER_ACTOR = 4
+
+
+def calls_per_exchange(cohort: int, resources: ResourcesConfig, actors: int) -> int:
+    """How many actor calls an exchange with ``cohort`` clients goes out in, on ``actors``
+    actors (0: unknown, one call per client)."""
+    if resources.clients_per_call:
+        return -(-cohort // resources.clients_per_call)
+    if actors <= 0:
+        return cohort
+    return min(cohort, CALLS_PER_ACTOR * actors)

@@ -80,11 +80,19 @@ Assumptions (each tested):
    worker threads and its reply injector wait on them with ``get(timeout=1.0)`` and look at
    ``f_stop`` only between waits, so a simulation returned 0.5 s after its ServerApp ended on
    average (up to 1 s): in a sweep, every cell. :func:`_prompt_stop` caps that wait.
+20. ``Message(metadata=..., content=... | error=...)`` (documented as internal) makes a
+   message with exactly that metadata: simfl's batch of clients (:mod:`simfl.engine.batching`)
+   hands each member to the ClientApp as the message it would have received alone
+   (:func:`as_received`) and returns each member's reply as coming from its own slot
+   (:func:`replied_as`). A ClientApp exception reaches the server as
+   ``Error(ErrorCode.CLIENT_APP_RAISED_EXCEPTION, str(type(ex)) + ":<'" + str(ex) + "'>")``
+   (``vce_api.worker``), which :func:`client_error` reproduces for a member that raised.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -92,17 +100,24 @@ import queue
 import random
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import PARTITION_ID_KEY
 from flwr.serverapp import Grid, ServerApp
 from flwr.superlink.grid import InMemoryGrid
 
+from simfl.engine.batching import (
+    error_record,
+    even_batches,
+    member_contents,
+    member_error,
+    pack_contents,
+)
 from simfl.errors import SimflError
 
 if TYPE_CHECKING:
@@ -112,9 +127,12 @@ __all__ = [
     "PARTITION_ID_KEY",
     "ActorPools",
     "VirtualClientGrid",
+    "as_received",
+    "client_error",
     "cohort_size",
     "fixed_cohort",
     "message_partition",
+    "replied_as",
     "run_flower_simulation",
     "seeded_numpy_global",
     "exact_dp_clipping",
@@ -142,16 +160,26 @@ class VirtualClientGrid:
     message's config record; ``partition_of`` then maps each reply's ``src_node_id`` (a slot)
     to the partition it served, for that exchange. Only ``cohort`` slots exist (Flower
     registers one node per slot), so 10^5 virtual clients cost no more nodes, actors or
-    messages than the cohort does.
+    messages than the cohort does. With ``calls_for``, the routed messages of an exchange go
+    out in fewer actor calls, several partitions per message (:mod:`simfl.engine.batching`),
+    and come back as one reply per partition, from its slot, as without batching.
     """
 
-    def __init__(self, grid: Grid, num_partitions: int, slots: list[int]) -> None:
+    def __init__(
+        self,
+        grid: Grid,
+        num_partitions: int,
+        slots: list[int],
+        calls_for: Callable[[int], int] | None = None,
+    ) -> None:
         self._grid = grid
         self._partitions = list(range(num_partitions))
         self._slots = sorted(slots)
         self._available = self._partitions
         self.partition_of: dict[int, int] = {}
         self._pinned: dict[int, int] | None = None  # partition -> slot, for multi-stage rounds
+        # How many actor calls an exchange of n messages goes out in (batching.py); n: none.
+        self._calls_for = calls_for or (lambda count: count)
         if isinstance(grid, InMemoryGrid):  # assumptions 17 and 18
             grid.pull_interval = REPLY_POLL_S
             grid.push_messages = _waking_the_engine(grid.push_messages)  # type: ignore[method-assign]
@@ -164,6 +192,24 @@ class VirtualClientGrid:
         self._available = self._partitions if partitions is None else list(partitions)
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float) -> list[Message]:
+        """One reply per message, each from the slot its partition was routed to; several
+        partitions share an actor call when ``calls_for`` says so (never in a multi-stage
+        protocol, whose node-side state lives in each slot's context)."""
+        routed = self._route(messages)
+        calls = self._calls_for(len(routed)) if self._pinned is None else len(routed)
+        if calls >= len(routed):
+            return list(self._grid.send_and_receive(routed, timeout=timeout))
+        groups = [[routed[i] for i in run] for run in even_batches(len(routed), calls)]
+        by_slot = {group[0].metadata.dst_node_id: group for group in groups}
+        replies = self._grid.send_and_receive([_batched(g) for g in groups], timeout=timeout)
+        return [
+            member
+            for reply in replies
+            for member in _unbatched(reply, by_slot[reply.metadata.src_node_id])
+        ]
+
+    def _route(self, messages: Iterable[Message]) -> list[Message]:
+        """The k-th partition (ascending) addressed to the k-th slot, or to its pinned one."""
         ordered = sorted(messages, key=lambda message: message.metadata.dst_node_id)
         if len(ordered) > len(self._slots):
             raise SimflError(
@@ -176,7 +222,7 @@ class VirtualClientGrid:
             slot = self._slot_for(partition, rank)
             self.partition_of[slot] = partition
             routed.append(_addressed(message, slot, partition))
-        return list(self._grid.send_and_receive(routed, timeout=timeout))
+        return routed
 
     def _slot_for(self, partition: int, rank: int) -> int:
         if self._pinned is None:
@@ -282,6 +328,57 @@ def _addressed(message: Message, slot: int, partition: int) -> Message:
         group_id=metadata.group_id,  # SecAgg+ keeps its round there
         ttl=metadata.ttl,
     )
+
+
+def _batched(group: list[Message]) -> Message:
+    """The routed messages of ``group`` as one message to the first one's slot."""
+    metadata = group[0].metadata
+    return Message(
+        content=pack_contents([message.content for message in group]),
+        dst_node_id=metadata.dst_node_id,
+        message_type=metadata.message_type,
+        group_id=metadata.group_id,
+        ttl=metadata.ttl,
+    )
+
+
+def _unbatched(reply: Message, group: list[Message]) -> list[Message]:
+    """The batch ``reply`` as one reply per message of ``group``, each from its own slot; a
+    batch that failed as a whole (its actor died) fails every member with its error."""
+    slots = [message.metadata.dst_node_id for message in group]
+    if reply.has_error():
+        return [replied_as(reply, slot, error=reply.error) for slot in slots]
+    return [
+        replied_as(reply, slot, error=failed)
+        if (failed := member_error(content)) is not None
+        else replied_as(reply, slot, content=content)
+        for slot, content in zip(slots, member_contents(reply.content), strict=True)
+    ]
+
+
+def replied_as(
+    reply: Message, slot: int, content: RecordDict | None = None, error: Error | None = None
+) -> Message:
+    """A copy of ``reply``'s metadata, sent from ``slot``, with this content or error
+    (assumptions 12 and 20)."""
+    metadata = copy.copy(reply.metadata)
+    metadata.__dict__["_src_node_id"] = slot
+    return Message(metadata=metadata, content=content, error=error)  # type: ignore[call-overload]
+
+
+def as_received(batch: Message, content: RecordDict) -> Message:
+    """A batch member as the message a client would have received on its own: the batch's
+    metadata (a copy) with the member's content (assumption 20)."""
+    return Message(metadata=copy.copy(batch.metadata), content=content)  # type: ignore[call-overload]
+
+
+def client_error(error: Exception) -> RecordDict:
+    """A member's exception as a member's content: the code and reason Flower's engine gives
+    an exception raised by a ClientApp (assumption 20)."""
+    from flwr.common.constant import ErrorCode
+
+    reason = str(type(error)) + ":<'" + str(error) + "'>"
+    return error_record(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=reason))
 
 
 def partition_as_node_mod(message: Message, context: Any, call_next: Any) -> Message:

@@ -30,9 +30,7 @@ def model_summary(plan: RunPlan) -> dict[str, Any]:
     params = plan.scenario.model
     model = plan.initial_model()
     state = {name: value.detach().cpu() for name, value in model.state_dict().items()}
-    shared, _ = split_state(
-        state, local_names(model, plan.scenario.strategy), frozen_names(model)
-    )
+    shared, _ = split_state(state, local_names(model, plan.scenario.strategy), frozen_names(model))
     full, update = record_bytes(state), record_bytes(shared)
     describe = getattr(params, "init_description", None)
     return {

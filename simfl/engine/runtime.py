@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from flwr.clientapp import ClientApp
 from flwr.serverapp import ServerApp
 
-from simfl.engine.concurrency import client_concurrency
+from simfl.engine.concurrency import calls_per_exchange, client_concurrency
 from simfl.engine.flower_internals import ActorPools, run_flower_simulation
 from simfl.engine.ray_start import RayStart
 from simfl.errors import SimflError
@@ -124,3 +125,13 @@ def simulate(
         verbose,
     )
     return concurrency
+
+
+def calls_per_exchange_here(resources: ResourcesConfig) -> Callable[[int], int]:
+    """``calls_per_exchange`` for the actors Flower's pool runs on the Ray runtime this process
+    is connected to (none when it is not: one call per client, as with a test's grid)."""
+    ray = sys.modules.get("ray")
+    actors = 0
+    if ray is not None and ray.is_initialized():
+        actors = client_concurrency(dict(ray.cluster_resources()), resources)
+    return lambda cohort: calls_per_exchange(cohort, resources, actors)

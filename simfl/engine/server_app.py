@@ -28,8 +28,10 @@ from simfl.config import Scenario
 from simfl.engine.checkpoint import Checkpointer, CheckpointSnapshot, RunCheckpoint
 from simfl.engine.client_errors import client_traceback
 from simfl.engine.flower_internals import VirtualClientGrid, cohort_size, seeded_sampling
+from simfl.engine.heap import long_lived_objects_frozen
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
+from simfl.engine.runtime import calls_per_exchange_here
 from simfl.engine.server_callbacks import (
     CallbackResult,
     CentralEvaluation,
@@ -105,7 +107,8 @@ class FederationLoop:
         self.seed = plan.scenario.scenario.seed
         self.timeout = plan.scenario.resources.round_timeout_s
         slots = wait_for_nodes(grid, engine_slots(plan.scenario), self.timeout)
-        self.grid = VirtualClientGrid(grid, plan.scenario.data.num_clients, slots)
+        calls_for = calls_per_exchange_here(plan.scenario.resources)
+        self.grid = VirtualClientGrid(grid, plan.scenario.data.num_clients, slots, calls_for)
         # [systems]: who can be sampled, whose update counts, the simulated clock.
         self.round_plan = build_round_plan(plan)
         self.server_callbacks += self.round_plan.server_callbacks()
@@ -119,9 +122,10 @@ class FederationLoop:
         try:
             arrays, server_round, stop = self.start()
             rounds = self.plan.scenario.scenario.rounds
-            while stop is None and server_round < rounds:
-                server_round += 1
-                arrays, stop = self.run_round(server_round, arrays)
+            with long_lived_objects_frozen():
+                while stop is None and server_round < rounds:
+                    server_round += 1
+                    arrays, stop = self.run_round(server_round, arrays)
         except BaseException:
             with contextlib.suppress(Exception):  # keep the last complete round's record
                 self.settle()

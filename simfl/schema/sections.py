@@ -48,6 +48,10 @@ class ResourcesConfig(Section):
     # Before a GPU run one client's peak memory is measured and clients per GPU are capped
     # to fit it (see simfl.engine.gpu_packing). Hash-neutral: it changes no result.
     gpu_memory_gib: float | None = Field(default=None, gt=0.0, json_schema_extra=HASH_NEUTRAL)
+    # Clients one actor call trains or evaluates (simfl.engine.batching); 0: as many as give
+    # each actor about four calls per exchange. Hash-neutral: every client's result is the
+    # same whichever call and actor serve it.
+    clients_per_call: int = Field(default=0, ge=0, le=100_000, json_schema_extra=HASH_NEUTRAL)
 
 
 class FaultsConfig(Section):
