@@ -1,7 +1,8 @@
 """Ray started in the background (:class:`simfl.engine.ray_start.RayStart`), in a fresh process:
 its daemons outlive the start (Linux ties them to the thread that forked them, which must stay),
-a failed start reaches the waiting thread as one SimflError, and close() shuts down (the
-autoscaler monitor first, through the private Ray API checked here) and ends the thread."""
+a failed start reaches the waiting thread as one SimflError, the daemons a local runtime never
+uses are stopped at once (through the private Ray API checked here) while tasks still run, and
+close() shuts down and ends the thread."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
 import json, threading, time
-import ray
+import psutil, ray
 from simfl.engine.ray_start import RayStart
 from simfl.errors import SimflError
 
@@ -40,9 +41,17 @@ def one():
 
 value = ray.get(one.remote(), timeout=120)
 running = start_threads()
-node = ray._private.worker._global_node  # the private API close() uses to stop the monitor
-monitor = node.all_processes["monitor"][0].process
-has_kill_monitor = callable(getattr(node, "kill_monitor", None))
+node = ray._private.worker._global_node  # the private API that stops the unused daemons
+kills = all(callable(getattr(node, f"kill_{name}", None)) for name in ("monitor", "dashboard"))
+kept = sorted(node.all_processes)
+scripts = ("autoscaler/_private/monitor.py", "dashboard/dashboard.py", "_private/log_monitor.py")
+alive = [
+    script
+    for child in psutil.Process().children(recursive=True)
+    for script in scripts
+    if child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+    and script in " ".join(child.cmdline())
+]
 start.close()
 start.close()  # idempotent
 print(json.dumps({
@@ -52,8 +61,9 @@ print(json.dumps({
     "threads_while_running": running,
     "initialized_after_close": ray.is_initialized(),
     "threads_after_close": start_threads(),
-    "has_kill_monitor": has_kill_monitor,
-    "monitor_exit": monitor.poll(),
+    "has_kills": kills,
+    "processes_kept": kept,
+    "unused_alive": alive,
 }))
 """
 
@@ -74,4 +84,7 @@ def test_background_start_keeps_ray_up_reports_failures_and_closes() -> None:
     assert result["started"] and result["value"] == 1
     assert result["threads_while_running"] == ["simfl-ray-start"]
     assert not result["initialized_after_close"] and result["threads_after_close"] == []
-    assert result["has_kill_monitor"] and result["monitor_exit"] is not None
+    assert result["has_kills"] and result["unused_alive"] == []
+    kept = result["processes_kept"]
+    assert {"gcs_server", "raylet"} <= set(kept), kept
+    assert not {"monitor", "dashboard", "log_monitor"} & set(kept), kept

@@ -94,6 +94,8 @@ class RayStart:
 
             ray.init(**self._kwargs())  # sys.path read now: importing Ray extended it
             self.started = True
+            if not self.address:
+                _stop_unused_daemons(self.verbose)
         except BaseException as error:  # noqa: BLE001 - handed to the thread that waits
             self._error = error
         finally:
@@ -127,8 +129,6 @@ class RayStart:
                 import ray
 
                 if ray.is_initialized():
-                    if not self.address:  # a runtime of our own: its daemons are ours
-                        _kill_autoscaler_monitor()
                     ray.shutdown()
         finally:
             self._release.set()
@@ -142,24 +142,31 @@ class RayStart:
         self.close()
 
 
-def _kill_autoscaler_monitor() -> None:
-    """Kill the local runtime's autoscaler monitor before ``ray.shutdown``, which would wait a
-    second for it in vain.
+#: What a local runtime of simfl's own never uses (Ray 2.55 starts them all, and ``ray.init``
+#: has no switch for them): the autoscaler monitor (a single machine does not scale), the
+#: dashboard's API server (jobs and state API; the dashboard itself is off) and, unless output
+#: is shown, the log monitor that forwards workers' output to the driver. They held 270 MiB of
+#: the W1 bench's process tree (81 + 111 + 79 MiB RSS).
+UNUSED_DAEMONS = ("monitor", "dashboard")
 
-    Ray 2.55's shutdown stops GCS first and then sends the monitor SIGTERM; the monitor's
-    handler tries to report to the GCS that is gone, so the shutdown waits out its one-second
-    grace and kills it (SIGKILL) anyway. Killing it first ends it the same way, a second sooner;
-    nothing of the monitor outlives a local runtime. Ray offers this only through its private
-    node object (``ray._private.worker._global_node.kill_monitor``; tests/test_ray_start.py
-    checks it): where that is missing, the shutdown just takes the second.
-    """
+
+def _stop_unused_daemons(verbose: bool) -> None:
+    """Stop the daemons of :data:`UNUSED_DAEMONS` (and the log monitor unless ``verbose``) of
+    a local runtime just started, through Ray's private node object (``kill_<name>``,
+    checked in tests/test_ray_start.py); where that is missing, they keep running.
+
+    Also a second off every shutdown: Ray 2.55 stops GCS first and then sends the monitor
+    SIGTERM, whose handler reports to the GCS that is gone, so ``ray.shutdown`` waited out a
+    one-second grace and killed it anyway."""
+    names = [*UNUSED_DAEMONS, *([] if verbose else ["log_monitor"])]
     try:
         from ray._private import worker
 
         node = worker._global_node
-        if node is not None and "monitor" in node.all_processes:
-            node.kill_monitor(check_alive=False)
-    except Exception:  # noqa: BLE001 - an optimization only: shutdown kills it regardless
+        for name in names:
+            if node is not None and name in node.all_processes:
+                getattr(node, f"kill_{name}")(check_alive=False)
+    except Exception:  # noqa: BLE001 - memory only: the run works with them alive
         pass
 
 
