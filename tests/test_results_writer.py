@@ -95,3 +95,21 @@ def test_a_resumed_writer_keeps_exactly_the_checkpointed_rounds(tmp_path):
     assert list(read_metrics_lines(info.run_dir)["round"]) == [0, 1, 2, 3]
     resumed.on_run_end({"status": "completed"})
     assert list(pd.read_parquet(info.run_dir / "metrics.parquet")["m"]) == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_the_wandb_partition_table_is_capped_in_cells_and_spans_the_population() -> None:
+    """A 10^5-client partition table of 46 columns: W&B gets 1,086 evenly spaced clients
+    (first and last included), not 10,000 rows that took 11.8 s to log; a small table whole."""
+    import numpy as np
+
+    from simfl.tracking.wandb_logger import MAX_TABLE_CELLS, evenly_spaced_rows
+
+    wide = pd.DataFrame(np.zeros((100_000, 46)), columns=[f"c{i}" for i in range(46)])
+    wide["c0"] = np.arange(100_000)
+    sample = evenly_spaced_rows(wide, MAX_TABLE_CELLS)
+    assert len(sample) == MAX_TABLE_CELLS // 46 == 1086
+    clients = sample["c0"].to_numpy()
+    assert clients[0] == 0 and clients[-1] == 99_999 and (np.diff(clients) > 0).all()
+    assert set(np.diff(clients)) <= {92, 93}  # evenly spaced
+    small = wide.head(100)
+    assert evenly_spaced_rows(small, MAX_TABLE_CELLS) is small
