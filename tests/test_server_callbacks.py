@@ -72,7 +72,10 @@ class CentralProbe:
 def outcome_and_session(tmp_path_factory: pytest.TempPathFactory, tiny_cache, ray_runtime):
     root = tmp_path_factory.mktemp("callbacks")
     scenario = tiny_scenario(
-        root / "results", tiny_cache, scenario={"rounds": 3}, resources={"clients_per_call": 2}
+        root / "results",
+        tiny_cache,
+        scenario={"rounds": 3},
+        resources={"clients_per_call": 2, "evaluation_overlap": "on"},  # "auto": not on 2 cores
     )
     norm, probe = GlobalUpdateNorm(), CentralProbe(reads_round_metrics=False)
     outcome = run_scenario(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 from flwr.clientapp import ClientApp
 from flwr.serverapp import ServerApp
 
-from simfl.engine.concurrency import calls_per_exchange, client_concurrency
+from simfl.engine.concurrency import calls_per_exchange, client_concurrency, overlaps_evaluation
 from simfl.engine.flower_internals import ActorPools, run_flower_simulation
 from simfl.engine.ray_start import RayStart
 from simfl.errors import SimflError
@@ -135,3 +136,16 @@ def calls_per_exchange_here(resources: ResourcesConfig) -> Callable[[int], int]:
     if ray is not None and ray.is_initialized():
         actors = client_concurrency(dict(ray.cluster_resources()), resources)
     return lambda cohort: calls_per_exchange(cohort, resources, actors)
+
+
+def evaluation_overlaps_here(resources: ResourcesConfig) -> bool:
+    """:func:`overlaps_evaluation` for this process's machine: its cores (as this process may
+    use them: a SLURM task's share) less those the actors that Ray fits on it take."""
+    cores = float(len(os.sched_getaffinity(0)))
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        here = ray.get_runtime_context().get_node_id()
+        node = next((n for n in ray.nodes() if n.get("NodeID") == here), {})
+        actors = client_concurrency(dict(node.get("Resources", {})), resources)
+        cores -= actors * resources.num_cpus
+    return overlaps_evaluation(resources.evaluation_overlap, cores)

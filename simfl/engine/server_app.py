@@ -31,7 +31,7 @@ from simfl.engine.flower_internals import VirtualClientGrid, cohort_size, seeded
 from simfl.engine.heap import long_lived_objects_frozen
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
-from simfl.engine.runtime import calls_per_exchange_here
+from simfl.engine.runtime import calls_per_exchange_here, evaluation_overlaps_here
 from simfl.engine.server_callbacks import (
     CallbackResult,
     CentralEvaluation,
@@ -118,7 +118,8 @@ class FederationLoop:
 
     def run(self) -> ArrayRecord:
         """Round 0 (or a checkpoint's round), then rounds until done or a callback stops."""
-        self.overlap = can_overlap(self.server_callbacks)
+        resources = self.plan.scenario.resources
+        self.overlap = can_overlap(self.server_callbacks) and evaluation_overlaps_here(resources)
         try:
             arrays, server_round, stop = self.start()
             rounds = self.plan.scenario.scenario.rounds

@@ -52,6 +52,12 @@ class ResourcesConfig(Section):
     # each actor about four calls per exchange. Hash-neutral: every client's result is the
     # same whichever call and actor serve it.
     clients_per_call: int = Field(default=0, ge=0, le=100_000, json_schema_extra=HASH_NEUTRAL)
+    # Central evaluation overlaps the next round's training: "auto" where the driver's machine
+    # has a core its actors do not take (simfl.engine.concurrency.overlaps_evaluation).
+    # Hash-neutral: both ways give bit-identical results.
+    evaluation_overlap: Literal["auto", "on", "off"] = Field(
+        default="auto", json_schema_extra=HASH_NEUTRAL
+    )
 
 
 class FaultsConfig(Section):
