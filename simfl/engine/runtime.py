@@ -141,7 +141,8 @@ def calls_per_exchange_here(resources: ResourcesConfig) -> Callable[[int], int]:
 def evaluation_overlaps_here(resources: ResourcesConfig) -> bool:
     """:func:`overlaps_evaluation` for this process's machine: its cores (as this process may
     use them: a SLURM task's share) less those the actors that Ray fits on it take."""
-    cores = float(len(os.sched_getaffinity(0)))
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere: every core
+    cores = float(len(affinity(0)) if affinity else os.cpu_count() or 1)
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         here = ray.get_runtime_context().get_node_id()
