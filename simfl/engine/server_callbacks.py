@@ -8,8 +8,9 @@ far, returns named metrics (they become columns of ``metrics.parquet``, lines of
 summary and W&B series with no edit elsewhere) and may ask the run to stop after this round.
 
 A callback that only measures the global model may declare ``overlaps_next_round = True``:
-the server then runs it while the next round's clients train (central evaluation on the
-driver overlaps the clients' training in the actors, instead of leaving them idle). A callback
+the server may then run it while the next round's clients train (central evaluation on the
+driver overlaps the clients' training in the actors), which it does where the driver's machine
+has a core no actor takes (``resources.evaluation_overlap``). A callback
 that reads another callback's metrics when it runs (the simulated clock's time-to-target reads
 central accuracy) sets ``reads_round_metrics = True``, and then every callback runs in order,
 as the round ends.
