@@ -106,7 +106,8 @@ class CheckpointSnapshot:
 
     server_round: int
     payload: dict[str, Any]  # everything but the history
-    client_state: Path | None  # hard links to the clients' state files after that round
+    client_state: Path | None  # where the clients' state files after that round are
+    pending: bool  # ``client_state`` is a pending directory of hard links, removed once written
 
 
 class Checkpointer:
@@ -117,7 +118,8 @@ class Checkpointer:
     RNG positions, and the clients' state files (hard links into a pending directory).
     :meth:`write` publishes it once the round's record is complete, which is later when
     central evaluation overlaps the next round's training. A run killed between the two
-    resumes from the previous checkpoint; a pending directory it left is removed here.
+    resumes from the previous checkpoint; a pending directory it left is removed here. A
+    snapshot written at once (``pending=False``) copies nothing: it reads the live state.
     """
 
     def __init__(self, run_dir: Path, every: int, history: History, state_dir: Path) -> None:
@@ -133,29 +135,31 @@ class Checkpointer:
         strategy: Any,
         server_callbacks: Sequence[Any],
         last_round: bool,
+        pending: bool = True,
     ) -> CheckpointSnapshot | None:
-        """The state after ``server_round``, copied now; None when no checkpoint is due."""
+        """The state after ``server_round``; None when no checkpoint is due. ``pending``: it
+        is written later, after the next round has begun changing that state, so it is copied
+        now (the clients' state files as hard links)."""
         if self.every <= 0 or (server_round % self.every and not last_round):
             return None
+        components = {
+            name: component.state_dict()
+            for name, component in _stateful(strategy, server_callbacks).items()
+        }
         payload = {
             "format": FORMAT,
             "round": server_round,
             "arrays": {name: _tensor(array.numpy()) for name, array in arrays.items()},
             "strategy": strategy_server_state(strategy),  # copies already
-            "components": copy.deepcopy(
-                {
-                    name: component.state_dict()
-                    for name, component in _stateful(strategy, server_callbacks).items()
-                }
-            ),
+            "components": copy.deepcopy(components) if pending else components,
             "rng": _get_rng(),
         }
-        client_state = None
-        if self.state_dir.is_dir():
+        client_state = self.state_dir if self.state_dir.is_dir() else None
+        if client_state is not None and pending:
             self.root.mkdir(parents=True, exist_ok=True)
             client_state = Path(tempfile.mkdtemp(prefix=_PENDING_PREFIX, dir=self.root))
             _link_or_copy_files(self.state_dir, client_state)
-        return CheckpointSnapshot(server_round, payload, client_state)
+        return CheckpointSnapshot(server_round, payload, client_state, pending)
 
     def write(self, snapshot: CheckpointSnapshot) -> None:
         """Publish ``snapshot`` with the run's history up to its round; drop older ones."""
@@ -177,7 +181,7 @@ class Checkpointer:
         try:
             publish_directory(final, fill)
         finally:
-            if snapshot.client_state is not None:
+            if snapshot.pending and snapshot.client_state is not None:
                 shutil.rmtree(snapshot.client_state, ignore_errors=True)
         for older in _round_dirs(self.root):
             if older != final:

@@ -131,10 +131,8 @@ def simulate(
 def calls_per_exchange_here(resources: ResourcesConfig) -> Callable[[int], int]:
     """``calls_per_exchange`` for the actors Flower's pool runs on the Ray runtime this process
     is connected to (none when it is not: one call per client, as with a test's grid)."""
-    ray = sys.modules.get("ray")
-    actors = 0
-    if ray is not None and ray.is_initialized():
-        actors = client_concurrency(dict(ray.cluster_resources()), resources)
+    ray = _connected_ray()
+    actors = client_concurrency(dict(ray.cluster_resources()), resources) if ray else 0
     return lambda cohort: calls_per_exchange(cohort, resources, actors)
 
 
@@ -143,10 +141,15 @@ def evaluation_overlaps_here(resources: ResourcesConfig) -> bool:
     use them: a SLURM task's share) less those the actors that Ray fits on it take."""
     affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere: every core
     cores = float(len(affinity(0)) if affinity else os.cpu_count() or 1)
-    ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
+    if (ray := _connected_ray()) is not None:
         here = ray.get_runtime_context().get_node_id()
         node = next((n for n in ray.nodes() if n.get("NodeID") == here), {})
         actors = client_concurrency(dict(node.get("Resources", {})), resources)
         cores -= actors * resources.num_cpus
     return overlaps_evaluation(resources.evaluation_overlap, cores)
+
+
+def _connected_ray() -> Any:
+    """Ray, if this process is connected to a runtime (never imported here for the asking)."""
+    ray = sys.modules.get("ray")
+    return ray if ray is not None and ray.is_initialized() else None

@@ -174,13 +174,14 @@ class FederationLoop:
         overlap = overlap and self.overlap and record.round < rounds
         deferred, stop = self.after_round(state, overlap)
         last = stop is not None or record.round == rounds
+        settles_now = not deferred or last
         snapshot = None
         if self.checkpointer is not None and record.round > 0:
             snapshot = self.checkpointer.snapshot(
-                record.round, arrays, self.strategy, self.server_callbacks, last
+                record.round, arrays, self.strategy, self.server_callbacks, last, not settles_now
             )
         self.pending = PendingRound(record, start, before_callbacks, state, deferred, snapshot)
-        if not deferred or last:
+        if settles_now:
             self.settle()
         else:  # the time until the loop moves on; waiting for the results counts next round
             self.pending.seconds = time.perf_counter() - start
