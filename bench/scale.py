@@ -17,7 +17,14 @@ import os
 from pathlib import Path
 
 import numpy as np
-from w1_engine_overhead import build_data, engine_run, in_fresh_process, plain_loop, scenario
+from w1_engine_overhead import (
+    build_data,
+    engine_run,
+    in_fresh_process,
+    per_round,
+    plain_loop,
+    scenario,
+)
 
 from simfl.engine.plan import RunPlan
 
@@ -39,16 +46,16 @@ def measure(clients: int, args: argparse.Namespace) -> dict[str, float]:
     clock, engine_peak, _ = in_fresh_process(
         engine_run, plan, test_labels, np.arange(args.test_samples)
     )
-    plain_times, plain_peak, _ = in_fresh_process(
+    plain, plain_peak, _ = in_fresh_process(
         plain_loop, plan, train, index, test, test_labels, run_args
     )
-    engine_times = [r.round_seconds for r in clock.rounds]
+    engine_s, plain_s = per_round(clock, plain)
     return {
         "clients": clients,
         "cold_start_s": clock.cold_start,
         "startup_per_1000_clients_s": clock.cold_start / (clients / 1000),
-        "engine_s_per_round": float(np.mean(engine_times[1:])),
-        "plain_s_per_round": float(np.mean(plain_times[1:])),
+        "engine_s_per_round": engine_s,
+        "plain_s_per_round": plain_s,  # the same work (w1_engine_overhead.per_round)
         "engine_peak_rss_gib": engine_peak / 2**30,
         "plain_peak_rss_gib": plain_peak / 2**30,
     }

@@ -6,6 +6,12 @@ SGD lr 0.05, 6 rounds with rounds 2-6 timed, central evaluation on 1,000 held-ou
 every round in both. Both run in this one process tree, one after the other; run it through
 ``simfl bench w1`` (or ``make bench``), which sets GLIBC_TUNABLES for both as the issue asks.
 
+Where the engine's central evaluation overlaps the next round (``resources.
+evaluation_overlap``), round r's evaluation runs in round r+1's time, so the engine's rounds 2-6
+hold evaluations 1-6; the plain loop's window then also counts its round-1 evaluation, so that
+both windows hold the same trainings and evaluations (:func:`per_round`; the plain loop's rounds
+2-6 alone are printed too).
+
 Prints seconds per round for both, their ratio, the engine's cold start (Ray, actors and the
 first central evaluation before round 1) and the peak resident memory of the whole process tree
 (the phase's process, Ray's daemons and its workers) during each phase. Each phase runs in a
@@ -24,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +45,9 @@ from simfl.data.settings import FeatureSettings
 from simfl.engine.client_app import build_client_app
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import RoundRecord
-from simfl.engine.runtime import simulate
+from simfl.engine.runtime import evaluation_overlap_here, simulate
 from simfl.engine.server_app import build_server_app, engine_slots
+from simfl.schema.sections import ResourcesConfig
 from simfl.seeding import derive_seed, rng_for
 from simfl.tracking.callbacks import RunCallback
 from simfl.training import evaluate, train_epochs
@@ -183,7 +191,13 @@ def scenario(args: argparse.Namespace, workdir: Path):
     )
 
 
-def plain_loop(plan: RunPlan, train, index, test, test_labels, args) -> list[float]:
+@dataclass(frozen=True)
+class PlainTimes:
+    rounds: list[float]  # wall seconds of each round, its central evaluation included
+    evaluations: list[float]  # wall seconds of each round's central evaluation
+
+
+def plain_loop(plan: RunPlan, train, index, test, test_labels, args) -> PlainTimes:
     """The same rounds in one process: sample, train each client, average, evaluate."""
     torch.set_num_threads(args.plain_threads)
     model, central = plan.build_model(), plan.build_model()
@@ -191,7 +205,7 @@ def plain_loop(plan: RunPlan, train, index, test, test_labels, args) -> list[flo
     global_state = {k: v.clone() for k, v in plan.build_model().state_dict().items()}
     test_x = torch.from_numpy(test.read(np.arange(len(test))))
     test_y = torch.from_numpy(test_labels)
-    times = []
+    times, evaluations = [], []
     for server_round in range(1, args.rounds + 1):
         start = time.perf_counter()
         chosen = rng_for(0, "w1-plain-sample", server_round).choice(
@@ -211,29 +225,48 @@ def plain_loop(plan: RunPlan, train, index, test, test_labels, args) -> list[flo
             summed = state if summed is None else {k: summed[k] + state[k] for k in summed}
             total += stats.num_examples
         global_state = {k: torch.from_numpy(v / total) for k, v in summed.items()}
+        evaluated = time.perf_counter()
         central.load_state_dict(global_state)
         evaluate(central, test_x, test_y, plan.scenario.train.eval_batch_size)
         times.append(time.perf_counter() - start)
-    return times
+        evaluations.append(time.perf_counter() - evaluated)
+    return PlainTimes(times, evaluations)
+
+
+def per_round(engine: RoundClock, plain: PlainTimes) -> tuple[float, float]:
+    """Seconds per round of the engine and of the plain loop over rounds 2 onwards, for the
+    same work. Where the engine's central evaluation overlaps the next round (resources.
+    evaluation_overlap), round r's evaluation runs in round r+1's time: its rounds 2..R hold
+    trainings 2..R and evaluations 1..R. The plain loop's round-1 evaluation then joins its
+    window, which holds the same trainings and evaluations."""
+    engine_times = [record.round_seconds for record in engine.rounds]
+    plain_window = sum(plain.rounds[1:])
+    if engine.overlap != "off":
+        plain_window += plain.evaluations[0]
+    return float(np.mean(engine_times[1:])), plain_window / (len(plain.rounds) - 1)
 
 
 class RoundClock(RunCallback):
-    """Wall-clock of each round as the engine reports it, and when round 0 (setup) ended."""
+    """Wall-clock of each round as the engine reports it, when round 0 (setup) ended, and
+    where central evaluation ran (asked as the engine's loop asks, while Ray runs)."""
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, resources: ResourcesConfig) -> None:
         self.started = started
         self.cold_start = float("nan")
         self.rounds: list[RoundRecord] = []
+        self.resources = resources
+        self.overlap = "off"
 
     def on_round_end(self, record: RoundRecord) -> None:
         if record.round == 0:
             self.cold_start = time.perf_counter() - self.started
+            self.overlap = evaluation_overlap_here(self.resources)
         else:
             self.rounds.append(record)
 
 
 def engine_run(plan: RunPlan, test_labels: np.ndarray, test_rows: np.ndarray) -> RoundClock:
-    clock = RoundClock(time.perf_counter())
+    clock = RoundClock(time.perf_counter(), plan.scenario.resources)
     simulate(
         build_server_app(plan, test_rows, test_labels, clock),
         build_client_app(plan),
@@ -262,21 +295,22 @@ def main() -> None:
     plan = RunPlan(
         scenario(args, args.workdir), train.directory, test.directory, index.directory, NUM_CLASSES
     )
-    plain_times, plain_peak, _ = in_fresh_process(
-        plain_loop, plan, train, index, test, test_labels, args
-    )
+    plain, plain_peak, _ = in_fresh_process(plain_loop, plan, train, index, test, test_labels, args)
     clock, engine_peak, engine_breakdown = in_fresh_process(
         engine_run, plan, test_labels, np.arange(args.test_samples)
     )
-    engine_times = [r.round_seconds for r in clock.rounds]
-
-    plain_s, engine_s = float(np.mean(plain_times[1:])), float(np.mean(engine_times[1:]))
+    engine_s, plain_s = per_round(clock, plain)
     figures = {
         "workload": f"W1: {args.clients} clients x {args.samples} samples, {args.per_round}/round",
+        "central_evaluation": f"overlap {clock.overlap} (resources.evaluation_overlap)",
         "plain_seconds_per_round": plain_s,
         "engine_seconds_per_round": engine_s,
         "engine_over_plain": engine_s / plain_s,
+        "engine_over_plain_per_core": engine_s / (plain_s / os.cpu_count()),
+        "plain_rounds_2_on_alone_s": float(np.mean(plain.rounds[1:])),
         "engine_cold_start_s": clock.cold_start,
+        "plain_rounds_s": " ".join(f"{t:.2f}" for t in plain.rounds),
+        "engine_rounds_s": " ".join(f"{r.round_seconds:.2f}" for r in clock.rounds),
         "plain_peak_rss_mib": plain_peak / 2**20,
         "engine_peak_rss_mib": engine_peak / 2**20,
         "plain_threads": args.plain_threads,

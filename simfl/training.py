@@ -178,15 +178,34 @@ def _evaluate(
 ) -> LoopStats:
     if task is not None:
         return task.evaluate(model, features, labels, batch_size)
+    return stats_from_batches(batch_sums(model, features, labels, batch_size), len(labels))
+
+
+def stats_from_batches(sums: list[tuple[float, int]], num_examples: int) -> LoopStats:
+    """Mean loss and accuracy from each evaluation batch's (summed loss, correct rows), added
+    in batch order: the same bits wherever the batches were computed."""
+    total_loss, correct = 0.0, 0
+    for batch_loss, batch_correct in sums:
+        total_loss += batch_loss
+        correct += batch_correct
+    n = num_examples
+    return LoopStats(total_loss / max(n, 1), correct / max(n, 1), n)
+
+
+@torch.no_grad()
+def batch_sums(
+    model: nn.Module, features: torch.Tensor, labels: torch.Tensor, batch_size: int
+) -> list[tuple[float, int]]:
+    """(summed cross-entropy, correct rows) of each ``batch_size`` batch, in order: an
+    evaluation cut into batches that may run in different processes (simfl.engine.
+    central_slices) and be added up, in order, by :func:`stats_from_batches`."""
     model.eval()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     device = device_of(model)
-    total_loss, correct = 0.0, 0
+    sums = []
     for start in range(0, len(labels), batch_size):
         x = features[start : start + batch_size].to(device)
         y = labels[start : start + batch_size].to(device)
         logits = forward_in_chunks(model, x)
-        total_loss += float(loss_fn(logits, y))
-        correct += int((logits.argmax(dim=1) == y).sum())
-    n = len(labels)
-    return LoopStats(total_loss / max(n, 1), correct / max(n, 1), n)
+        sums.append((float(loss_fn(logits, y)), int((logits.argmax(dim=1) == y).sum())))
+    return sums

@@ -31,7 +31,7 @@ from simfl.engine.batching import (
     member_error,
     pack_contents,
 )
-from simfl.engine.concurrency import calls_per_exchange, overlaps_evaluation
+from simfl.engine.concurrency import calls_per_exchange, evaluation_overlap
 from simfl.engine.server_app import initial_shared_arrays
 from simfl.schema.sections import ResourcesConfig
 
@@ -181,8 +181,10 @@ def test_a_member_that_raises_fails_alone_and_a_lost_batch_fails_every_member(
     assert {virtual.partition_of[r.metadata.src_node_id] for r in replies} == {0, 1}
 
 
-def test_evaluation_overlaps_training_only_beside_a_core_no_actor_takes() -> None:
-    assert overlaps_evaluation("auto", cores_left=1.0)  # e.g. 2 cores, one 1-CPU actor
-    assert not overlaps_evaluation("auto", cores_left=0.0)  # 2 cores, two 1-CPU actors
-    assert not overlaps_evaluation("auto", cores_left=0.5)
-    assert overlaps_evaluation("on", cores_left=0.0) and not overlaps_evaluation("off", 8.0)
+def test_evaluation_overlaps_on_the_driver_only_beside_a_core_no_actor_takes() -> None:
+    assert evaluation_overlap("auto", 1.0, on_gpu=False) == "driver"  # 2 cores, one actor
+    assert evaluation_overlap("auto", 0.0, on_gpu=False) == "actors"  # 2 cores, two actors
+    assert evaluation_overlap("auto", 0.5, on_gpu=False) == "actors"
+    assert evaluation_overlap("auto", 0.0, on_gpu=True) == "off"  # GPU actors: other bits
+    assert evaluation_overlap("driver", 0.0, on_gpu=False) == "driver"
+    assert evaluation_overlap("off", 8.0, on_gpu=False) == "off"

@@ -75,7 +75,8 @@ def outcome_and_session(tmp_path_factory: pytest.TempPathFactory, tiny_cache, ra
         root / "results",
         tiny_cache,
         scenario={"rounds": 3},
-        resources={"clients_per_call": 2, "evaluation_overlap": "on"},  # "auto": not on 2 cores
+        # "auto" would put the evaluation on the actors on 2 cores
+        resources={"clients_per_call": 2, "evaluation_overlap": "driver"},
     )
     norm, probe = GlobalUpdateNorm(), CentralProbe(reads_round_metrics=False)
     outcome = run_scenario(
@@ -144,3 +145,27 @@ def test_central_evaluation_overlaps_unless_a_callback_reads_it(outcome_and_sess
     second = pd.read_parquet(in_order.run_dir / "metrics.parquet").drop(columns=timing)
     pd.testing.assert_frame_equal(first, second, check_exact=True)
     assert first["central_accuracy"].iloc[-1] > 1 / 12  # evaluated, and above chance
+
+
+@pytest.mark.ray
+def test_central_evaluation_as_slices_on_the_actors_gives_the_same_bits(
+    outcome_and_session,
+) -> None:
+    """Central evaluation cut into slices that the actors take behind the next round's
+    clients (simfl.engine.central_slices), one actor thread each, against the run that
+    evaluated on the driver: the same metrics, bit for bit."""
+    on_driver, _, session, _, scenario = outcome_and_session
+    probe = CentralProbe(reads_round_metrics=False)
+    actors = scenario.resources.model_copy(update={"evaluation_overlap": "actors"})
+    sliced = run_scenario(
+        scenario.model_copy(update={"resources": actors}),
+        session=session,
+        server_callbacks=[GlobalUpdateNorm(), StopAfter(2), probe],
+        wandb_mode="disabled",
+    )
+    assert probe.saw_central == [True, False, False]  # rounds 1 and 2: behind the next round
+    assert not (sliced.run_dir / "failures.json").exists()  # no slice fell back to the driver
+    timing = list(TIMING_COLUMNS)
+    first = pd.read_parquet(on_driver.run_dir / "metrics.parquet").drop(columns=timing)
+    second = pd.read_parquet(sliced.run_dir / "metrics.parquet").drop(columns=timing)
+    pd.testing.assert_frame_equal(first, second, check_exact=True)

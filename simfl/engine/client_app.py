@@ -8,6 +8,7 @@ clients, and this is the only state it keeps between calls.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ from flwr.clientapp import ClientApp
 from simfl.data.client_index import ClientIndex
 from simfl.data.feature_store import FeatureStore
 from simfl.engine.batching import error_record, is_batch, member_contents, pack_contents
+from simfl.engine.central_slices import MESSAGE_TYPE, slice_reply, slice_request
 from simfl.engine.client_errors import ClientTaskError, wrap_traceback
 from simfl.engine.client_state import ClientStateStore
 from simfl.engine.flower_internals import (
@@ -35,7 +37,7 @@ from simfl.schema.strategy import LOSS_AT_GLOBAL_FLAG, LOSS_AT_GLOBAL_KEY
 from simfl.seeding import derive_seed
 from simfl.systems.attacks import client_attack
 from simfl.systems.faults import maybe_crash, maybe_fail
-from simfl.training import LoopStats, cpu_state, evaluate, pick_device, train_epochs
+from simfl.training import LoopStats, batch_sums, cpu_state, evaluate, pick_device, train_epochs
 
 
 class WorkerState:
@@ -57,6 +59,14 @@ class WorkerState:
         self.client_states = ClientStateStore(plan.state_dir) if plan.state_dir else None
         self.task = plan.task()  # None: classification; else e.g. transcription (WER/CER)
         self._global: tuple[ArrayRecord, dict[str, torch.Tensor]] | None = None
+        self._test_path = plan.test_store
+        self._test_store: FeatureStore | None = None  # opened for central evaluation's slices
+
+    @property
+    def test_store(self) -> FeatureStore:
+        if self._test_store is None:
+            self._test_store = FeatureStore.open(self._test_path)
+        return self._test_store
 
     def global_shared(self, message: Message) -> dict[str, torch.Tensor]:
         """The global model's shared part, as tensors. The members of a batch of clients share
@@ -213,6 +223,19 @@ def handle_evaluate(plan: RunPlan, message: Message, context: Context) -> Messag
     return Message(content=RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
 
 
+def handle_central_slice(plan: RunPlan, message: Message, context: Context) -> Message:
+    """A slice of central evaluation (simfl.engine.central_slices): the global model, with the
+    initial local part as on the server, on whole evaluation batches of the test store; each
+    batch's summed loss and correct count go back, for the driver to add up in batch order."""
+    start = time.perf_counter()
+    state = WORKER_CACHE.get(plan)
+    state.load(state.global_shared(message), state.initial_local)
+    rows, labels, batch_size = slice_request(message.content)
+    features = torch.from_numpy(state.test_store.read(rows))
+    sums = batch_sums(state.model, features, torch.from_numpy(labels), batch_size)
+    return Message(content=slice_reply(sums, time.perf_counter() - start), reply_to=message)
+
+
 def batch_mod(message: Message, context: Context, call_next: Callable[..., Message]) -> Message:
     """ClientApp-level mod: a batch of clients (:mod:`simfl.engine.batching`) runs each
     member through the rest of the chain (its own mods, then the handler) as if it had come
@@ -236,4 +259,6 @@ def build_client_app(plan: RunPlan) -> ClientApp:
     app = ClientApp(mods=[batch_mod])
     app.train(mods=train_mods(plan))(_with_traceback(lambda m, c: handle_train(plan, m, c)))
     app.evaluate()(_with_traceback(lambda m, c: handle_evaluate(plan, m, c)))
+    central = MESSAGE_TYPE.split(".")[1]
+    app.evaluate(central)(_with_traceback(lambda m, c: handle_central_slice(plan, m, c)))
     return app

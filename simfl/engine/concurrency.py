@@ -42,13 +42,16 @@ def calls_per_exchange(cohort: int, resources: ResourcesConfig, actors: int) -> 
     return min(cohort, CALLS_PER_ACTOR * actors)
 
 
-def overlaps_evaluation(setting: str, cores_left: float) -> bool:
-    """Whether central evaluation overlaps the next round's training (``resources.
-    evaluation_overlap``): "on" and "off" as told; "auto" only where the driver's machine has a
-    core (``cores_left``) that no actor on it takes. Beside actors that take every core, the
-    evaluation's thread makes three threads share two cores: each then took 9-29% more CPU for
-    the same work (measured, this 2-core machine), more than overlapping saves, since the
-    evaluation alone on both cores runs twice as fast (32-row slices, simfl.training)."""
+def evaluation_overlap(setting: str, cores_left: float, on_gpu: bool) -> str:
+    """Where central evaluation runs while the next round trains (``resources.
+    evaluation_overlap``): "driver" (a thread of the driver), "actors" (slices queued behind the
+    round's clients, :mod:`simfl.engine.central_slices`) or "off" (in order, as each round
+    ends). "auto": the driver where its machine has a core (``cores_left``) that no actor on it
+    takes; else the actors, when they run on CPUs; else in order. Beside actors that take every
+    core, the driver's thread makes three threads share two cores: each then took 9-29% more CPU
+    for the same work (measured, this 2-core machine), more than overlapping saves."""
     if setting != "auto":
-        return setting == "on"
-    return cores_left >= 1.0
+        return setting
+    if cores_left >= 1.0:
+        return "driver"
+    return "off" if on_gpu else "actors"

@@ -100,7 +100,7 @@ import queue
 import random
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +121,7 @@ from simfl.engine.batching import (
 from simfl.errors import SimflError
 
 if TYPE_CHECKING:
+    from simfl.engine.central_slices import SideTask
     from simfl.engine.runtime import RaySession
 
 __all__ = [
@@ -162,7 +163,9 @@ class VirtualClientGrid:
     registers one node per slot), so 10^5 virtual clients cost no more nodes, actors or
     messages than the cohort does. With ``calls_for``, the routed messages of an exchange go
     out in fewer actor calls, several partitions per message (:mod:`simfl.engine.batching`),
-    and come back as one reply per partition, from its slot, as without batching.
+    and come back as one reply per partition, from its slot, as without batching. The last
+    ``side_slots`` slots serve no partition: they carry side tasks (central evaluation's
+    slices, :mod:`simfl.engine.central_slices`) behind an exchange's clients (:meth:`exchange`).
     """
 
     def __init__(
@@ -171,10 +174,13 @@ class VirtualClientGrid:
         num_partitions: int,
         slots: list[int],
         calls_for: Callable[[int], int] | None = None,
+        side_slots: int = 0,
     ) -> None:
         self._grid = grid
         self._partitions = list(range(num_partitions))
-        self._slots = sorted(slots)
+        ordered = sorted(slots)
+        cut = len(ordered) - min(side_slots, len(ordered))
+        self._slots, self.side_slots = ordered[:cut], ordered[cut:]
         self._available = self._partitions
         self.partition_of: dict[int, int] = {}
         self._pinned: dict[int, int] | None = None  # partition -> slot, for multi-stage rounds
@@ -195,18 +201,39 @@ class VirtualClientGrid:
         """One reply per message, each from the slot its partition was routed to; several
         partitions share an actor call when ``calls_for`` says so (never in a multi-stage
         protocol, whose node-side state lives in each slot's context)."""
+        return self.exchange(messages, (), timeout=timeout)[0]
+
+    def exchange(
+        self, messages: Iterable[Message], side: Sequence[SideTask], *, timeout: float
+    ) -> tuple[list[Message], list[Message | None]]:
+        """:meth:`send_and_receive` of ``messages``, with ``side`` tasks queued behind them (the
+        engine hands queued messages to whichever actor is free, in the order they were sent:
+        assumption 18's mover keeps the store's order): the clients' replies, and each side
+        task's reply (None where none came back in time)."""
+        if len(side) > len(self.side_slots):
+            raise SimflError(f"{len(side)} side tasks, but {len(self.side_slots)} side slots")
         routed = self._route(messages)
         calls = self._calls_for(len(routed)) if self._pinned is None else len(routed)
-        if calls >= len(routed):
-            return list(self._grid.send_and_receive(routed, timeout=timeout))
-        groups = [[routed[i] for i in run] for run in even_batches(len(routed), calls)]
+        runs = even_batches(len(routed), calls) if routed else []
+        groups = [[routed[i] for i in run] for run in runs]
+        outgoing = [group[0] if len(group) == 1 else _batched(group) for group in groups]
         by_slot = {group[0].metadata.dst_node_id: group for group in groups}
-        replies = self._grid.send_and_receive([_batched(g) for g in groups], timeout=timeout)
-        return [
-            member
-            for reply in replies
-            for member in _unbatched(reply, by_slot[reply.metadata.src_node_id])
+        side_messages = [
+            Message(content=task.content, dst_node_id=slot, message_type=task.message_type)
+            for task, slot in zip(side, self.side_slots, strict=False)
         ]
+        replies = self._grid.send_and_receive(outgoing + side_messages, timeout=timeout)
+        from_side: dict[int, Message] = {}
+        for_clients: list[Message] = []
+        for reply in replies:
+            slot = reply.metadata.src_node_id
+            if slot in by_slot:
+                group = by_slot[slot]
+                for_clients += _unbatched(reply, group) if len(group) > 1 else [reply]
+            else:
+                from_side[slot] = reply
+        side_replies = [from_side.get(slot) for slot in self.side_slots[: len(side)]]
+        return for_clients, side_replies
 
     def _route(self, messages: Iterable[Message]) -> list[Message]:
         """The k-th partition (ascending) addressed to the k-th slot, or to its pinned one."""

@@ -17,7 +17,7 @@ from typing import Any
 from flwr.clientapp import ClientApp
 from flwr.serverapp import ServerApp
 
-from simfl.engine.concurrency import calls_per_exchange, client_concurrency, overlaps_evaluation
+from simfl.engine.concurrency import calls_per_exchange, client_concurrency, evaluation_overlap
 from simfl.engine.flower_internals import ActorPools, run_flower_simulation
 from simfl.engine.ray_start import RayStart
 from simfl.errors import SimflError
@@ -136,8 +136,8 @@ def calls_per_exchange_here(resources: ResourcesConfig) -> Callable[[int], int]:
     return lambda cohort: calls_per_exchange(cohort, resources, actors)
 
 
-def evaluation_overlaps_here(resources: ResourcesConfig) -> bool:
-    """:func:`overlaps_evaluation` for this process's machine: its cores (as this process may
+def evaluation_overlap_here(resources: ResourcesConfig) -> str:
+    """:func:`evaluation_overlap` for this process's machine: its cores (as this process may
     use them: a SLURM task's share) less those the actors that Ray fits on it take."""
     affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere: every core
     cores = float(len(affinity(0)) if affinity else os.cpu_count() or 1)
@@ -146,7 +146,7 @@ def evaluation_overlaps_here(resources: ResourcesConfig) -> bool:
         node = next((n for n in ray.nodes() if n.get("NodeID") == here), {})
         actors = client_concurrency(dict(node.get("Resources", {})), resources)
         cores -= actors * resources.num_cpus
-    return overlaps_evaluation(resources.evaluation_overlap, cores)
+    return evaluation_overlap(resources.evaluation_overlap, cores, resources.num_gpus > 0)
 
 
 def _connected_ray() -> Any:

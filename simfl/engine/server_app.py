@@ -19,19 +19,20 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy
 
 from simfl import registry
 from simfl.config import Scenario
+from simfl.engine.central_slices import MAX_SLICES, SideTask
 from simfl.engine.checkpoint import Checkpointer, CheckpointSnapshot, RunCheckpoint
 from simfl.engine.client_errors import client_traceback
 from simfl.engine.flower_internals import VirtualClientGrid, cohort_size, seeded_sampling
 from simfl.engine.heap import long_lived_objects_frozen
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
-from simfl.engine.runtime import calls_per_exchange_here, evaluation_overlaps_here
+from simfl.engine.runtime import calls_per_exchange_here, evaluation_overlap_here
 from simfl.engine.server_callbacks import (
     CallbackResult,
     CentralEvaluation,
@@ -108,18 +109,20 @@ class FederationLoop:
         self.timeout = plan.scenario.resources.round_timeout_s
         slots = wait_for_nodes(grid, engine_slots(plan.scenario), self.timeout)
         calls_for = calls_per_exchange_here(plan.scenario.resources)
-        self.grid = VirtualClientGrid(grid, plan.scenario.data.num_clients, slots, calls_for)
+        self.grid = VirtualClientGrid(
+            grid, plan.scenario.data.num_clients, slots, calls_for, side_slots(plan.scenario)
+        )
         # [systems]: who can be sampled, whose update counts, the simulated clock.
         self.round_plan = build_round_plan(plan)
         self.server_callbacks += self.round_plan.server_callbacks()
         self.secure_aggregation = secure_aggregation(plan.scenario, self.timeout)
-        self.overlap = False  # decided in run(), when every callback has been added
+        self.overlap = "off"  # "driver", "actors" or "off"; decided in run(), once every
+        # callback has been added
         self.pending: PendingRound | None = None
 
     def run(self) -> ArrayRecord:
         """Round 0 (or a checkpoint's round), then rounds until done or a callback stops."""
-        resources = self.plan.scenario.resources
-        self.overlap = can_overlap(self.server_callbacks) and evaluation_overlaps_here(resources)
+        self.overlap = overlap_mode(self.plan, self.server_callbacks, self.grid)
         try:
             arrays, server_round, stop = self.start()
             rounds = self.plan.scenario.scenario.rounds
@@ -129,7 +132,7 @@ class FederationLoop:
                     arrays, stop = self.run_round(server_round, arrays)
         except BaseException:
             with contextlib.suppress(Exception):  # keep the last complete round's record
-                self.settle()
+                self.settle(remote=False)
             raise
         if stop is not None:
             self.callback.on_stop(server_round, stop)
@@ -167,11 +170,15 @@ class FederationLoop:
         when its deferred callbacks have run (:meth:`settle`): at once without overlap, in
         round 0 (so the cold start includes it) and in the last round; else while the next
         round's clients train, and reported once they have replied."""
+        self.settle()  # a round without an exchange has not settled the one before
         before_callbacks = len(record.metrics)
         state = RoundState(record.round, arrays, previous, record)
         rounds = self.plan.scenario.scenario.rounds
-        # The last round has nothing to overlap: its evaluation gets every torch thread.
-        overlap = overlap and self.overlap and record.round < rounds
+        # The last round has nothing to overlap: its evaluation gets every torch thread on the
+        # driver, or every actor (in an exchange of its own, settled at once).
+        overlap = overlap and (
+            self.overlap == "actors" or (self.overlap == "driver" and record.round < rounds)
+        )
         deferred, stop = self.after_round(state, overlap)
         last = stop is not None or record.round == rounds
         settles_now = not deferred or last
@@ -206,13 +213,19 @@ class FederationLoop:
             stop = stop or result.stop
         return deferred, stop
 
-    def run_deferred(self, torch_threads: int | None = None) -> None:
-        """Run the pending round's deferred callbacks (with ``torch_threads`` torch threads
-        on this thread while they run: one while the actors train)."""
+    def run_deferred(self, torch_threads: int | None = None, remote: bool = True) -> None:
+        """Run the pending round's deferred callbacks: with overlap "actors" (and ``remote``)
+        as side tasks in an exchange of their own, else here (with ``torch_threads`` torch
+        threads on this thread while they run: one while the actors train)."""
         import torch
 
         pending = self.pending
         if pending is None or pending.results is not None:
+            return
+        if remote and self.overlap == "actors":
+            self.with_side_work(
+                pending, lambda side: (None, self.grid.exchange([], side, timeout=self.timeout)[1])
+            )
             return
         saved = torch.get_num_threads()
         torch.set_num_threads(torch_threads or saved)
@@ -223,22 +236,27 @@ class FederationLoop:
         finally:
             torch.set_num_threads(saved)
 
-    def settled_after(self, send: Callable[[], T]) -> T:
-        """``send()`` (an exchange with the clients) on a helper thread while this thread runs
-        the previous round's deferred callbacks with one torch thread; then that round is
-        settled (:meth:`settle`) and ``send()``'s result returned.
+    def settled_after(self, send: Callable[[Sequence[SideTask]], tuple[T, list[Any]]]) -> T:
+        """``send(side)`` (an exchange with the clients that also carries ``side`` tasks and
+        returns its result and their replies) while the previous round's deferred callbacks
+        run: on the actors, as side tasks behind the clients (overlap "actors",
+        :meth:`settled_with_side_work`); or on this thread with one torch thread while a helper
+        thread exchanges ("driver"). Then that round is settled (:meth:`settle`) and
+        ``send``'s result returned.
 
-        The evaluation stays on the main thread, whose malloc arena keeps its activations'
-        memory between rounds (a thread of its own would map and unmap them every batch), and
-        where a signal still stops the run at once: the helper is a daemon thread that nothing
-        waits for if the evaluation raises (SIGTERM's ``SystemExit`` included)."""
+        The driver's evaluation stays on the main thread, whose malloc arena keeps its
+        activations' memory between rounds (a thread of its own would map and unmap them every
+        batch), and where a signal still stops the run at once: the helper is a daemon thread
+        that nothing waits for if the evaluation raises (SIGTERM's ``SystemExit`` included)."""
         if self.pending is None:
-            return send()
+            return send(())[0]
+        if self.overlap == "actors":
+            return self.settled_with_side_work(self.pending, send)
         outcome: dict[str, Any] = {}
 
         def exchange() -> None:
             try:
-                outcome["replies"] = send()
+                outcome["replies"] = send(())[0]
             except BaseException as error:  # noqa: BLE001 - re-raised on the main thread
                 outcome["error"] = error
 
@@ -251,10 +269,76 @@ class FederationLoop:
         self.settle()
         return outcome["replies"]
 
-    def settle(self) -> None:
+    def settled_with_side_work(
+        self, pending: PendingRound, send: Callable[[Sequence[SideTask]], tuple[T, list[Any]]]
+    ) -> T:
+        """:meth:`with_side_work`, then the round is settled."""
+        outcome = self.with_side_work(pending, send)
+        self.settle()
+        return outcome
+
+    def with_side_work(
+        self, pending: PendingRound, send: Callable[[Sequence[SideTask]], tuple[T, list[Any]]]
+    ) -> T:
+        """``send`` with the deferred callbacks' remote work (central evaluation's slices) as
+        side tasks, whose replies become their results; a callback without remote work runs
+        here once the exchange is done."""
+        work = []
+        room = len(self.grid.side_slots)
+        for name, callback in pending.deferred:
+            remote = getattr(callback, "remote_work", lambda state: None)(pending.state)
+            if remote is not None and len(remote.tasks) > room:
+                remote = None
+            room -= len(remote.tasks) if remote is not None else 0
+            work.append((name, callback, remote))
+        tasks = [task for _, _, remote in work if remote is not None for task in remote.tasks]
+        outcome, side_replies = send(tasks)
+        replies = self.side_contents(pending.record.round, side_replies)
+        results: list[tuple[str, CallbackResult | None]] = []
+        for name, callback, remote in work:
+            if remote is None:
+                results.append((name, callback.after_round(pending.state)))
+                continue
+            mine, replies = replies[: len(remote.tasks)], replies[len(remote.tasks) :]
+            results.append((name, remote.finish(mine)))
+        pending.results = results
+        return outcome
+
+    def side_contents(
+        self, server_round: int, replies: list[Message | None]
+    ) -> list[RecordDict | None]:
+        """Each side task's reply content; one that failed or never came is None (its work is
+        then done here) and is reported, as a client failure of phase "central-evaluation"."""
+        failures = [
+            ClientFailure(
+                server_round,
+                "central-evaluation",
+                -1,
+                reply.metadata.src_node_id if reply is not None else -1,
+                client_traceback(reply.error.reason)
+                if reply is not None
+                else "no reply before resources.round_timeout_s",
+            )
+            for reply in replies
+            if reply is None or reply.has_error()
+        ]
+        if failures:
+            self.callback.on_client_failures(failures)
+        return [None if r is None or r.has_error() else r.content for r in replies]
+
+    def side_tasks_then(
+        self, side: Sequence[SideTask], send: Callable[[], T]
+    ) -> tuple[T, list[Any]]:
+        """``side`` tasks in an exchange of their own, then ``send()``: for a multi-stage
+        protocol (SecAgg+) whose exchanges cannot carry them."""
+        replies = self.grid.exchange([], side, timeout=self.timeout)[1] if side else []
+        return send(), replies
+
+    def settle(self, remote: bool = True) -> None:
         """Complete the pending round: its deferred callbacks' metrics take their place in
-        its row (before the others'), then it is reported and its checkpoint written."""
-        self.run_deferred()
+        its row (before the others'), then it is reported and its checkpoint written. Not
+        ``remote``: deferred callbacks still to run, run here (a run that is failing)."""
+        self.run_deferred(remote=remote)
         pending, self.pending = self.pending, None
         if pending is None:
             return
@@ -276,7 +360,7 @@ class FederationLoop:
         """Send, receive, sort replies by partition and split off the failures."""
         # The previous round's central evaluation runs meanwhile.
         replies = self.settled_after(
-            lambda: self.grid.send_and_receive(messages, timeout=self.timeout)
+            lambda side: self.grid.exchange(messages, side, timeout=self.timeout)
         )
         order = self.grid.partition_of
         replies.sort(key=lambda reply: order.get(reply.metadata.src_node_id, -1))
@@ -311,7 +395,9 @@ class FederationLoop:
         else:  # SecAgg+: the replies carry the unmasked mean (simfl/privacy/secagg.py)
             secure = self.secure_aggregation
             ok, failures = self.settled_after(
-                lambda: secure.exchange(server_round, messages, self.grid)
+                lambda side: self.side_tasks_then(
+                    side, lambda: secure.exchange(server_round, messages, self.grid)
+                )
             )
             if failures:
                 self.callback.on_client_failures(failures)
@@ -427,16 +513,30 @@ def engine_slots(scenario: Scenario) -> int:
     """Flower nodes a run needs: the largest cohort of a round (training or evaluation).
 
     Clients are virtual (partitions named in each message), so this, not the population,
-    decides how many nodes Flower registers.
+    decides how many nodes Flower registers; plus the nodes central evaluation's slices take
+    (:func:`side_slots`).
     """
     strategy, num_clients = scenario.strategy, scenario.data.num_clients
     train = cohort_size(num_clients, strategy.fraction_train, strategy.min_train_nodes)
     train = over_selected(train, scenario.systems.over_selection)  # [systems] over-selection
     train = max(train, getattr(strategy, "concurrency", 0))  # FedBuff's concurrent clients
-    return max(
-        train,
-        cohort_size(num_clients, strategy.fraction_evaluate, strategy.min_evaluate_nodes),
-    )
+    evaluate = cohort_size(num_clients, strategy.fraction_evaluate, strategy.min_evaluate_nodes)
+    return max(train, evaluate) + side_slots(scenario)
+
+
+def side_slots(scenario: Scenario) -> int:
+    """Flower nodes kept for central evaluation's slices on the actors (simfl.engine.
+    central_slices), where ``resources.evaluation_overlap`` may put it there."""
+    return MAX_SLICES if scenario.resources.evaluation_overlap in ("auto", "actors") else 0
+
+
+def overlap_mode(plan: RunPlan, callbacks: Sequence[object], grid: VirtualClientGrid) -> str:
+    """Where the callbacks that may overlap the next round run: "driver", "actors" or "off"
+    (in order), by ``resources.evaluation_overlap`` and this machine (simfl.engine.runtime)."""
+    if not can_overlap(list(callbacks)):
+        return "off"
+    mode = evaluation_overlap_here(plan.scenario.resources)
+    return "off" if mode == "actors" and not grid.side_slots else mode
 
 
 def wait_for_nodes(grid: Grid, expected: int, timeout: float) -> list[int]:

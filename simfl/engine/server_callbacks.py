@@ -8,9 +8,10 @@ far, returns named metrics (they become columns of ``metrics.parquet``, lines of
 summary and W&B series with no edit elsewhere) and may ask the run to stop after this round.
 
 A callback that only measures the global model may declare ``overlaps_next_round = True``:
-the server may then run it while the next round's clients train (central evaluation on the
-driver overlaps the clients' training in the actors), which it does where the driver's machine
-has a core no actor takes (``resources.evaluation_overlap``). A callback
+the server may then run it while the next round's clients train (``resources.
+evaluation_overlap``): on a driver thread where the driver's machine has a core no actor takes,
+or, where the actors take every core, as work the actors do behind the clients (a callback's
+optional ``remote_work``; central evaluation's slices, simfl.engine.central_slices). A callback
 that reads another callback's metrics when it runs (the simulated clock's time-to-target reads
 central accuracy) sets ``reads_round_metrics = True``, and then every callback runs in order,
 as the round ends.
@@ -19,6 +20,7 @@ as the round ends.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,8 +28,9 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
-    from flwr.app import ArrayRecord
+    from flwr.app import ArrayRecord, RecordDict
 
+    from simfl.engine.central_slices import SideTask
     from simfl.engine.plan import RunPlan
     from simfl.engine.records import RoundRecord
     from simfl.training import LoopStats
@@ -88,21 +91,81 @@ class CentralEvaluation:
         initial = plan.initial_model()
         self.base = cpu_state(initial)
         self.model = initial.to(pick_device(plan.scenario.resources.num_gpus))
-        self.features = torch.from_numpy(FeatureStore.open(plan.test_store).read(test_rows))
+        self.rows = np.asarray(test_rows, dtype=np.int64)
+        self.features = torch.from_numpy(FeatureStore.open(plan.test_store).read(self.rows))
         self.labels = torch.from_numpy(np.asarray(test_labels, dtype=np.int64))
         self.batch_size = plan.scenario.train.eval_batch_size
         self.task = plan.task()
 
+    def load(self, arrays: ArrayRecord) -> None:
+        self.model.load_state_dict({**self.base, **arrays.to_torch_state_dict()}, strict=True)
+
     def evaluate(self, arrays: ArrayRecord) -> LoopStats:
         from simfl.training import evaluate
 
-        self.model.load_state_dict({**self.base, **arrays.to_torch_state_dict()}, strict=True)
+        self.load(arrays)
         return evaluate(self.model, self.features, self.labels, self.batch_size, self.task)
 
     def after_round(self, state: RoundState) -> CallbackResult:
         start = time.perf_counter()
         stats = self.evaluate(state.arrays)
+        return self.result(stats, time.perf_counter() - start)
+
+    @staticmethod
+    def result(stats: LoopStats, seconds: float) -> CallbackResult:
         metrics = {"central_loss": stats.loss, "central_accuracy": stats.accuracy}
         metrics |= {f"central_{name}": value for name, value in stats.extra.items()}
-        metrics["central_eval_seconds"] = time.perf_counter() - start
+        metrics["central_eval_seconds"] = seconds
         return CallbackResult(metrics)
+
+    def remote_work(self, state: RoundState) -> RemoteWork | None:
+        """The evaluation as slices for the actor pool (simfl.engine.central_slices), or None
+        where it cannot be cut into batches added up afterwards (a task such as transcription
+        scores whole sets) or runs on a GPU here (the actors' CPUs would give other bits)."""
+        from simfl.engine.central_slices import slice_bounds, slice_task
+
+        on_cpu = next(self.model.parameters()).device.type == "cpu"
+        if self.task is not None or not on_cpu or not len(self.rows):
+            return None
+        bounds = slice_bounds(len(self.rows), self.batch_size)
+        labels = self.labels.numpy()
+        tasks = [
+            slice_task(state.arrays, self.rows[rows], labels[rows], self.batch_size)
+            for rows in (slice(b.start, b.stop) for b in bounds)
+        ]
+        return RemoteWork(tasks, lambda replies: self.from_slices(state, bounds, replies))
+
+    def from_slices(
+        self, state: RoundState, bounds: list[range], replies: list[RecordDict | None]
+    ) -> CallbackResult:
+        """The slices' batch sums added up in batch order, as :meth:`evaluate` adds them; a
+        slice without a reply (its actor failed, or the exchange timed out) is evaluated
+        here. Seconds: the slices' compute time, summed."""
+        from simfl.engine.central_slices import slice_sums
+        from simfl.training import batch_sums, stats_from_batches
+
+        sums: list[tuple[float, int]] = []
+        seconds = 0.0
+        for rows, reply in zip(bounds, replies, strict=True):
+            if reply is not None:
+                piece, spent = slice_sums(reply)
+            else:
+                start = time.perf_counter()
+                self.load(state.arrays)
+                part = slice(rows.start, rows.stop)
+                piece = batch_sums(
+                    self.model, self.features[part], self.labels[part], self.batch_size
+                )
+                spent = time.perf_counter() - start
+            sums += piece
+            seconds += spent
+        return self.result(stats_from_batches(sums, len(self.rows)), seconds)
+
+
+@dataclass(frozen=True)
+class RemoteWork:
+    """What a deferred callback hands the actor pool (``tasks``, simfl.engine.central_slices),
+    and how it turns their replies (None: that task failed) into its result."""
+
+    tasks: list[SideTask]
+    finish: Callable[[list[RecordDict | None]], CallbackResult]

@@ -52,10 +52,11 @@ class ResourcesConfig(Section):
     # each actor about four calls per exchange. Hash-neutral: every client's result is the
     # same whichever call and actor serve it.
     clients_per_call: int = Field(default=0, ge=0, le=100_000, json_schema_extra=HASH_NEUTRAL)
-    # Central evaluation overlaps the next round's training: "auto" where the driver's machine
-    # has a core its actors do not take (simfl.engine.concurrency.overlaps_evaluation).
-    # Hash-neutral: both ways give bit-identical results.
-    evaluation_overlap: Literal["auto", "on", "off"] = Field(
+    # Where central evaluation runs while the next round trains: on a "driver" thread, as
+    # slices on the "actors" behind the round's clients, or "off" (in order, as a round ends);
+    # "auto" picks by the driver's spare cores (simfl.engine.concurrency.evaluation_overlap).
+    # Hash-neutral: every way gives bit-identical results on CPUs.
+    evaluation_overlap: Literal["auto", "driver", "actors", "off"] = Field(
         default="auto", json_schema_extra=HASH_NEUTRAL
     )
 
