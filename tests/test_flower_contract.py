@@ -560,3 +560,81 @@ def test_20_a_message_can_be_made_with_given_metadata_and_client_errors_read_as_
     error = flower_internals.client_error(ValueError("boom"))["simfl.error"]
     assert error["code"] == ErrorCode.CLIENT_APP_RAISED_EXCEPTION
     assert error["reason"] == "<class 'ValueError'>:<'boom'>"
+
+
+def test_21_engine_stores_replies_in_a_thread_the_server_then_pulls() -> None:
+    from flwr.server.superlink.fleet.vce import vce_api
+    from flwr.superlink.grid import InMemoryGrid
+
+    storer = inspect.getsource(vce_api.put_message_into_state)
+    for step in ("queue.get(timeout=1.0)", "state.store_message_res(message_reply)"):
+        assert step in storer, (
+            f"assumption 21: Flower's put_message_into_state no longer does {step!r}; "
+            "update flower_internals._store_replies_and_wake"
+        )
+    assert "target=put_message_into_state" in inspect.getsource(vce_api.run_api), (
+        "assumption 21: run_api no longer starts put_message_into_state by its module name"
+    )
+    waits = inspect.getsource(InMemoryGrid.send_and_receive)
+    for step in ("self.push_messages(messages)", "self.pull_messages(msg_ids)"):
+        assert step in waits, (
+            f"assumption 21: InMemoryGrid.send_and_receive no longer does {step!r}; "
+            "update flower_internals._replies_awaited"
+        )
+    with flower_internals._replies_wake_the_server():
+        assert vce_api.put_message_into_state is flower_internals._store_replies_and_wake
+    assert vce_api.put_message_into_state is not flower_internals._store_replies_and_wake
+
+
+def test_21_a_stored_reply_wakes_the_server_at_once(monkeypatch) -> None:
+    import queue
+    import threading
+    import time
+    import uuid
+
+    from flwr.app import Message, RecordDict
+    from flwr.common.constant import SUPERLINK_NODE_ID
+    from flwr.supercore.task_identity import TaskIdentity
+
+    grid = in_memory_grid(2)
+    nodes = sorted(grid.get_node_ids())
+    virtual = flower_internals.VirtualClientGrid(grid, 5, nodes)
+    strategy = FedAvg(fraction_train=0.4, min_train_nodes=2, min_available_nodes=2)
+    replies: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    got: dict[str, object] = {}
+    monkeypatch.setattr(flower_internals, "REPLY_LOOK_S", 30.0)  # only a wake can be prompt
+    with flower_task(), flower_internals.seeded_sampling(0):
+        TaskIdentity.node_id = SUPERLINK_NODE_ID  # the sender the link state accepts
+        messages = list(strategy.configure_train(1, ArrayRecord({}), ConfigRecord(), virtual))
+        pairs = zip(messages, nodes, strict=True)
+        routed = [flower_internals._addressed(m, n, 0) for m, n in pairs]
+        storer = threading.Thread(
+            target=flower_internals._store_replies_and_wake, args=(grid.state, replies, stop)
+        )
+        server = threading.Thread(
+            target=lambda: got.update(
+                replies=flower_internals._replies_awaited(grid, routed, 10),
+                returned=time.perf_counter(),
+            )
+        )
+        storer.start()
+        server.start()
+        try:
+            delivered = []
+            while len(delivered) < 2:  # as the engine's mover hands them out
+                for node in nodes:
+                    delivered += grid.state.get_message_ins(node_id=node, limit=None)
+            time.sleep(0.3)  # the server has looked and waits
+            for message in delivered:
+                reply = Message(RecordDict(), reply_to=message)
+                reply.metadata.__dict__["_message_id"] = str(uuid.uuid4())  # as vce_api does
+                replies.put(reply)
+            sent = time.perf_counter()
+            server.join(timeout=10)
+        finally:
+            stop.set()
+            storer.join()
+    assert len(got["replies"]) == 2  # type: ignore[arg-type]
+    assert {r.metadata.src_node_id for r in got["replies"]} == set(nodes)  # type: ignore[union-attr]
+    assert got["returned"] - sent < 5  # type: ignore[operator]  # woken, not after 30 s

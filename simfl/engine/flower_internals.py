@@ -87,6 +87,13 @@ Assumptions (each tested):
    (:func:`replied_as`). A ClientApp exception reaches the server as
    ``Error(ErrorCode.CLIENT_APP_RAISED_EXCEPTION, str(type(ex)) + ":<'" + str(ex) + "'>")``
    (``vce_api.worker``), which :func:`client_error` reproduces for a member that raised.
+21. ``vce_api.run_api`` runs ``put_message_into_state(state, queue, f_stop)``, looked up by that
+   module-level name, in a thread that takes each reply from the workers' queue
+   (``queue.get(timeout=1.0)``) and stores it with ``state.store_message_res(reply)``; the
+   server finds it with ``InMemoryGrid.pull_messages(ids)`` (public ``Grid`` API, as is
+   ``push_messages``). :func:`_store_replies_and_wake` does the same and then wakes the
+   server's wait for replies (:func:`_replies_awaited`), which otherwise looked every 5 ms
+   (assumption 17), 200 times a second on cores the actors fill.
 """
 
 from __future__ import annotations
@@ -99,6 +106,7 @@ import math
 import queue
 import random
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -222,7 +230,7 @@ class VirtualClientGrid:
             Message(content=task.content, dst_node_id=slot, message_type=task.message_type)
             for task, slot in zip(side, self.side_slots, strict=False)
         ]
-        replies = self._grid.send_and_receive(outgoing + side_messages, timeout=timeout)
+        replies = self._send_and_receive(outgoing + side_messages, timeout)
         from_side: dict[int, Message] = {}
         for_clients: list[Message] = []
         for reply in replies:
@@ -234,6 +242,11 @@ class VirtualClientGrid:
                 from_side[slot] = reply
         side_replies = [from_side.get(slot) for slot in self.side_slots[: len(side)]]
         return for_clients, side_replies
+
+    def _send_and_receive(self, messages: list[Message], timeout: float) -> list[Message]:
+        if isinstance(self._grid, InMemoryGrid):  # assumption 21
+            return _replies_awaited(self._grid, messages, timeout)
+        return list(self._grid.send_and_receive(messages, timeout=timeout))
 
     def _route(self, messages: Iterable[Message]) -> list[Message]:
         """The k-th partition (ascending) addressed to the k-th slot, or to its pinned one."""
@@ -295,6 +308,44 @@ def _move_messages_when_pushed(state: Any, queue: Any, nodes_mapping: Any, f_sto
             queue.put(message)
         _MESSAGES_PUSHED.wait(0.1)
         _MESSAGES_PUSHED.clear()  # a push from here on is still found by the next look
+
+
+#: Set when the engine has stored a reply: wakes the server's wait for replies (assumption 21).
+_REPLY_STORED = threading.Event()
+#: The longest the server waits between looks for replies when nothing wakes it.
+REPLY_LOOK_S = 0.1
+
+
+def _store_replies_and_wake(state: Any, replies: Any, f_stop: Any) -> None:
+    """Flower's ``put_message_into_state`` (assumption 21), waking the server's wait for
+    replies (:func:`_replies_awaited`) each time it has stored one."""
+    while not f_stop.is_set():
+        try:
+            reply = replies.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        state.store_message_res(reply)
+        _REPLY_STORED.set()
+
+
+def _replies_awaited(grid: InMemoryGrid, messages: list[Message], timeout: float) -> list[Message]:
+    """``InMemoryGrid.send_and_receive`` (push, then pull until every reply is in or
+    ``timeout`` has passed), looking again as soon as a reply is stored instead of every
+    ``pull_interval`` (assumption 21). The event is cleared before each look, so a reply
+    stored during a look wakes the next wait at once."""
+    waiting = set(grid.push_messages(messages))
+    deadline = time.monotonic() + timeout
+    replies: list[Message] = []
+    while waiting:
+        _REPLY_STORED.clear()
+        found = list(grid.pull_messages(waiting))
+        replies += found
+        waiting -= {reply.metadata.reply_to_message_id for reply in found}
+        left = deadline - time.monotonic()
+        if not waiting or left <= 0:
+            break
+        _REPLY_STORED.wait(min(left, REPLY_LOOK_S))
+    return replies
 
 
 def _undelivered_messages(state: Any, nodes: set[int]) -> list[Message]:
@@ -736,6 +787,13 @@ def _one_thread_per_actor() -> contextlib.AbstractContextManager[None]:
     return _replaced([(vce_api, "ThreadPoolExecutor", _ThreadPerActor)])
 
 
+def _replies_wake_the_server() -> contextlib.AbstractContextManager[None]:
+    """Wake the server's wait for replies as each one is stored (assumption 21)."""
+    from flwr.server.superlink.fleet.vce import vce_api
+
+    return _replaced([(vce_api, "put_message_into_state", _store_replies_and_wake)])
+
+
 def _messages_moved_when_pushed() -> contextlib.AbstractContextManager[None]:
     """Start each exchange as soon as its messages are stored (assumption 18)."""
     from flwr.server.superlink.fleet.vce import vce_api
@@ -799,6 +857,7 @@ def run_flower_simulation(
             _session_backend(session),
             _one_thread_per_actor(),
             _messages_moved_when_pushed(),
+            _replies_wake_the_server(),
             _prompt_stop(),
             _flower_log_level(level),
         ):
