@@ -7,6 +7,7 @@ how simfl runs or which clients it samples.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import random
@@ -462,11 +463,10 @@ def test_18_engine_moves_messages_in_a_thread_that_polls_every_tenth_of_a_second
     assert vce_api.add_messages_to_queue is not flower_internals._move_messages_when_pushed
 
 
-def test_18_a_push_wakes_the_message_mover_at_once() -> None:
-    import queue
-    import threading
-    import time
-
+@contextlib.contextmanager
+def routed_train_messages():
+    """A two-node in-memory grid and a FedAvg round's train messages routed to its nodes, in a
+    Flower task whose sender the link state accepts."""
     from flwr.common.constant import SUPERLINK_NODE_ID
     from flwr.supercore.task_identity import TaskIdentity
 
@@ -474,13 +474,21 @@ def test_18_a_push_wakes_the_message_mover_at_once() -> None:
     nodes = sorted(grid.get_node_ids())
     virtual = flower_internals.VirtualClientGrid(grid, 5, nodes)
     strategy = FedAvg(fraction_train=0.4, min_train_nodes=2, min_available_nodes=2)
-    moved: queue.Queue = queue.Queue()
-    stop = threading.Event()
     with flower_task(), flower_internals.seeded_sampling(0):
-        TaskIdentity.node_id = SUPERLINK_NODE_ID  # the sender the link state accepts
+        TaskIdentity.node_id = SUPERLINK_NODE_ID
         messages = list(strategy.configure_train(1, ArrayRecord({}), ConfigRecord(), virtual))
         pairs = zip(messages, nodes, strict=True)
-        routed = [flower_internals._addressed(m, n, 0) for m, n in pairs]
+        yield grid, nodes, [flower_internals._addressed(m, n, 0) for m, n in pairs]
+
+
+def test_18_a_push_wakes_the_message_mover_at_once() -> None:
+    import queue
+    import threading
+    import time
+
+    moved: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    with routed_train_messages() as (grid, nodes, routed):
         mover = threading.Thread(
             target=flower_internals._move_messages_when_pushed,
             args=(grid.state, moved, dict.fromkeys(nodes), stop),
@@ -593,22 +601,12 @@ def test_21_a_stored_reply_wakes_the_server_at_once(monkeypatch) -> None:
     import uuid
 
     from flwr.app import Message, RecordDict
-    from flwr.common.constant import SUPERLINK_NODE_ID
-    from flwr.supercore.task_identity import TaskIdentity
 
-    grid = in_memory_grid(2)
-    nodes = sorted(grid.get_node_ids())
-    virtual = flower_internals.VirtualClientGrid(grid, 5, nodes)
-    strategy = FedAvg(fraction_train=0.4, min_train_nodes=2, min_available_nodes=2)
     replies: queue.Queue = queue.Queue()
     stop = threading.Event()
     got: dict[str, object] = {}
     monkeypatch.setattr(flower_internals, "REPLY_LOOK_S", 30.0)  # only a wake can be prompt
-    with flower_task(), flower_internals.seeded_sampling(0):
-        TaskIdentity.node_id = SUPERLINK_NODE_ID  # the sender the link state accepts
-        messages = list(strategy.configure_train(1, ArrayRecord({}), ConfigRecord(), virtual))
-        pairs = zip(messages, nodes, strict=True)
-        routed = [flower_internals._addressed(m, n, 0) for m, n in pairs]
+    with routed_train_messages() as (grid, nodes, routed):
         storer = threading.Thread(
             target=flower_internals._store_replies_and_wake, args=(grid.state, replies, stop)
         )

@@ -230,7 +230,7 @@ class VirtualClientGrid:
             Message(content=task.content, dst_node_id=slot, message_type=task.message_type)
             for task, slot in zip(side, self.side_slots, strict=False)
         ]
-        replies = self._send_and_receive(outgoing + side_messages, timeout)
+        replies = self._deliver(outgoing + side_messages, timeout)
         from_side: dict[int, Message] = {}
         for_clients: list[Message] = []
         for reply in replies:
@@ -243,7 +243,7 @@ class VirtualClientGrid:
         side_replies = [from_side.get(slot) for slot in self.side_slots[: len(side)]]
         return for_clients, side_replies
 
-    def _send_and_receive(self, messages: list[Message], timeout: float) -> list[Message]:
+    def _deliver(self, messages: list[Message], timeout: float) -> list[Message]:
         if isinstance(self._grid, InMemoryGrid):  # assumption 21
             return _replies_awaited(self._grid, messages, timeout)
         return list(self._grid.send_and_receive(messages, timeout=timeout))
