@@ -12,29 +12,26 @@ first of all) comes from :mod:`simfl.engine.server_callbacks`, which may also st
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy
 
 from simfl import registry
 from simfl.config import Scenario
-from simfl.engine.central_slices import MAX_SLICES, SideTask
-from simfl.engine.checkpoint import Checkpointer, CheckpointSnapshot, RunCheckpoint
+from simfl.engine.central_slices import MAX_SLICES
+from simfl.engine.checkpoint import Checkpointer, RunCheckpoint
 from simfl.engine.client_errors import client_traceback
+from simfl.engine.deferred import DeferredCallbacks, PendingRound
 from simfl.engine.flower_internals import VirtualClientGrid, cohort_size, seeded_sampling
 from simfl.engine.heap import long_lived_objects_frozen
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
 from simfl.engine.runtime import calls_per_exchange_here, evaluation_overlap_here
 from simfl.engine.server_callbacks import (
-    CallbackResult,
     CentralEvaluation,
     RoundState,
     ServerCallback,
@@ -72,23 +69,6 @@ def like(new: ArrayRecord, reference: ArrayRecord) -> ArrayRecord:
     return ArrayRecord({key: Array(new[key].numpy().astype(reference[key].dtype)) for key in new})
 
 
-T = TypeVar("T")
-
-
-@dataclass
-class PendingRound:
-    """A round whose callbacks that overlap the next round (central evaluation) are to run."""
-
-    record: RoundRecord
-    start: float  # perf_counter() when the round began
-    position: int  # how many metrics the record had before the callbacks ran
-    state: RoundState  # what the deferred callbacks look at
-    deferred: list[tuple[str, ServerCallback]]  # (name, callback), in the callbacks' order
-    checkpoint: CheckpointSnapshot | None
-    results: list[tuple[str, CallbackResult | None]] | None = None  # once they have run
-    seconds: float = 0.0  # the round's time when the loop moved on without waiting for it
-
-
 class FederationLoop:
     """Runs ``rounds`` of the strategy over the grid and reports each round to the callback."""
 
@@ -116,13 +96,13 @@ class FederationLoop:
         self.round_plan = build_round_plan(plan)
         self.server_callbacks += self.round_plan.server_callbacks()
         self.secure_aggregation = secure_aggregation(plan.scenario, self.timeout)
-        self.overlap = "off"  # "driver", "actors" or "off"; decided in run(), once every
-        # callback has been added
-        self.pending: PendingRound | None = None
+        # The pending round and where its deferred callbacks run (decided in run(), once
+        # every callback has been added).
+        self.deferred = DeferredCallbacks(self.grid, self.timeout, callback, checkpointer)
 
     def run(self) -> ArrayRecord:
         """Round 0 (or a checkpoint's round), then rounds until done or a callback stops."""
-        self.overlap = overlap_mode(self.plan, self.server_callbacks, self.grid)
+        self.deferred.overlap = overlap_mode(self.plan, self.server_callbacks, self.grid)
         try:
             arrays, server_round, stop = self.start()
             rounds = self.plan.scenario.scenario.rounds
@@ -132,7 +112,7 @@ class FederationLoop:
                     arrays, stop = self.run_round(server_round, arrays)
         except BaseException:
             with contextlib.suppress(Exception):  # keep the last complete round's record
-                self.settle(remote=False)
+                self.deferred.settle(remote=False)
             raise
         if stop is not None:
             self.callback.on_stop(server_round, stop)
@@ -167,18 +147,14 @@ class FederationLoop:
         overlap: bool = True,
     ) -> str | None:
         """Run the server callbacks and take the round's checkpoint; the round is reported
-        when its deferred callbacks have run (:meth:`settle`): at once without overlap, in
-        round 0 (so the cold start includes it) and in the last round; else while the next
-        round's clients train, and reported once they have replied."""
-        self.settle()  # a round without an exchange has not settled the one before
+        when its deferred callbacks have run (:mod:`simfl.engine.deferred`): at once
+        without overlap, in round 0 (so the cold start includes it) and in the last round;
+        else while the next round's clients train, and reported once they have replied."""
+        self.deferred.settle()  # a round without an exchange has not settled the one before
         before_callbacks = len(record.metrics)
         state = RoundState(record.round, arrays, previous, record)
         rounds = self.plan.scenario.scenario.rounds
-        # The last round has nothing to overlap: its evaluation gets every torch thread on the
-        # driver, or every actor (in an exchange of its own, settled at once).
-        overlap = overlap and (
-            self.overlap == "actors" or (self.overlap == "driver" and record.round < rounds)
-        )
+        overlap = overlap and self.deferred.defers(record.round, rounds)
         deferred, stop = self.after_round(state, overlap)
         last = stop is not None or record.round == rounds
         settles_now = not deferred or last
@@ -187,11 +163,8 @@ class FederationLoop:
             snapshot = self.checkpointer.snapshot(
                 record.round, arrays, self.strategy, self.server_callbacks, last, not settles_now
             )
-        self.pending = PendingRound(record, start, before_callbacks, state, deferred, snapshot)
-        if settles_now:
-            self.settle()
-        else:  # the time until the loop moves on; waiting for the results counts next round
-            self.pending.seconds = time.perf_counter() - start
+        pending = PendingRound(record, start, before_callbacks, state, deferred, snapshot)
+        self.deferred.hold(pending, settle_now=settles_now)
         return stop
 
     def after_round(
@@ -213,153 +186,12 @@ class FederationLoop:
             stop = stop or result.stop
         return deferred, stop
 
-    def run_deferred(self, torch_threads: int | None = None, remote: bool = True) -> None:
-        """Run the pending round's deferred callbacks: with overlap "actors" (and ``remote``)
-        as side tasks in an exchange of their own, else here (with ``torch_threads`` torch
-        threads on this thread while they run: one while the actors train)."""
-        import torch
-
-        pending = self.pending
-        if pending is None or pending.results is not None:
-            return
-        if remote and self.overlap == "actors":
-            self.with_side_work(
-                pending, lambda side: (None, self.grid.exchange([], side, timeout=self.timeout)[1])
-            )
-            return
-        saved = torch.get_num_threads()
-        torch.set_num_threads(torch_threads or saved)
-        try:
-            pending.results = [
-                (name, callback.after_round(pending.state)) for name, callback in pending.deferred
-            ]
-        finally:
-            torch.set_num_threads(saved)
-
-    def settled_after(self, send: Callable[[Sequence[SideTask]], tuple[T, list[Any]]]) -> T:
-        """``send(side)`` (an exchange with the clients that also carries ``side`` tasks and
-        returns its result and their replies) while the previous round's deferred callbacks
-        run: on the actors, as side tasks behind the clients (overlap "actors",
-        :meth:`settled_with_side_work`); or on this thread with one torch thread while a helper
-        thread exchanges ("driver"). Then that round is settled (:meth:`settle`) and
-        ``send``'s result returned.
-
-        The driver's evaluation stays on the main thread, whose malloc arena keeps its
-        activations' memory between rounds (a thread of its own would map and unmap them every
-        batch), and where a signal still stops the run at once: the helper is a daemon thread
-        that nothing waits for if the evaluation raises (SIGTERM's ``SystemExit`` included)."""
-        if self.pending is None:
-            return send(())[0]
-        if self.overlap == "actors":
-            return self.settled_with_side_work(self.pending, send)
-        outcome: dict[str, Any] = {}
-
-        def exchange() -> None:
-            try:
-                outcome["replies"] = send(())[0]
-            except BaseException as error:  # noqa: BLE001 - re-raised on the main thread
-                outcome["error"] = error
-
-        helper = threading.Thread(target=exchange, name="simfl-exchange", daemon=True)
-        helper.start()
-        self.run_deferred(torch_threads=1)
-        helper.join()
-        if "error" in outcome:
-            raise outcome["error"]
-        self.settle()
-        return outcome["replies"]
-
-    def settled_with_side_work(
-        self, pending: PendingRound, send: Callable[[Sequence[SideTask]], tuple[T, list[Any]]]
-    ) -> T:
-        """:meth:`with_side_work`, then the round is settled."""
-        outcome = self.with_side_work(pending, send)
-        self.settle()
-        return outcome
-
-    def with_side_work(
-        self, pending: PendingRound, send: Callable[[Sequence[SideTask]], tuple[T, list[Any]]]
-    ) -> T:
-        """``send`` with the deferred callbacks' remote work (central evaluation's slices) as
-        side tasks, whose replies become their results; a callback without remote work runs
-        here once the exchange is done."""
-        work = []
-        room = len(self.grid.side_slots)
-        for name, callback in pending.deferred:
-            remote = getattr(callback, "remote_work", lambda state: None)(pending.state)
-            if remote is not None and len(remote.tasks) > room:
-                remote = None
-            room -= len(remote.tasks) if remote is not None else 0
-            work.append((name, callback, remote))
-        tasks = [task for _, _, remote in work if remote is not None for task in remote.tasks]
-        outcome, side_replies = send(tasks)
-        replies = self.side_contents(pending.record.round, side_replies)
-        results: list[tuple[str, CallbackResult | None]] = []
-        for name, callback, remote in work:
-            if remote is None:
-                results.append((name, callback.after_round(pending.state)))
-                continue
-            mine, replies = replies[: len(remote.tasks)], replies[len(remote.tasks) :]
-            results.append((name, remote.finish(mine)))
-        pending.results = results
-        return outcome
-
-    def side_contents(
-        self, server_round: int, replies: list[Message | None]
-    ) -> list[RecordDict | None]:
-        """Each side task's reply content; one that failed or never came is None (its work is
-        then done here) and is reported, as a client failure of phase "central-evaluation"."""
-        failures = [
-            ClientFailure(
-                server_round,
-                "central-evaluation",
-                -1,
-                reply.metadata.src_node_id if reply is not None else -1,
-                client_traceback(reply.error.reason)
-                if reply is not None
-                else "no reply before resources.round_timeout_s",
-            )
-            for reply in replies
-            if reply is None or reply.has_error()
-        ]
-        if failures:
-            self.callback.on_client_failures(failures)
-        return [None if r is None or r.has_error() else r.content for r in replies]
-
-    def side_tasks_then(
-        self, side: Sequence[SideTask], send: Callable[[], T]
-    ) -> tuple[T, list[Any]]:
-        """``side`` tasks in an exchange of their own, then ``send()``: for a multi-stage
-        protocol (SecAgg+) whose exchanges cannot carry them."""
-        replies = self.grid.exchange([], side, timeout=self.timeout)[1] if side else []
-        return send(), replies
-
-    def settle(self, remote: bool = True) -> None:
-        """Complete the pending round: its deferred callbacks' metrics take their place in
-        its row (before the others'), then it is reported and its checkpoint written. Not
-        ``remote``: deferred callbacks still to run, run here (a run that is failing)."""
-        self.run_deferred(remote=remote)
-        pending, self.pending = self.pending, None
-        if pending is None:
-            return
-        record = pending.record
-        items = list(record.metrics.items())
-        record.metrics = dict(items[: pending.position])
-        for name, result in pending.results or []:
-            if result is not None:
-                record.add(result.metrics, name)
-        record.add(dict(items[pending.position :]))
-        record.round_seconds = pending.seconds or time.perf_counter() - pending.start
-        self.callback.on_round_end(record)
-        if pending.checkpoint is not None:
-            self.checkpointer.write(pending.checkpoint)  # type: ignore[union-attr]
-
     def exchange(
         self, server_round: int, phase: str, messages: list[Message]
     ) -> tuple[list[Message], list[ClientFailure]]:
         """Send, receive, sort replies by partition and split off the failures."""
         # The previous round's central evaluation runs meanwhile.
-        replies = self.settled_after(
+        replies = self.deferred.settled_after(
             lambda side: self.grid.exchange(messages, side, timeout=self.timeout)
         )
         order = self.grid.partition_of
@@ -394,8 +226,8 @@ class FederationLoop:
             ok, failures = self.exchange(server_round, "train", messages)
         else:  # SecAgg+: the replies carry the unmasked mean (simfl/privacy/secagg.py)
             secure = self.secure_aggregation
-            ok, failures = self.settled_after(
-                lambda side: self.side_tasks_then(
+            ok, failures = self.deferred.settled_after(
+                lambda side: self.deferred.side_tasks_then(
                     side, lambda: secure.exchange(server_round, messages, self.grid)
                 )
             )
