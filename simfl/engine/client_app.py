@@ -8,6 +8,7 @@ clients, and this is the only state it keeps between calls.
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from collections.abc import Callable
@@ -60,13 +61,11 @@ class WorkerState:
         self.task = plan.task()  # None: classification; else e.g. transcription (WER/CER)
         self._global: tuple[ArrayRecord, dict[str, torch.Tensor]] | None = None
         self._test_path = plan.test_store
-        self._test_store: FeatureStore | None = None  # opened for central evaluation's slices
 
-    @property
+    @functools.cached_property
     def test_store(self) -> FeatureStore:
-        if self._test_store is None:
-            self._test_store = FeatureStore.open(self._test_path)
-        return self._test_store
+        """Opened on the first central evaluation slice this actor serves."""
+        return FeatureStore.open(self._test_path)
 
     def global_shared(self, message: Message) -> dict[str, torch.Tensor]:
         """The global model's shared part, as tensors. The members of a batch of clients share

@@ -114,7 +114,7 @@ class DeferredCallbacks:
         """``send(side)`` (an exchange with the clients that also carries ``side`` tasks and
         returns its result and their replies) while the previous round's deferred callbacks
         run: on the actors, as side tasks behind the clients (overlap "actors",
-        :meth:`settled_with_side_work`); or on this thread with one torch thread while a helper
+        :meth:`with_side_work`); or on this thread with one torch thread while a helper
         thread exchanges ("driver"). Then that round is settled (:meth:`settle`) and
         ``send``'s result returned.
 
@@ -125,7 +125,9 @@ class DeferredCallbacks:
         if self.pending is None:
             return send(())[0]
         if self.overlap == "actors":
-            return self.settled_with_side_work(self.pending, send)
+            outcome = self.with_side_work(self.pending, send)
+            self.settle()
+            return outcome
         outcome: dict[str, Any] = {}
 
         def exchange() -> None:
@@ -142,14 +144,6 @@ class DeferredCallbacks:
             raise outcome["error"]
         self.settle()
         return outcome["replies"]
-
-    def settled_with_side_work(
-        self, pending: PendingRound, send: Callable[[Sequence[SideTask]], tuple[T, list[Any]]]
-    ) -> T:
-        """:meth:`with_side_work`, then the round is settled."""
-        outcome = self.with_side_work(pending, send)
-        self.settle()
-        return outcome
 
     def with_side_work(
         self, pending: PendingRound, send: Callable[[Sequence[SideTask]], tuple[T, list[Any]]]

@@ -130,8 +130,10 @@ class CentralEvaluation:
         bounds = slice_bounds(len(self.rows), self.batch_size)
         labels = self.labels.numpy()
         tasks = [
-            slice_task(state.arrays, self.rows[rows], labels[rows], self.batch_size)
-            for rows in (slice(b.start, b.stop) for b in bounds)
+            slice_task(
+                state.arrays, self.rows[b.start : b.stop], labels[b.start : b.stop], self.batch_size
+            )
+            for b in bounds
         ]
         return RemoteWork(tasks, lambda replies: self.from_slices(state, bounds, replies))
 
@@ -144,6 +146,8 @@ class CentralEvaluation:
         from simfl.engine.central_slices import slice_sums
         from simfl.training import batch_sums, stats_from_batches
 
+        if any(reply is None for reply in replies):
+            self.load(state.arrays)  # once, for every slice evaluated here
         sums: list[tuple[float, int]] = []
         seconds = 0.0
         for rows, reply in zip(bounds, replies, strict=True):
@@ -151,7 +155,6 @@ class CentralEvaluation:
                 piece, spent = slice_sums(reply)
             else:
                 start = time.perf_counter()
-                self.load(state.arrays)
                 part = slice(rows.start, rows.stop)
                 piece = batch_sums(
                     self.model, self.features[part], self.labels[part], self.batch_size
