@@ -32,8 +32,8 @@ from simfl.data import local_copies
 from simfl.data import speech_commands as SC
 from simfl.data.audiofolder import load_audiofolder
 from simfl.data.clip_format import CLIP_SAMPLES, SILENCE_LABEL
+from simfl.data.local_settings import AudioFolderSettings, SpeechCommandsSettings
 from simfl.data.prepare import prepare_data
-from simfl.data.settings import AudioFolderSettings, SpeechCommandsSettings
 from simfl.data.speech_commands import load_speech_commands
 from simfl.data.views import COMMAND_WORDS, TWELVE_CLASS_NAMES, UNKNOWN_LABEL
 from simfl.errors import ScenarioError

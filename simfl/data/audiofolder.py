@@ -30,7 +30,7 @@ import pandas as pd
 from simfl.data.audio_io import load_clip
 from simfl.data.converted import UNKNOWN_ACCENT, Clip, ProgressFn, build_converted, load_converted
 from simfl.data.local_copies import METADATA_FILES, audio_files, split_dirs
-from simfl.data.settings import AUDIOFOLDER_LOADER_VERSION, AudioFolderSettings
+from simfl.data.local_settings import AUDIOFOLDER_LOADER_VERSION, AudioFolderSettings
 
 DATASET_NAME = "audiofolder"
 UNKNOWN_SPEAKER = "unknown"

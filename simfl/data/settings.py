@@ -5,7 +5,7 @@ Why a module of its own: validating a scenario must not load torch, ``datasets``
 the pydantic models live here with the constants they need and import only the standard library,
 pydantic and other standard-library-only simfl modules. Validators check values, never the file
 system: whether a local copy is where ``path`` says is checked when the data is prepared
-(:meth:`SpeechCommandsSettings.check_local_copy`, :meth:`AudioFolderSettings.check_local_copy`).
+(``check_local_copy`` of :mod:`simfl.data.local_settings`).
 
 Each model's ``cache_key()`` names the cache directory of what it builds; the strings must not
 change for unchanged settings, or every user's caches would be rebuilt.
@@ -17,20 +17,11 @@ import bisect
 import hashlib
 import json
 import math
-from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from simfl.data.clip_format import SAMPLE_RATE, SPEECH_COMMANDS_WORDS
-from simfl.data.local_copies import (
-    Layout,
-    folder_fingerprint,
-    resolve_layout,
-    source_fingerprint,
-    split_dirs,
-)
-from simfl.errors import ScenarioError
 
 #: Label views of keyword datasets (see :mod:`simfl.data.views`).
 VIEWS = ("35-class", "12-class")
@@ -38,7 +29,7 @@ VIEWS = ("35-class", "12-class")
 TRANSCRIPT_VIEW = "transcripts"
 
 
-def _short_hash(payload: dict[str, Any]) -> str:
+def short_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -141,7 +132,7 @@ class FeatureSettings(BaseModel):
         settings = self.model_dump(mode="json")
         if self.kind == "log-mel":
             del settings["kind"], settings["frames"]
-        return _short_hash({"feature_version": FEATURE_VERSION, **settings})
+        return short_hash({"feature_version": FEATURE_VERSION, **settings})
 
 
 def empty_mel_filters(settings: FeatureSettings) -> list[int]:
@@ -239,7 +230,7 @@ class SynthCommandsSettings(BaseModel):
 
     def cache_key(self) -> str:
         """Short stable hash of the settings and the generator version."""
-        return _short_hash(
+        return short_hash(
             {"generator": SYNTH_COMMANDS_GENERATOR_VERSION, **self.model_dump(mode="json")}
         )
 
@@ -330,99 +321,10 @@ class SynthPhrasesSettings(BaseModel):
         return tuple(dict.fromkeys((*self.phrases, *digits)))
 
     def cache_key(self) -> str:
-        return _short_hash(
+        return short_hash(
             {
                 "generator": SYNTH_PHRASES_GENERATOR_VERSION,
                 "commands": SYNTH_COMMANDS_GENERATOR_VERSION,
                 **self.model_dump(mode="json"),
             }
         )
-
-
-# --------------------------------------------------------------------------- speech-commands
-
-#: Bump whenever the converted audio or metadata would change: it is part of every cache key.
-SPEECH_COMMANDS_LOADER_VERSION = 1
-
-
-class SpeechCommandsSettings(BaseModel):
-    """Where the local copy is and how silence is cut (all of it is in the cache key)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str = Field(min_length=1)
-    layout: Literal["auto", "archive", "parquet"] = "auto"
-    silence_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
-    silence_test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
-    silence_seed: int = Field(default=0, ge=0, le=2**32 - 1)
-
-    @property
-    def root(self) -> Path:
-        return Path(self.path).expanduser().resolve()
-
-    def check_local_copy(self) -> None:
-        """ScenarioError unless ``path`` holds the layout asked for (or one that is detected)."""
-        _check_directory(self.path, "point it at your local copy")
-        try:
-            self.resolved_layout()
-        except ValueError as error:
-            raise ScenarioError(f"key 'data': {error}") from None
-
-    def resolved_layout(self) -> Layout:
-        """The layout named, checked against the directory, or the one detected there."""
-        return resolve_layout(self.root, self.layout)
-
-    def cache_key(self) -> str:
-        """Stable hash of the settings, the resolved path and layout, and the files' stats."""
-        layout = self.resolved_layout()
-        return _short_hash(
-            {
-                "loader": SPEECH_COMMANDS_LOADER_VERSION,
-                **self.model_dump(mode="json", include=set(SpeechCommandsSettings.model_fields)),
-                "path": str(self.root),
-                "layout": layout,
-                "files": source_fingerprint(str(self.root), layout),
-            }
-        )
-
-
-# ------------------------------------------------------------------------------- audiofolder
-
-AUDIOFOLDER_LOADER_VERSION = 1
-
-
-class AudioFolderSettings(BaseModel):
-    """Where the folder is and which metadata columns hold speakers and accents."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str = Field(min_length=1)
-    speaker_column: str = "speaker_id"
-    accent_column: str = "accent"
-
-    @property
-    def root(self) -> Path:
-        return Path(self.path).expanduser().resolve()
-
-    def check_local_copy(self) -> None:
-        """ScenarioError unless ``path`` is a directory with a train and a test split."""
-        _check_directory(self.path, "point it at your audiofolder")
-        try:
-            split_dirs(self.root)
-        except ValueError as error:
-            raise ScenarioError(f"key 'data': {error}") from None
-
-    def cache_key(self) -> str:
-        return _short_hash(
-            {
-                "loader": AUDIOFOLDER_LOADER_VERSION,
-                **self.model_dump(mode="json", include=set(AudioFolderSettings.model_fields)),
-                "path": str(self.root),
-                "files": folder_fingerprint(str(self.root)),
-            }
-        )
-
-
-def _check_directory(path: str, hint: str) -> None:
-    if not Path(path).expanduser().is_dir():
-        raise ScenarioError(f"key 'data.path': no such directory: {path} ({hint})")

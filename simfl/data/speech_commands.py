@@ -40,7 +40,7 @@ from simfl.data.audio_io import fit_clip, load_clip, load_recording, to_pcm16
 from simfl.data.clip_format import CLIP_SAMPLES, SILENCE_LABEL
 from simfl.data.converted import Clip, ProgressFn, build_converted, load_converted
 from simfl.data.local_copies import LISTS, parquet_files
-from simfl.data.settings import SPEECH_COMMANDS_LOADER_VERSION, SpeechCommandsSettings
+from simfl.data.local_settings import SPEECH_COMMANDS_LOADER_VERSION, SpeechCommandsSettings
 from simfl.errors import SimflError
 
 DATASET_NAME = "speech-commands"

@@ -10,12 +10,11 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from simfl.data.local_settings import AudioFolderSettings, SpeechCommandsSettings
 from simfl.data.settings import (
     TRANSCRIPT_VIEW,
     VIEWS,
-    AudioFolderSettings,
     FeatureSettings,
-    SpeechCommandsSettings,
     SynthCommandsSettings,
     SynthPhrasesSettings,
 )
