@@ -40,7 +40,7 @@ from simfl.engine.plan import RunPlan
 from simfl.engine.runtime import RaySession, ray_session
 from simfl.personalization import frozen_names, split_state
 from simfl.pipeline import prepare_run
-from simfl.run import run_scenario
+from simfl.run import RunOptions, run_scenario
 from simfl.seeding import derive_seed
 from simfl.training import cpu_state, evaluate, train_epochs
 
@@ -113,9 +113,8 @@ def scenario_for(args: argparse.Namespace, work: Path, precision: str, fraction:
 def engine_run(scenario: Scenario, session: RaySession, declared: bool) -> dict[str, Any]:
     """One whisper-kws run through simfl's engine on ``session``."""
     with DevicePeak() as device:
-        outcome = run_scenario(
-            scenario, wandb_mode="disabled", session=session, declared_gpus=declared
-        )
+        options = RunOptions(wandb_mode="disabled", session=session, declared_gpus=declared)
+        outcome = run_scenario(scenario, options)
     rounds = [r for r in outcome.history.rounds if r.round > 0]
     timed = rounds[1:] or rounds  # round 1 pays actor start-up and CUDA initialisation
     packing = outcome.summary.get("gpu_packing", {})

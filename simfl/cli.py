@@ -61,6 +61,7 @@ data_app = typer.Typer(help="Build and inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 console = Console()
+err_console = Console(stderr=True)
 
 SetOption = Annotated[
     list[str] | None,
@@ -107,7 +108,7 @@ def run(
     """Run a scenario end to end and write results/<scenario>-<time>-<hash>/ (or --resume one)."""
     from simfl.console import RunDisplay, summary_table
     from simfl.engine.gpu_packing import require_cuda
-    from simfl.run import run_scenario
+    from simfl.run import RunOptions, run_scenario
 
     if resume is not None:
         scenario = _resumable(resume, scenario_file, set_)
@@ -118,15 +119,15 @@ def run(
         scenario = _load(scenario_file, set_)
     require_cuda(scenario)  # before the live display starts: the refusal is the only output
     with RunDisplay(console) as display:
-        outcome = run_scenario(
-            scenario,
+        options = RunOptions(
             wandb_mode=wandb.value if wandb else None,
-            callbacks=[display],
+            trackers=[display],
             progress=display,
             verbose=verbose,
             run_dir=resume,
             resume=resume is not None,
         )
+        outcome = run_scenario(scenario, options)
     console.print(summary_table(outcome.summary))
     console.print(f"results: {outcome.run_dir}")
 
@@ -174,6 +175,8 @@ def validate(scenario_file: ScenarioArg, set_: SetOption = None) -> None:
     scenario = _load(scenario_file, set_)
     console.print(scenario.to_toml(), markup=False, highlight=False)
     console.print(f"# valid; hash {scenario.full_hash()}")
+    for line in scenario.deprecations:  # one line each, on stderr: stdout stays the scenario
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("list")
@@ -190,10 +193,10 @@ def list_registry(
     """List the datasets, models, strategies and partitioners a scenario can name."""
     from simfl import registry
 
-    for title, table in registry.TABLES.items():
+    for title, table in {**registry.TABLES, "features": registry.FEATURES}.items():
         view = Table(title=title, show_header=False, title_justify="left")
-        for entry in table.values():
-            view.add_row(entry.name, entry.summary)
+        for name, entry in table.items():
+            view.add_row(name, entry.summary)
         console.print(view)
     if details:
         from simfl.strategies.fidelity import details_text

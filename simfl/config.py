@@ -24,7 +24,6 @@ from simfl.errors import ScenarioError
 from simfl.schema.base import HASH_NEUTRAL, CrossTableRule, Section, identity_dump
 from simfl.schema.privacy import PrivacyConfig
 from simfl.schema.sections import (
-    FaultsConfig,
     ResourcesConfig,
     ScenarioMeta,
     TrackingConfig,
@@ -59,7 +58,6 @@ class Scenario(Section):
     train: TrainConfig = TrainConfig()
     strategy: StrategySection  # type: ignore[valid-type]
     resources: ResourcesConfig = ResourcesConfig()
-    faults: FaultsConfig = FaultsConfig()
     systems: SystemsConfig = SystemsConfig()
     tracking: TrackingConfig = TrackingConfig()
     privacy: PrivacyConfig = PrivacyConfig()
@@ -70,10 +68,16 @@ class Scenario(Section):
 
     #: The file (or sweep cell) this scenario came from, for error messages; not its identity.
     _source: str | None = PrivateAttr(default=None)
+    #: Old spellings this scenario was written with, one line each (``simfl validate``).
+    _deprecations: tuple[str, ...] = PrivateAttr(default=())
 
     @property
     def source(self) -> str | None:
         return self._source
+
+    @property
+    def deprecations(self) -> tuple[str, ...]:
+        return self._deprecations
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -103,9 +107,13 @@ class Scenario(Section):
     def identity(self) -> dict[str, Any]:
         """Everything that decides the numbers (tracking and slurm only decide where they go
         and on what)."""
-        identity = identity_dump(self)
+        plain = self.model_copy(update={"systems": self.systems.without_phase_crashes()})
+        identity = identity_dump(plain)
         for name in ("tracking", "slurm", "sweep"):
             identity.pop(name, None)
+        # Where the [faults] alias puts it, so both spellings keep one hash.
+        crash = self.systems.faults.client_crash_probability
+        identity["faults"] = {"client_crash_probability": crash}
         return identity
 
     def full_hash(self) -> str:
@@ -217,12 +225,47 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
 
 def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
     """Schema phase: types, ranges, cross-table rules and names; touches no file or data."""
+    raw, deprecations = resolve_aliases(raw, source)
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as err:
         raise ScenarioError(describe_validation_error(err, raw, source)) from None
     scenario._source = source
+    scenario._deprecations = deprecations
     return scenario
+
+
+#: The old table ``[faults]``: its one key, and the key that holds it now.
+FAULTS_ALIAS = ("client_crash_probability", "systems.faults.client_crash_probability")
+
+
+def resolve_aliases(raw: dict[str, Any], source: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``raw`` with the old table ``[faults]`` moved into ``[systems.faults]`` (a copy, when
+    there is one), and a line telling the user so. Another key in ``[faults]``, or the value
+    set in both spellings, is a ScenarioError naming the key."""
+    if "faults" not in raw:
+        return raw, ()
+    old_key, new_key = FAULTS_ALIAS
+    old = raw["faults"]
+    unknown = sorted(set(old) - {old_key}) if isinstance(old, dict) else ["(not a table)"]
+    if unknown:
+        raise ScenarioError(
+            f"unknown key {unknown[0]!r}: [faults] holds only {old_key} (an old spelling of "
+            f"{new_key})",
+            key="faults",
+            source=source,
+        )
+    systems = dict(raw.get("systems") or {})
+    faults = systems.get("faults") or {}
+    if not isinstance(faults, dict) or old_key in faults:
+        raise ScenarioError(
+            f"also set as {new_key}; keep only {new_key}", key=f"faults.{old_key}", source=source
+        )
+    if old_key in old:
+        systems["faults"] = {**faults, old_key: old[old_key]}
+    raw = {name: value for name, value in raw.items() if name != "faults"} | {"systems": systems}
+    note = f"{source}: [faults] {old_key} is deprecated: write [systems.faults] {old_key}"
+    return raw, (note,)
 
 
 def parse_override(item: str, source: str) -> tuple[list[str], Any]:

@@ -15,9 +15,9 @@ from pathlib import Path
 from partitioners.errors import PartitionError
 from simfl.config import Scenario
 from simfl.data.prepare import PreparedData, StageProgress, prepare_data
+from simfl.engine.extensions import features_for
 from simfl.errors import ScenarioError
 from simfl.federation import Federation, build_federation
-from simfl.systems.inputs import check_systems_inputs
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ def prepare_run(scenario: Scenario, progress: StageProgress | None = None) -> Pr
     cache_dir = Path(scenario.tracking.cache_dir)
     try:
         check_model_names(scenario)
-        check_systems_inputs(scenario)
+        for feature in features_for(scenario):
+            feature.check_inputs()
         data = prepare_data(scenario.data, cache_dir, progress)
         federation = build_federation(scenario, data, cache_dir, progress)
     except ScenarioError as error:

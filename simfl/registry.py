@@ -5,7 +5,8 @@ Each entry's ``config`` is a light pydantic section (:mod:`simfl.schema`) whose 
 builds tagged unions from them. The implementation is named, not imported
 (``"module:attribute"``), and loaded by :meth:`Entry.load` only when a run needs it, so
 validating a scenario imports no torch, Flower or datasets. A new family member is one entry
-here, its schema class and its module.
+here, its schema class and its module. A feature of a run (privacy, systems, ...) is one
+:class:`Plugin` in :data:`FEATURES`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,19 @@ from pydantic import BaseModel
 from simfl.schema import data, model, partition, strategy
 
 
+def load(implementation: str) -> Any:
+    """The object named ``"package.module:attribute[.attribute]"``, its module imported now."""
+    module_name, _, attributes = implementation.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for attribute in attributes.split("."):
+        target = getattr(target, attribute)
+    return target
+
+
+#: The round loop every strategy runs in unless its entry names another.
+SYNCHRONOUS_LOOP = "simfl.engine.server_app:FederationLoop"
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str
@@ -27,14 +41,26 @@ class Entry:
     implementation: str  # "package.module:attribute[.attribute]"
     summary: str
     task: str = "classification"  # models only: "classification" or "transcription"
+    loop: str = SYNCHRONOUS_LOOP  # strategies only: the federation loop that runs it
 
     def load(self) -> Any:
         """The implementation (a loader, partitioner class, model or strategy builder)."""
-        module_name, _, attributes = self.implementation.partition(":")
-        target: Any = importlib.import_module(module_name)
-        for attribute in attributes.split("."):
-            target = getattr(target, attribute)
-        return target
+        return load(self.implementation)
+
+    def load_loop(self) -> Any:
+        """The federation loop class (strategies only)."""
+        return load(self.loop)
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """A feature of a run (:class:`simfl.engine.extensions.Feature`), named lazily."""
+
+    implementation: str
+    summary: str
+
+    def load(self) -> Any:
+        return load(self.implementation)
 
 
 def _table(*entries: Entry) -> dict[str, Entry]:
@@ -251,8 +277,32 @@ STRATEGIES = _table(
         strategy.FedBuffConfig,
         "simfl.systems.fedbuff:build_fedbuff",
         "asynchronous buffered aggregation, staleness-weighted (Nguyen 2022)",
+        loop="simfl.systems.fedbuff:FedBuffLoop",
     ),
 )
+
+#: Features a scenario may use, in the order their parts are composed (see
+#: :mod:`simfl.engine.extensions`); each decides from the scenario whether it applies.
+FEATURES = {
+    "privacy": Plugin(
+        "simfl.privacy.feature:PrivacyFeature",
+        "central or local DP with accounting, SecAgg+, membership audits ([privacy])",
+    ),
+    "systems": Plugin(
+        "simfl.systems.feature:SystemsFeature",
+        "devices, availability, deadlines, over-selection, simulated clock ([systems])",
+    ),
+    "faults": Plugin(
+        "simfl.systems.faults:FaultsFeature", "injected client crashes ([systems.faults])"
+    ),
+    "attacks": Plugin(
+        "simfl.systems.attacks:AttackFeature", "Byzantine clients ([systems.attack])"
+    ),
+    "loss-at-global": Plugin(
+        "simfl.strategies.loss_at_global:LossAtGlobalFeature",
+        "q-FFL: each client's loss at the received model, before training",
+    ),
+}
 
 TABLES: dict[str, dict[str, Entry]] = {
     "datasets": DATASETS,

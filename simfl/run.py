@@ -20,6 +20,7 @@ from simfl.engine.checkpoint import (
     not_resumable,
 )
 from simfl.engine.client_app import build_client_app
+from simfl.engine.extensions import EvaluationData, feature_summaries, features_for
 from simfl.engine.gpu_packing import pack_clients, require_cuda
 from simfl.engine.model_summary import model_summary
 from simfl.engine.plan import RunPlan
@@ -28,7 +29,6 @@ from simfl.engine.server_app import build_server_app, engine_slots
 from simfl.engine.server_callbacks import ServerCallback
 from simfl.errors import ScenarioError
 from simfl.pipeline import prepare_run
-from simfl.privacy.server import privacy_summary
 from simfl.tracking.callbacks import CallbackList, History, RunCallback, RunInfo
 from simfl.tracking.results import ResultsWriter, new_run_dir
 from simfl.tracking.summary import summarize
@@ -51,44 +51,48 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def run_scenario(
-    scenario: Scenario,
-    *,
-    wandb_mode: str | None = None,
-    callbacks: list[RunCallback] | None = None,
-    progress: StageProgress | None = None,
-    verbose: bool = False,
-    run_dir: Path | None = None,
-    run_name: str | None = None,
-    wandb_group: str | None = None,
-    session: RaySession | None = None,
-    server_callbacks: Sequence[ServerCallback] = (),
-    declared_gpus: bool = False,
-    resume: bool = False,
-) -> RunOutcome:
+@dataclass(frozen=True)
+class RunOptions:
+    """How a scenario runs and where it reports; the scenario alone decides its numbers.
+
+    ``trackers`` observe the run besides the results directory and W&B (the console);
+    ``server_callbacks`` add metrics about the global model after every round, after central
+    evaluation and the features' callbacks, or stop the run; ``resume`` continues
+    ``run_dir`` from its newest checkpoint (from round 0 if it has none). A run asking for
+    GPUs is refused unless torch sees CUDA here, the run joins a cluster (whose GPUs may be on
+    other machines), or ``declared_gpus`` says the GPUs were only declared to Ray on purpose
+    (the GPU bench's CPU smoke run).
+    """
+
+    wandb_mode: str | None = None
+    trackers: Sequence[RunCallback] = ()
+    progress: StageProgress | None = None
+    verbose: bool = False
+    run_dir: Path | None = None
+    run_name: str | None = None
+    wandb_group: str | None = None
+    session: RaySession | None = None
+    server_callbacks: Sequence[ServerCallback] = ()
+    declared_gpus: bool = False
+    resume: bool = False
+
+
+def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunOutcome:  # noqa: B008
     """Prepare data and split (nothing written to results yet), then simulate and record.
 
-    ``callbacks`` observe the run (results, console, W&B); ``server_callbacks`` add metrics
-    about the global model after every round, after central evaluation, or stop the run.
-    ``resume`` continues ``run_dir`` from its newest checkpoint (from round 0 if it has none).
     Raises the run's error after its results directory has been marked failed.
-    A run asking for GPUs is refused (nothing written) unless torch sees CUDA here, the run
-    joins a cluster (whose GPUs may be on other machines), or ``declared_gpus`` says the GPUs
-    were only declared to Ray on purpose (tests, the GPU bench's CPU smoke).
     """
-    if not declared_gpus and not (session is not None and session.joined):
+    if not options.declared_gpus and not (options.session is not None and options.session.joined):
         require_cuda(scenario)
     start = time.perf_counter()
-    cache_dir = Path(scenario.tracking.cache_dir)
-    run_dir = run_dir or new_run_dir(scenario)
-    checkpoint = checkpoint_to_resume(run_dir, scenario) if resume else None
-    pipeline = prepare_run(scenario, progress)
+    run_dir = options.run_dir or new_run_dir(scenario)
+    checkpoint = checkpoint_to_resume(run_dir, scenario) if options.resume else None
+    pipeline = prepare_run(scenario, options.progress)
     data, federation = pipeline.data, pipeline.federation
     prepared = time.perf_counter()
-
     info = RunInfo(
         scenario,
-        run_name or run_dir.name,
+        options.run_name or run_dir.name,
         run_dir,
         _now(),
         federation.clients,
@@ -100,14 +104,9 @@ def run_scenario(
     history = History()
     if checkpoint is not None:
         history.rounds, history.failures = list(checkpoint.rounds), list(checkpoint.failures)
-    previous = history if checkpoint is not None else None
-    chain = CallbackList([ResultsWriter(run_dir, previous), history])
-    mode = wandb_mode or scenario.tracking.wandb_mode
-    if mode != "disabled":
-        chain.callbacks.append(WandbLogger(mode, group=wandb_group))
-    chain.callbacks.extend(callbacks or [])
+    chain = _trackers(scenario, options, run_dir, history, checkpoint is not None)
     # Clients' local parts (FedPer heads, FedBN statistics) live here during the run only.
-    state_dir = cache_dir / "client-state" / run_dir.name
+    state_dir = Path(scenario.tracking.cache_dir) / "client-state" / run_dir.name
     shutil.rmtree(state_dir, ignore_errors=True)
     if checkpoint is not None:
         checkpoint.restore_client_state(state_dir)
@@ -123,31 +122,24 @@ def run_scenario(
         state_dir.resolve(),
         tuple(data.label_names),
     )
-
     model = model_summary(plan)  # builds the model: a bad model.pretrained fails here
     try:
         resources, packing = pack_clients(plan)  # GPU runs: measured clients per GPU
     except ScenarioError as error:
         raise error.with_source(scenario.source) from None
+    evaluation = EvaluationData(data.test.rows, data.test.labels, _speakers(data.test.metadata))
     try:
         chain.on_run_start(info)  # W&B login, results directory: failures mark the run failed
         server_app = build_server_app(
-            plan,
-            data.test.rows,
-            data.test.labels,
-            chain,
-            server_callbacks,
-            checkpointer,
-            checkpoint,
-            test_speakers=_speakers(data.test.metadata),
+            plan, evaluation, chain, options.server_callbacks, checkpointer, checkpoint
         )
         concurrency = simulate(
             server_app,
             build_client_app(plan),
             engine_slots(scenario),
             resources,
-            verbose=verbose,
-            session=session,
+            verbose=options.verbose,
+            session=options.session,
         )
     except BaseException as error:
         timings = _timings(start, prepared, history)
@@ -161,13 +153,24 @@ def run_scenario(
     summary = summarize(info, history, "completed", _timings(start, prepared, history), _now())
     summary["model"] = model
     summary["throughput"] = throughput(history, concurrency)
-    if (privacy := privacy_summary(scenario)) is not None:
-        summary["privacy"] = privacy
+    summary |= feature_summaries(features_for(scenario))
     if packing is not None:
         summary["gpu_packing"] = packing.as_dict()
     chain.on_run_end(summary)
     checkpointer.discard()
     return RunOutcome(run_dir, summary, history)
+
+
+def _trackers(
+    scenario: Scenario, options: RunOptions, run_dir: Path, history: History, resumed: bool
+) -> CallbackList:
+    """The results directory, the run's history, W&B unless disabled, then ``trackers``."""
+    chain = CallbackList([ResultsWriter(run_dir, history if resumed else None), history])
+    mode = options.wandb_mode or scenario.tracking.wandb_mode
+    if mode != "disabled":
+        chain.callbacks.append(WandbLogger(mode, group=options.wandb_group))
+    chain.callbacks.extend(options.trackers)
+    return chain
 
 
 def checkpoint_to_resume(run_dir: Path, scenario: Scenario) -> RunCheckpoint | None:

@@ -57,8 +57,8 @@ def seed_torch(seed: int) -> None:
     """``torch.manual_seed(seed)`` for the devices in use, without its cost per client.
 
     On a machine where CUDA is not initialized, ``torch.manual_seed`` queues the CUDA seeding
-    with a formatted stack trace (``torch.cuda._lazy_call``): about 2 ms, as long as training a
-    client of ten clips. The CPU generator gets the same seed either way; CUDA's is seeded
+    with a formatted stack trace (``torch.cuda._lazy_call``), as costly as training a small
+    client. The CPU generator gets the same seed either way; CUDA's is seeded
     when CUDA is in use (a model on the GPU has initialized it).
     """
     torch.default_generator.manual_seed(seed)
@@ -139,11 +139,10 @@ def _proximal_pairs(
 
 #: Rows per forward pass when evaluating on a CPU. At 256 rows a conv layer's activations
 #: (256 x 16 x 40 x 101 floats: 66 MB for the reference CNN) spill the CPU's caches; at 32 they
-#: fit (8 MB). Evaluating W1's 1,000 test clips with one thread on this 2-core machine took
-#: 0.59 s at 32 rows against 0.98 s at 64 and 1.3 s at 256, measured side by side. A multiple
-#: of the vector width, so each row's logits keep the bits they have in the whole batch
-#: (checked in tests/test_client_training.py); loss and accuracy are still summed per
-#: evaluation batch, so results are unchanged.
+#: fit (8 MB), and a pass over the test set is faster for it (``simfl bench w1`` evaluates
+#: one each round). A multiple of the vector width, so each row's logits keep the bits they
+#: have in the whole batch (checked in tests/test_client_training.py); loss and accuracy are
+#: still summed per evaluation batch, so results are unchanged.
 CPU_FORWARD_ROWS = 32
 
 

@@ -22,7 +22,7 @@ from flwr.app import (
 from flwr.clientapp import ClientApp
 from test_client_training import data, make_plan  # noqa: F401 - fixture
 
-from simfl.engine import client_app, flower_internals
+from simfl.engine import client_app
 from simfl.engine.batching import (
     BATCH_KEY,
     error_record,
@@ -33,6 +33,7 @@ from simfl.engine.batching import (
 )
 from simfl.engine.concurrency import calls_per_exchange, evaluation_overlap
 from simfl.engine.server_app import initial_shared_arrays
+from simfl.flower_compat import grid as compat_grid
 from simfl.schema.sections import ResourcesConfig
 
 
@@ -121,7 +122,7 @@ def _train_messages(plan, cids: list[int], arrays: ArrayRecord) -> list[Message]
 
 def _exchange(plan, calls: int, cids: list[int], app=None):
     grid = InProcessGrid(app or client_app.build_client_app(plan))
-    virtual = flower_internals.VirtualClientGrid(grid, 2, [11, 12], lambda n: calls)
+    virtual = compat_grid.VirtualClientGrid(grid, 2, [11, 12], lambda n: calls)
     replies = virtual.send_and_receive(
         _train_messages(plan, cids, initial_shared_arrays(plan)), timeout=60
     )
@@ -159,7 +160,7 @@ def test_a_member_that_raises_fails_alone_and_a_lost_batch_fails_every_member(
     seen: list[int] = []
 
     def fail_partition_one(message: Message, context: Context, call_next) -> Message:
-        seen.append(flower_internals.message_partition(message))  # a per-client mod
+        seen.append(compat_grid.message_partition(message))  # a per-client mod
         if seen[-1] == 1:
             raise RuntimeError("client 1 lost its data")
         return call_next(message, context)

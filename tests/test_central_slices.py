@@ -13,11 +13,12 @@ from flwr.app import Array, ArrayRecord
 from test_batching import InProcessGrid, _train_messages
 from test_client_training import NUM_CLASSES, data, make_plan  # noqa: F401 - fixture
 
-from simfl.engine import client_app, flower_internals
+from simfl.engine import client_app
 from simfl.engine.central_slices import MAX_SLICES, MESSAGE_TYPE, slice_bounds
 from simfl.engine.records import RoundRecord
 from simfl.engine.server_app import initial_shared_arrays
 from simfl.engine.server_callbacks import CentralEvaluation, RoundState
+from simfl.flower_compat.grid import VirtualClientGrid
 
 ROWS = 48
 
@@ -68,7 +69,7 @@ def test_slices_behind_the_clients_give_the_drivers_evaluation_to_the_bit(
     assert work is not None and len(work.tasks) == 8  # 10 batches of 5 rows
     grid = InProcessGrid(client_app.build_client_app(plan))
     slots = [11, 12, *range(21, 21 + MAX_SLICES)]
-    virtual = flower_internals.VirtualClientGrid(grid, 2, slots, None, side_slots=MAX_SLICES)
+    virtual = VirtualClientGrid(grid, 2, slots, None, side_slots=MAX_SLICES)
     clients, side = virtual.exchange(_train_messages(plan, [1, 0], arrays), work.tasks, timeout=60)
     # The clients' calls first, then the slices, each on a slot of its own.
     assert [m.metadata.message_type for m in grid.sent] == ["train"] * 2 + [MESSAGE_TYPE] * 8

@@ -17,10 +17,11 @@ from simfl.config import scenario_from_dict
 from simfl.data.client_index import ClientIndex
 from simfl.data.feature_store import FeatureStore
 from simfl.data.settings import FeatureSettings
-from simfl.engine import client_app, flower_internals
+from simfl.engine import client_app, worker
 from simfl.engine.client_state import ClientStateStore
 from simfl.engine.plan import RunPlan
 from simfl.engine.server_app import initial_shared_arrays
+from simfl.flower_compat import grid as compat_grid
 from simfl.personalization import batch_norm_names
 from simfl.seeding import derive_seed
 from simfl.training import train_epochs
@@ -76,21 +77,22 @@ def context(cid: int) -> Context:
 
 
 def train_round(plan, strategy, arrays: ArrayRecord, cids: list[int], server_round: int = 1):
-    """The strategy's own train messages, handled by the ClientApp handler for ``cids``."""
+    """The strategy's own train messages, handled by the ClientApp (the scenario's mods and
+    the train handler) for ``cids``."""
     random.seed(0)
     config = ConfigRecord(plan.scenario.strategy.client_train_config())
     sent = list(strategy.configure_train(server_round, arrays, config, in_memory_grid(len(cids))))
     sent.sort(key=lambda m: m.metadata.dst_node_id)
+    app = client_app.build_client_app(plan)
     replies = [
-        client_app.handle_train(plan, addressed(message, cid), context(cid))
-        for message, cid in zip(sent, cids, strict=True)
+        app(addressed(message, cid), context(cid)) for message, cid in zip(sent, cids, strict=True)
     ]
     return sent, replies
 
 
 def addressed(message: Message, cid: int) -> Message:
     """The message as the virtual-client grid delivers it to the slot serving ``cid``."""
-    return flower_internals._addressed(message, 1, cid)
+    return compat_grid.addressed(message, 1, cid)
 
 
 def evaluate_message(arrays: ArrayRecord, cid: int, server_round: int = 1) -> Message:
@@ -183,7 +185,7 @@ def test_fedper_never_sends_the_head_and_keeps_it_across_restarts(data, tmp_path
         assert keys and not any("head" in key for key in keys)
     saved = ClientStateStore(plan.state_dir).load(0)
     assert set(saved) == {"head.weight", "head.bias"}
-    restarted = client_app.WorkerState(plan)  # a fresh Ray actor: nothing in memory
+    restarted = worker.WorkerState(plan)  # a fresh Ray actor: nothing in memory
     own = restarted.own_local(0)
     assert all(torch.equal(own[k], saved[k]) for k in saved)
     assert not torch.equal(own["head.weight"], restarted.initial_local["head.weight"])

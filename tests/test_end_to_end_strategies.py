@@ -14,7 +14,7 @@ import pytest
 from tiny_scenario import tiny_raw
 
 from simfl.config import apply_override, scenario_from_dict
-from simfl.run import run_scenario
+from simfl.run import RunOptions, run_scenario
 
 RUNS = {
     "fedprox": ['strategy.name="fedprox"', "strategy.proximal_mu=0.1"],
@@ -36,7 +36,7 @@ def runs(tmp_path_factory, tiny_cache, ray_runtime) -> dict[str, Path]:
         for item in overrides:
             apply_override(raw, item, "tiny.toml")
         scenario = scenario_from_dict(raw, "tiny.toml")
-        outcome = run_scenario(scenario, wandb_mode="disabled", session=ray_runtime)
+        outcome = run_scenario(scenario, RunOptions(wandb_mode="disabled", session=ray_runtime))
         dirs[name] = outcome.run_dir
     assert not any((tiny_cache / "client-state").iterdir())  # per-run state is removed
     return dirs

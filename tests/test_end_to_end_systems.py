@@ -25,16 +25,16 @@ from simfl.config import scenario_from_dict
 from simfl.data.client_index import ClientIndex
 from simfl.engine.records import TIMING_COLUMNS
 from simfl.engine.runtime import ray_session
-from simfl.engine.server_callbacks import RoundState
+from simfl.engine.server_callbacks import RoundState, ServerCallback
 from simfl.pipeline import prepare_run
-from simfl.run import run_scenario
+from simfl.run import RunOptions, run_scenario
 from simfl.systems.attacks import malicious_clients
 from simfl.systems.clock import client_round_seconds
 
 FIXED = {"ms_per_sample": 2.5, "down_kbps": 800.0, "up_kbps": 300.0, "latency_ms": 45.0}
 
 
-class CaptureWeights:
+class CaptureWeights(ServerCallback):
     """Keeps the global model after every round."""
 
     def __init__(self) -> None:
@@ -105,7 +105,8 @@ def runs(root: Path):
             capture = CaptureWeights()
             scenario = scenario_from_dict(raw, f"{name}.toml")
             outcome = run_scenario(
-                scenario, session=session, server_callbacks=[capture], wandb_mode="disabled"
+                scenario,
+                RunOptions(session=session, server_callbacks=[capture], wandb_mode="disabled"),
             )
             metrics = pd.read_parquet(outcome.run_dir / "metrics.parquet")
             out[name] = (scenario, metrics, capture, outcome)

@@ -44,12 +44,12 @@ def test_a_gpu_run_measures_one_client_and_reports_the_packing(tmp_path):
     from test_end_to_end import TINY
 
     from simfl.config import load_scenario
-    from simfl.run import run_scenario
+    from simfl.run import RunOptions, run_scenario
 
     path = tmp_path / "tiny.toml"
     path.write_text(TINY.format(results=tmp_path / "results", cache=tmp_path / "cache"))
     overrides = ["resources.num_gpus=0.5", 'train.precision="bf16"', "scenario.rounds=1"]
-    outcome = run_scenario(load_scenario(path, overrides), wandb_mode="disabled")
+    outcome = run_scenario(load_scenario(path, overrides), RunOptions(wandb_mode="disabled"))
     packing = outcome.summary["gpu_packing"]
     assert 0 < packing["client_peak_bytes"] < packing["client_need_bytes"]
     assert packing["clients_per_gpu"] == packing["clients_per_gpu_asked"] == 2

@@ -162,8 +162,8 @@ def test_client_side_adaptive_clipping_moves_the_norm_toward_the_target(
     round's seeded generator. Epsilon is accounted from the releases really made."""
     from tiny_scenario import tiny_scenario
 
-    from simfl.engine.flower_internals import seeded_numpy_global
-    from simfl.run import run_scenario
+    from simfl.flower_compat.dp import seeded_numpy_global
+    from simfl.run import RunOptions, run_scenario
     from simfl.seeding import derive_seed
 
     z, lr, target, cohort = 0.2, 0.2, 0.5, 3
@@ -183,7 +183,7 @@ def test_client_side_adaptive_clipping_moves_the_norm_toward_the_target(
         strategy={"min_train_nodes": cohort},
         privacy=privacy,
     )
-    outcome = run_scenario(scenario, wandb_mode="disabled", session=ray_runtime)
+    outcome = run_scenario(scenario, RunOptions(wandb_mode="disabled", session=ray_runtime))
     assert outcome.summary["status"] == "completed"
     rounds = [r for r in outcome.history.rounds if r.round > 0]
     assert [r.clients_succeeded for r in rounds] == [cohort, cohort]

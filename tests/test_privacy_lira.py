@@ -52,14 +52,14 @@ def test_lira_audit_scores_only_speakers_no_shadow_saw(tmp_path, tiny_cache, ray
     from tiny_scenario import tiny_scenario
 
     from simfl.pipeline import prepare_scenario_data
-    from simfl.run import run_scenario
+    from simfl.run import RunOptions, run_scenario
 
     scenario = tiny_scenario(
         tmp_path / "results",
         tiny_cache,
         privacy={"audit": {"attack": "lira", "shadow_models": 2, "shadow_epochs": 2}},
     )
-    outcome = run_scenario(scenario, wandb_mode="disabled", session=ray_runtime)
+    outcome = run_scenario(scenario, RunOptions(wandb_mode="disabled", session=ray_runtime))
     final = outcome.summary["final"]
     test = prepare_scenario_data(scenario).test
     speakers = test.metadata["speaker_id"].to_numpy()

@@ -14,13 +14,14 @@ import pytest
 from test_end_to_end import TINY
 
 from simfl.config import load_scenario
+from simfl.engine.server_callbacks import ServerCallback
 from simfl.errors import SimflError
 from simfl.privacy.secagg import error_bound
-from simfl.run import run_scenario
+from simfl.run import RunOptions, run_scenario
 from simfl.schema.privacy import SecAggConfig
 
 
-class CaptureRounds:
+class CaptureRounds(ServerCallback):
     def __init__(self) -> None:
         self.arrays = {}
 
@@ -44,7 +45,7 @@ def run(tiny, *overrides):
     ]
     scenario = load_scenario(tiny, [*base, *overrides])
     capture = CaptureRounds()
-    outcome = run_scenario(scenario, server_callbacks=[capture])
+    outcome = run_scenario(scenario, RunOptions(server_callbacks=[capture]))
     return capture.arrays[1], outcome.history.rounds[-1]
 
 

@@ -5,11 +5,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simfl.atomic import write_atomically, write_text
+from simfl.atomic import read_complete_lines, write_atomically, write_text
 from simfl.config import load_scenario
 from simfl.engine.records import ClientFailure, RoundRecord
 from simfl.tracking.callbacks import History, RunInfo
-from simfl.tracking.results import ResultsWriter, new_run_dir, read_metrics_lines
+from simfl.tracking.results import METRICS_LINES, ResultsWriter, new_run_dir
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.toml"
 
@@ -113,3 +113,10 @@ def test_the_wandb_partition_table_is_capped_in_cells_and_spans_the_population()
     assert set(np.diff(clients)) <= {92, 93}  # evenly spaced
     small = wide.head(100)
     assert evenly_spaced_rows(small, MAX_TABLE_CELLS) is small
+
+
+def read_metrics_lines(run_dir: Path) -> pd.DataFrame:
+    """``metrics.jsonl`` as a table: a running or interrupted run's rounds so far."""
+    path = Path(run_dir) / METRICS_LINES
+    rows = [json.loads(line) for line in read_complete_lines(path)] if path.exists() else []
+    return pd.DataFrame(rows)

@@ -21,11 +21,11 @@ from tiny_scenario import tiny_scenario
 
 from simfl.console import summary_table
 from simfl.engine.records import TIMING_COLUMNS
-from simfl.engine.server_callbacks import CallbackResult, RoundState
-from simfl.run import run_scenario
+from simfl.engine.server_callbacks import CallbackResult, RoundState, ServerCallback
+from simfl.run import RunOptions, run_scenario
 
 
-class GlobalUpdateNorm:
+class GlobalUpdateNorm(ServerCallback):
     """The L2 norm of the change of the global model in each round (none at round 0)."""
 
     def __init__(self) -> None:
@@ -45,7 +45,7 @@ class GlobalUpdateNorm:
         return CallbackResult({"update_l2_norm": norm})
 
 
-class StopAfter:
+class StopAfter(ServerCallback):
     """Stops the run after ``last_round`` (as a privacy budget or a time budget would)."""
 
     def __init__(self, last_round: int) -> None:
@@ -57,7 +57,7 @@ class StopAfter:
         return None
 
 
-class CentralProbe:
+class CentralProbe(ServerCallback):
     """Records, per round, whether central evaluation's metrics are in the record yet."""
 
     def __init__(self, reads_round_metrics: bool) -> None:
@@ -81,9 +81,9 @@ def outcome_and_session(tmp_path_factory: pytest.TempPathFactory, tiny_cache, ra
     norm, probe = GlobalUpdateNorm(), CentralProbe(reads_round_metrics=False)
     outcome = run_scenario(
         scenario,
-        session=ray_runtime,
-        server_callbacks=[norm, StopAfter(2), probe],
-        wandb_mode="offline",
+        RunOptions(
+            session=ray_runtime, server_callbacks=[norm, StopAfter(2), probe], wandb_mode="offline"
+        ),
     )
     return outcome, norm, ray_runtime, probe, scenario
 
@@ -135,9 +135,11 @@ def test_central_evaluation_overlaps_unless_a_callback_reads_it(outcome_and_sess
     one_per_call = scenario.resources.model_copy(update={"clients_per_call": 1})
     in_order = run_scenario(
         scenario.model_copy(update={"resources": one_per_call}),
-        session=session,
-        server_callbacks=[GlobalUpdateNorm(), StopAfter(2), reader],
-        wandb_mode="disabled",
+        RunOptions(
+            session=session,
+            server_callbacks=[GlobalUpdateNorm(), StopAfter(2), reader],
+            wandb_mode="disabled",
+        ),
     )
     assert reader.saw_central == [True, True, True]
     timing = list(TIMING_COLUMNS)
@@ -159,9 +161,11 @@ def test_central_evaluation_as_slices_on_the_actors_gives_the_same_bits(
     actors = scenario.resources.model_copy(update={"evaluation_overlap": "actors"})
     sliced = run_scenario(
         scenario.model_copy(update={"resources": actors}),
-        session=session,
-        server_callbacks=[GlobalUpdateNorm(), StopAfter(2), probe],
-        wandb_mode="disabled",
+        RunOptions(
+            session=session,
+            server_callbacks=[GlobalUpdateNorm(), StopAfter(2), probe],
+            wandb_mode="disabled",
+        ),
     )
     assert probe.saw_central == [True, False, False]  # rounds 1 and 2: behind the next round
     assert not (sliced.run_dir / "failures.json").exists()  # no slice fell back to the driver

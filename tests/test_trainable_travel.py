@@ -16,10 +16,12 @@ from simfl.config import scenario_from_dict
 from simfl.data.client_index import ClientIndex
 from simfl.data.feature_store import FeatureStore
 from simfl.data.settings import FeatureSettings
-from simfl.engine import client_app, flower_internals
+from simfl.engine import client_app, worker
 from simfl.engine.model_summary import model_summary
 from simfl.engine.plan import RunPlan
-from simfl.engine.server_app import initial_shared_arrays, message_bytes
+from simfl.engine.records import message_bytes
+from simfl.engine.server_app import initial_shared_arrays
+from simfl.flower_compat.grid import addressed
 
 ROWS, CLASSES, FRAMES = 24, 3, 20
 
@@ -67,7 +69,7 @@ def test_frozen_encoder_stays_home_and_reloads(data, tmp_path):
         random.seed(0)
         config = ConfigRecord({})
         sent = list(strategy.configure_train(1, start, config, in_memory_grid(1)))
-        sent = [flower_internals._addressed(sent[0], 1, 0)]  # as the virtual-client grid does
+        sent = [addressed(sent[0], 1, 0)]  # as the virtual-client grid does
         context = Context(RUN_ID, 1, {"partition-id": 0}, RecordDict(), {})
         reply = client_app.handle_train(plan, sent[0], context)
         again = client_app.handle_train(plan, sent[0], context)  # reload into the cached model
@@ -75,10 +77,10 @@ def test_frozen_encoder_stays_home_and_reloads(data, tmp_path):
     got = reply.content["arrays"].to_torch_state_dict()
     assert any(not torch.equal(got[k], v) for k, v in start.to_torch_state_dict().items())
     assert set(again.content["arrays"]) == set(start)
-    worker = client_app.WORKER_CACHE.get(plan).model.state_dict()
+    cached = worker.WORKER_CACHE.get(plan).model.state_dict()
     initial = plan.initial_model().state_dict()
     encoder = [k for k in initial if k.startswith("encoder.")]
-    assert encoder and all(torch.equal(worker[k], initial[k]) for k in encoder)
+    assert encoder and all(torch.equal(cached[k], initial[k]) for k in encoder)
     assert message_bytes([reply]) == model_summary(plan)["update_bytes"]
 
 

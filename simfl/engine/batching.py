@@ -1,9 +1,9 @@
 """Several virtual clients in one actor call: a batch's contents travel as one RecordDict.
 
-Why: at a cohort of 100 ten-clip clients, a client trains in about 12 ms in-process, but each
-Flower message also pays a Ray call round trip, the ClientApp's pickling and a hand-off between
-Flower's worker threads (5-8 ms idle per call on an actor, measured). Flower has no batching: its
-engine runs one message per actor call. simfl's :class:`~simfl.engine.flower_internals.
+Why: a small client trains in milliseconds, but each Flower message also pays a Ray call round
+trip, the ClientApp's pickling and a hand-off between Flower's worker threads, time in which the
+actor idles (``simfl bench scale`` shows the effect). Flower has no batching: its
+engine runs one message per actor call. simfl's :class:`~simfl.flower_compat.grid.
 VirtualClientGrid` therefore packs the messages of several partitions into one message per call
 (:func:`pack_contents`), and the ClientApp's batch mod (:mod:`simfl.engine.client_app`) runs
 each client's mods and handler on its own content and packs the replies the same way. Records

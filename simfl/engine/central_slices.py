@@ -3,8 +3,8 @@ evaluation batches, queued behind the next round's clients, added up on the driv
 order.
 
 Why: on a machine whose cores the actors take, evaluating on the driver while the next round
-trains makes three threads share two cores (each took 9-29% more CPU for the same work,
-measured on this project's 2-core machine), and evaluating in order leaves the actors idle
+trains makes more threads than cores share them (each slower for the same work), and
+evaluating in order leaves the actors idle
 while it runs and the driver idle while they train. As slices that whichever actor is free
 takes after the round's clients, the evaluation runs on the actors' own threads, in the time
 an actor would otherwise wait for the round's last client. Flower has no such notion: its

@@ -7,7 +7,7 @@ checkpoint is complete or absent; the previous one is removed only after the new
 place):
 
 - ``checkpoint.pt``: the global (shared) model, the strategy's server state (FedAdam/FedYogi
-  moments, FedAvgM momentum: :func:`~simfl.engine.flower_internals.strategy_server_state`,
+  moments, FedAvgM momentum: :func:`~simfl.flower_compat.strategy_state.strategy_server_state`,
   plus ``state_dict()`` of any simfl strategy or server callback that has one, e.g. a privacy
   accountant), the server process's RNG positions and the run's history (every round's record
   and client failure so far). Tensors and plain values only, loaded with
@@ -39,12 +39,12 @@ import torch
 from flwr.app import Array, ArrayRecord
 
 from simfl.atomic import publish_directory
-from simfl.engine.flower_internals import (
+from simfl.engine.records import ClientFailure, RoundRecord
+from simfl.errors import ScenarioError
+from simfl.flower_compat.strategy_state import (
     restore_strategy_server_state,
     strategy_server_state,
 )
-from simfl.engine.records import ClientFailure, RoundRecord
-from simfl.errors import ScenarioError
 
 if TYPE_CHECKING:
     from simfl.tracking.callbacks import History
@@ -277,13 +277,13 @@ def _set_rng(rng: dict[str, Any]) -> None:
 
 
 def not_resumable(scenario: Any) -> str | None:
-    """Why a run of ``scenario`` cannot continue from a checkpoint (None: it can).
+    """Why a run of ``scenario`` cannot continue from a checkpoint (None: it can): the first
+    of its features, or its strategy's federation loop, whose state no checkpoint holds yet;
+    resuming would restart that state silently, so such runs start over."""
+    from simfl import registry
+    from simfl.engine.extensions import features_for
 
-    A privacy accountant, the simulated clock and FedBuff's in-flight clients keep state that
-    no checkpoint holds yet; resuming would restart them silently, so such runs start over.
-    """
-    if scenario.privacy.mode != "none" or scenario.privacy.secagg.enabled:
-        return "[privacy] runs keep accountant state that checkpoints do not hold yet"
-    if scenario.systems.enabled or scenario.strategy.name == "fedbuff":
-        return "[systems] and FedBuff runs keep clock state that checkpoints do not hold yet"
-    return None
+    for feature in features_for(scenario):
+        if (reason := feature.not_resumable()) is not None:
+            return reason
+    return registry.STRATEGIES[scenario.strategy.name].load_loop().not_resumable

@@ -1,14 +1,14 @@
 """The Flower ClientApp: local training and evaluation on one client's rows.
 
-Flower pickles the ClientApp into a Ray actor for every message, so anything built here would
-be rebuilt per call. Model, feature store and client index are therefore kept in a small
-per-process cache (:class:`WorkerCache`): a Ray actor is a long-lived process serving many
-clients, and this is the only state it keeps between calls.
+The handlers train and evaluate, nothing else. What a feature does around training (injected
+faults, Byzantine clients, DP-SGD, local DP, SecAgg+, q-FFL's loss at the received model) is a
+Flower mod that the feature registers (:mod:`simfl.engine.extensions`), composed here in the
+declared stage order; a mod reaches the call's :class:`~simfl.engine.worker.ClientWorkspace`
+through :func:`client_workspace`.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 import traceback
 from collections.abc import Callable
@@ -17,170 +17,46 @@ import torch
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from simfl.data.client_index import ClientIndex
-from simfl.data.feature_store import FeatureStore
 from simfl.engine.batching import error_record, is_batch, member_contents, pack_contents
 from simfl.engine.central_slices import MESSAGE_TYPE, slice_reply, slice_request
 from simfl.engine.client_errors import ClientTaskError, wrap_traceback
-from simfl.engine.client_state import ClientStateStore
-from simfl.engine.flower_internals import (
-    PARTITION_ID_KEY,
-    as_received,
-    client_error,
-    message_partition,
-)
-from simfl.engine.heap import refreeze
+from simfl.engine.extensions import client_mods
 from simfl.engine.plan import RunPlan
-from simfl.personalization import frozen_names, local_names, split_state
-from simfl.privacy.client import train_mods
-from simfl.privacy.dpsgd import train_epochs_dpsgd
-from simfl.schema.strategy import LOSS_AT_GLOBAL_FLAG, LOSS_AT_GLOBAL_KEY
-from simfl.seeding import derive_seed
-from simfl.systems.attacks import client_attack
-from simfl.systems.faults import maybe_crash, maybe_fail
-from simfl.training import LoopStats, batch_sums, cpu_state, evaluate, pick_device, train_epochs
+from simfl.engine.worker import WORKER_CACHE, ClientWorkspace
+from simfl.flower_compat.grid import PARTITION_ID_KEY, message_partition
+from simfl.flower_compat.messages import as_received, client_error
+from simfl.personalization import split_state
+from simfl.training import LoopStats, batch_sums, cpu_state, evaluate
 
 
-class WorkerState:
-    """What one Ray actor builds once per run and reuses for every client it serves."""
-
-    def __init__(self, plan: RunPlan) -> None:
-        resources = plan.scenario.resources
-        torch.set_num_threads(max(1, int(resources.num_cpus)))
-        initial = plan.initial_model()
-        self.model = initial.to(pick_device(resources.num_gpus))
-        self.store = FeatureStore.open(plan.train_store)
-        self.index = ClientIndex(plan.index_dir)
-        self.local = local_names(initial, plan.scenario.strategy)
-        self.frozen = frozen_names(initial)  # never travel: identical in every process
-        # Copies: ``cpu_state`` of a CPU model shares the parameters' storage, and training
-        # would otherwise turn "the initial local part" into the last client's trained one.
-        initial_local = split_state(cpu_state(initial), self.local, self.frozen)[1]
-        self.initial_local = {name: value.clone() for name, value in initial_local.items()}
-        self.client_states = ClientStateStore(plan.state_dir) if plan.state_dir else None
-        self.task = plan.task()  # None: classification; else e.g. transcription (WER/CER)
-        self._global: tuple[ArrayRecord, dict[str, torch.Tensor]] | None = None
-        self._test_path = plan.test_store
-
-    @functools.cached_property
-    def test_store(self) -> FeatureStore:
-        """Opened on the first central evaluation slice this actor serves."""
-        return FeatureStore.open(self._test_path)
-
-    def global_shared(self, message: Message) -> dict[str, torch.Tensor]:
-        """The global model's shared part, as tensors. The members of a batch of clients share
-        one record (simfl.engine.batching), which is converted once for all of them."""
-        arrays: ArrayRecord = message.content["arrays"]
-        if self._global is None or self._global[0] is not arrays:
-            self._global = (arrays, arrays.to_torch_state_dict())
-        return self._global[1]
-
-    def tensors(self, rows, labels) -> tuple[torch.Tensor, torch.Tensor]:
-        features = torch.from_numpy(self.store.read(rows))
-        return features, torch.from_numpy(labels.astype("int64"))
-
-    def own_local(self, cid: int) -> dict[str, torch.Tensor]:
-        """The client's local part as it left it, or the initial one before its first round."""
-        if not self.local:
-            return {}
-        if self.client_states is None:
-            raise RuntimeError("a strategy with a local part needs RunPlan.state_dir")
-        return self.client_states.load(cid) or self.initial_local
-
-    def load(self, shared: dict[str, torch.Tensor], local: dict[str, torch.Tensor]) -> None:
-        """Shared and local parts in; the frozen parameters already hold their only values."""
-        result = self.model.load_state_dict({**shared, **local}, strict=False)
-        missing = set(result.missing_keys) - self.frozen  # BatchNorm fills its own counter
-        if result.unexpected_keys or missing:
-            raise RuntimeError(
-                f"model update does not match the model: missing {sorted(missing)}, "
-                f"unexpected {result.unexpected_keys}"
-            )
+def client_workspace(plan: RunPlan, message: Message) -> ClientWorkspace:
+    """The training call ``message`` asks this actor for, as the train handler will run it."""
+    return WORKER_CACHE.get(plan).workspace(message)
 
 
-class WorkerCache:
-    """Holds the WorkerState of the latest run in this process (one at a time, bounded)."""
-
-    def __init__(self) -> None:
-        self._key: str | None = None
-        self._state: WorkerState | None = None
-
-    def get(self, plan: RunPlan) -> WorkerState:
-        if self._state is None or self._key != plan.key:
-            self._state = WorkerState(plan)
-            self._key = plan.key
-            refreeze()  # this process serves the run from now on (simfl.engine.heap)
-        return self._state
-
-
-WORKER_CACHE = WorkerCache()
-
-
-def _with_traceback(handler: Callable[[Message, Context], Message]) -> Callable[..., Message]:
-    def guarded(message: Message, context: Context) -> Message:
-        try:
-            return handler(message, context)
-        except Exception as error:  # report the full traceback to the server
-            client = message.content["config"].get(PARTITION_ID_KEY)
-            raise ClientTaskError(wrap_traceback(client, traceback.format_exc())) from error
-
-    return guarded
+def traceback_mod(message: Message, context: Context, call_next: Callable[..., Message]) -> Message:
+    """Every handler's outermost mod: whatever the features' mods or the handler raise reaches
+    the server with the client's full traceback (Flower would send Ray's wrapping of it)."""
+    try:
+        return call_next(message, context)
+    except Exception as error:
+        client = message.content.config_records.get("config", {}).get(PARTITION_ID_KEY)
+        raise ClientTaskError(wrap_traceback(client, traceback.format_exc())) from error
 
 
 def handle_train(plan: RunPlan, message: Message, context: Context) -> Message:
     """Local training from the global shared part plus this client's own local part.
 
     Only the shared part goes back; the local part is saved in the client's state file.
-    FedProx's ``proximal-mu`` and q-FFL's ``loss-at-global`` arrive in the train config.
     """
-    cid, state = message_partition(message), WORKER_CACHE.get(plan)
-    config = message.content["config"]
-    server_round = int(config["server-round"])
-    seed = plan.scenario.scenario.seed
-    maybe_crash(plan.scenario.faults, seed, "train", cid, server_round)
-    systems = plan.scenario.systems
-    maybe_fail(systems.faults, seed, "before-train", cid, server_round)
-    attack = client_attack(systems.attack, seed, plan.scenario.data.num_clients, cid, server_round)
-    shared = state.global_shared(message)
-    state.load(shared, state.own_local(cid))
-    split = state.index.client(cid)
-    features, labels = state.tensors(split.train_rows, split.train_labels)
-    if attack is not None:  # a Byzantine client (systems.attack)
-        labels = attack.labels(labels, plan.num_classes)
-    metrics: dict[str, float | int] = {}
-    if bool(config.get(LOSS_AT_GLOBAL_FLAG, False)):
-        train = plan.scenario.train
-        at_global = evaluate(
-            state.model, features, labels, train.eval_batch_size, state.task, train.precision
-        )
-        metrics[LOSS_AT_GLOBAL_KEY] = at_global.loss
-    strategy = plan.scenario.strategy
-    trainable = state.local if strategy.freeze_shared else None
-    train_seed = derive_seed(seed, "train", cid, server_round)
-    if plan.scenario.privacy.mode == "local-dpsgd":
-        stats = train_epochs_dpsgd(
-            state.model, features, labels, plan.scenario.train, train_seed,
-            plan.scenario.privacy, trainable=trainable,
-        )  # fmt: skip
-    else:
-        stats = train_epochs(
-            state.model,
-            features,
-            labels,
-            plan.scenario.train,
-            train_seed,
-            proximal_mu=float(config.get("proximal-mu", 0.0)),
-            anchor=shared,
-            trainable=trainable,
-            task=state.task,
-        )
-    new_shared, new_local = split_state(cpu_state(state.model), state.local, state.frozen)
+    state = WORKER_CACHE.get(plan)
+    work = state.workspace(message)
+    state.release()
+    stats = work.trainer(work)
+    new_shared, new_local = split_state(cpu_state(work.model), state.local, state.frozen)
     if state.local:
-        state.client_states.save(cid, new_local)  # type: ignore[union-attr]
-    maybe_fail(systems.faults, seed, "after-train", cid, server_round)
-    if attack is not None:
-        new_shared = attack.update(new_shared, shared)
-    metrics |= {
+        state.client_states.save(work.client, new_local)  # type: ignore[union-attr]
+    metrics = work.metrics | {
         "train_loss": stats.loss,
         "train_accuracy": stats.accuracy,
         "num-examples": stats.num_examples,
@@ -197,8 +73,6 @@ def handle_evaluate(plan: RunPlan, message: Message, context: Context) -> Messag
     part ever leaves it. Without a local part both evaluations are the same model.
     """
     cid, state = message_partition(message), WORKER_CACHE.get(plan)
-    server_round = int(message.content["config"]["server-round"])
-    maybe_crash(plan.scenario.faults, plan.scenario.scenario.seed, "evaluate", cid, server_round)
     shared = state.global_shared(message)
     split = state.index.client(cid)
     features, labels = state.tensors(split.test_rows, split.test_labels)
@@ -255,9 +129,16 @@ def batch_mod(message: Message, context: Context, call_next: Callable[..., Messa
 
 
 def build_client_app(plan: RunPlan) -> ClientApp:
+    """The ClientApp for ``plan``: batches of clients unpacked outermost, then each handler
+    with the mods the scenario's features add to it."""
     app = ClientApp(mods=[batch_mod])
-    app.train(mods=train_mods(plan))(_with_traceback(lambda m, c: handle_train(plan, m, c)))
-    app.evaluate()(_with_traceback(lambda m, c: handle_evaluate(plan, m, c)))
-    central = MESSAGE_TYPE.split(".")[1]
-    app.evaluate(central)(_with_traceback(lambda m, c: handle_central_slice(plan, m, c)))
+    app.train(mods=[traceback_mod, *client_mods(plan, "train")])(
+        lambda message, context: handle_train(plan, message, context)
+    )
+    app.evaluate(mods=[traceback_mod, *client_mods(plan, "evaluate")])(
+        lambda message, context: handle_evaluate(plan, message, context)
+    )
+    app.evaluate(MESSAGE_TYPE.split(".")[1], mods=[traceback_mod])(
+        lambda message, context: handle_central_slice(plan, message, context)
+    )
     return app

@@ -48,8 +48,8 @@ def evaluation_overlap(setting: str, cores_left: float, on_gpu: bool) -> str:
     round's clients, :mod:`simfl.engine.central_slices`) or "off" (in order, as each round
     ends). "auto": the driver where its machine has a core (``cores_left``) that no actor on it
     takes; else the actors, when they run on CPUs; else in order. Beside actors that take every
-    core, the driver's thread makes three threads share two cores: each then took 9-29% more CPU
-    for the same work (measured, this 2-core machine), more than overlapping saves."""
+    core, the driver's thread would make the threads share the cores, which slows each of them
+    by more than overlapping saves (``simfl bench w1`` shows where the evaluation ran)."""
     if setting != "auto":
         return setting
     if cores_left >= 1.0:

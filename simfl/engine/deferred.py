@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
     from simfl.engine.central_slices import SideTask
     from simfl.engine.checkpoint import Checkpointer, CheckpointSnapshot
-    from simfl.engine.flower_internals import VirtualClientGrid
     from simfl.engine.server_callbacks import CallbackResult, RoundState, ServerCallback
+    from simfl.flower_compat.grid import VirtualClientGrid
     from simfl.tracking.callbacks import RunCallback
 
 T = TypeVar("T")
@@ -154,7 +154,7 @@ class DeferredCallbacks:
         work = []
         room = len(self.grid.side_slots)
         for name, callback in pending.deferred:
-            remote = getattr(callback, "remote_work", lambda state: None)(pending.state)
+            remote = callback.remote_work(pending.state)
             if remote is not None and len(remote.tasks) > room:
                 remote = None
             room -= len(remote.tasks) if remote is not None else 0

@@ -1,9 +1,9 @@
 """Full garbage collections that skip the objects a run keeps from start to end.
 
 Why: a full (generation 2) collection walks every object the collector tracks, and torch,
-Ray, Flower and a population's index put millions of them in the driver and in each actor.
-One full collection took 0.19 s in the driver of a 10,000-client run (timed with
-``gc.callbacks``), on a round's critical path while every core was busy. What exists when the
+Ray, Flower and a population's index put millions of them in the driver and in each actor, so
+a full collection of a large population's driver is on a round's critical path while every
+core is busy (``gc.callbacks`` times them). What exists when the
 rounds begin lives until the run ends, so :func:`gc.freeze` moves it to the permanent
 generation that collections skip (the standard library's remedy for long-lived heaps); the
 rounds' own garbage is still collected as usual. Frozen objects go back to the collector when

@@ -32,10 +32,9 @@ def model_summary(plan: RunPlan) -> dict[str, Any]:
     state = {name: value.detach().cpu() for name, value in model.state_dict().items()}
     shared, _ = split_state(state, local_names(model, plan.scenario.strategy), frozen_names(model))
     full, update = record_bytes(state), record_bytes(shared)
-    describe = getattr(params, "init_description", None)
     return {
         "name": params.name,
-        "init": describe() if describe else "random (seeded)",
+        "init": params.init_description(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "full_model_bytes": full,

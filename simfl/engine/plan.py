@@ -11,6 +11,7 @@ from torch import nn
 
 from simfl import registry
 from simfl.config import Scenario
+from simfl.engine.extensions import features_for
 from simfl.seeding import derive_seed
 
 
@@ -49,10 +50,8 @@ class RunPlan:
         if self.transcribes:
             return entry.load()(self.scenario.model, self.task().tokenizer)
         model = entry.load()(self.scenario.model, self.num_classes)
-        if self.scenario.privacy.mode == "local-dpsgd" and self.scenario.privacy.fix_batch_norm:
-            from simfl.privacy.dpsgd import fix_batch_norm
-
-            model = fix_batch_norm(model)  # Opacus cannot train BatchNorm: GroupNorm instead
+        for feature in features_for(self.scenario):  # e.g. DP-SGD's GroupNorm for BatchNorm
+            model = feature.adapt_model(self, model)
         return model
 
     def initial_model(self) -> nn.Module:

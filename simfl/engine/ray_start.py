@@ -145,8 +145,8 @@ class RayStart:
 #: What a local runtime of simfl's own never uses (Ray 2.55 starts them all, and ``ray.init``
 #: has no switch for them): the autoscaler monitor (a single machine does not scale), the
 #: dashboard's API server (jobs and state API; the dashboard itself is off) and, unless output
-#: is shown, the log monitor that forwards workers' output to the driver. They held 270 MiB of
-#: the W1 bench's process tree (81 + 111 + 79 MiB RSS).
+#: is shown, the log monitor that forwards workers' output to the driver. Each is a process
+#: of its own, with its memory, for nothing.
 UNUSED_DAEMONS = ("monitor", "dashboard")
 
 

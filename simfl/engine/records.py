@@ -9,7 +9,12 @@ so a new metric needs no edit anywhere but in the component that computes it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flwr.app import Message
 
 NAN = math.nan
 TIMING_COLUMNS = ("round_seconds", "train_seconds", "evaluate_seconds", "central_eval_seconds")
@@ -88,3 +93,14 @@ class ClientEvaluation:
 
     def as_row(self) -> dict[str, float | int]:
         return {"round": self.round, "partition_id": self.partition_id, **self.metrics}
+
+
+def message_bytes(messages: Iterable[Message]) -> int:
+    """Bytes of array payload in these messages (what dominates the wire)."""
+    total = 0
+    for message in messages:
+        if message.has_error():
+            continue
+        for record in message.content.array_records.values():
+            total += sum(len(array.data) for array in record.values())
+    return total

@@ -1,7 +1,8 @@
 """Ray for simfl: one runtime (started or joined) shared by the simulations of a process.
 
 The Flower side of a simulation (engine entry, backend, actor pools) is in
-:mod:`simfl.engine.flower_internals`; this module owns Ray's lifetime and resources.
+:mod:`simfl.flower_compat.transport` and :mod:`simfl.flower_compat.actors`; this module owns
+Ray's lifetime and resources.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import ServerApp
 
 from simfl.engine.concurrency import calls_per_exchange, client_concurrency, evaluation_overlap
-from simfl.engine.flower_internals import ActorPools, run_flower_simulation
 from simfl.engine.ray_start import RayStart
 from simfl.errors import SimflError
+from simfl.flower_compat.actors import ActorPools
+from simfl.flower_compat.transport import run_flower_simulation
 from simfl.schema.sections import ResourcesConfig
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
@@ -26,10 +27,18 @@ from simfl.engine.central_slices import MAX_SLICES
 from simfl.engine.checkpoint import Checkpointer, RunCheckpoint
 from simfl.engine.client_errors import client_traceback
 from simfl.engine.deferred import DeferredCallbacks, PendingRound
-from simfl.engine.flower_internals import VirtualClientGrid, cohort_size, seeded_sampling
+from simfl.engine.extensions import (
+    EvaluationData,
+    ExchangeResult,
+    Feature,
+    features_for,
+    single,
+)
+from simfl.engine.federated_evaluation import client_evaluations, federated_metrics
 from simfl.engine.heap import long_lived_objects_frozen
 from simfl.engine.plan import RunPlan
-from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
+from simfl.engine.records import ClientFailure, RoundRecord, message_bytes
+from simfl.engine.round_planner import RoundPlanner, TrainingRound
 from simfl.engine.runtime import calls_per_exchange_here, evaluation_overlap_here
 from simfl.engine.server_callbacks import (
     CentralEvaluation,
@@ -38,23 +47,10 @@ from simfl.engine.server_callbacks import (
     can_overlap,
 )
 from simfl.errors import ClientFailuresError, SimflError
+from simfl.flower_compat.grid import VirtualClientGrid, cohort_size, seeded_sampling
 from simfl.personalization import frozen_names, local_names, split_state
-from simfl.privacy.server import privatize, secure_aggregation
-from simfl.schema.systems import over_selected
 from simfl.seeding import derive_seed
-from simfl.systems.rounds import TrainingExchange, build_round_plan
 from simfl.tracking.callbacks import RunCallback
-
-
-def message_bytes(messages: Iterable[Message]) -> int:
-    """Bytes of array payload in these messages (what dominates the wire)."""
-    total = 0
-    for message in messages:
-        if message.has_error():
-            continue
-        for record in message.content.array_records.values():
-            total += sum(len(array.data) for array in record.values())
-    return total
 
 
 def like(new: ArrayRecord, reference: ArrayRecord) -> ArrayRecord:
@@ -70,7 +66,16 @@ def like(new: ArrayRecord, reference: ArrayRecord) -> ArrayRecord:
 
 
 class FederationLoop:
-    """Runs ``rounds`` of the strategy over the grid and reports each round to the callback."""
+    """Runs ``rounds`` of the strategy over the grid and reports each round to the callback.
+
+    What the scenario's features add comes in through declared parts only: the round planner
+    (who is sampled, whose update counts), the training exchange (how a training round's
+    messages travel), and the server callbacks it is given. A strategy with a loop of its own
+    (FedBuff) names a subclass in its registry entry.
+    """
+
+    #: Why a run of this loop cannot resume from a checkpoint (None: it can).
+    not_resumable: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -79,6 +84,7 @@ class FederationLoop:
         strategy: Strategy,
         server_callbacks: Sequence[ServerCallback],
         callback: RunCallback,
+        features: Sequence[Feature] = (),
         checkpointer: Checkpointer | None = None,
         resume: RunCheckpoint | None = None,
     ) -> None:
@@ -92,10 +98,13 @@ class FederationLoop:
         self.grid = VirtualClientGrid(
             grid, plan.scenario.data.num_clients, slots, calls_for, side_slots(plan.scenario)
         )
-        # [systems]: who can be sampled, whose update counts, the simulated clock.
-        self.round_plan = build_round_plan(plan)
+        features = list(features)
+        planner = single(features, lambda feature: feature.round_planner(plan), "round planner")
+        self.round_plan: RoundPlanner = planner or RoundPlanner()
         self.server_callbacks += self.round_plan.server_callbacks()
-        self.secure_aggregation = secure_aggregation(plan.scenario, self.timeout)
+        self.training_exchange = single(
+            features, lambda feature: feature.training_exchange(plan), "training exchange"
+        )
         # The pending round and where its deferred callbacks run (decided in run(), once
         # every callback has been added).
         self.deferred = DeferredCallbacks(self.grid, self.timeout, callback, checkpointer)
@@ -176,7 +185,7 @@ class FederationLoop:
         stop = None
         for callback in self.server_callbacks:
             name = type(callback).__name__
-            if overlap and getattr(callback, "overlaps_next_round", False):
+            if overlap and callback.overlaps_next_round:
                 deferred.append((name, callback))
                 continue
             result = callback.after_round(state)
@@ -222,36 +231,22 @@ class FederationLoop:
             self.round_plan.sampling("train", self.grid, self.strategy, server_round),
         ):
             messages = list(self.strategy.configure_train(server_round, arrays, config, self.grid))
-        if self.secure_aggregation is None:
-            ok, failures = self.exchange(server_round, "train", messages)
-        else:  # SecAgg+: the replies carry the unmasked mean (simfl/privacy/secagg.py)
-            secure = self.secure_aggregation
-            ok, failures = self.deferred.settled_after(
-                lambda side: self.deferred.side_tasks_then(
-                    side, lambda: secure.exchange(server_round, messages, self.grid)
-                )
-            )
-            if failures:
-                self.callback.on_client_failures(failures)
+        result = self.train_exchange(server_round, messages)
+        ok, failures = result.ok, result.failures
         record.clients_sampled, record.clients_succeeded = len(messages), len(ok)
         record.clients_failed = len(failures)
-        record.bytes_down, record.bytes_up = message_bytes(messages), message_bytes(ok)
-        if self.secure_aggregation is not None:
-            secure = self.secure_aggregation.last
-            record.bytes_down, record.bytes_up = (
-                secure["secagg_bytes_down"],
-                secure["secagg_bytes_up"],
-            )
-            record.add(secure, "secure aggregation")
+        record.bytes_down, record.bytes_up = result.bytes_down, result.bytes_up
+        if result.metrics:
+            record.add(result.metrics, self.training_exchange.name)  # type: ignore[union-attr]
         required = max(1, self.plan.scenario.strategy.min_train_nodes)
         if len(ok) < required:
             self.callback.on_round_end(record)
             first = failures[0].reason if failures else "no client replied"
             raise ClientFailuresError(server_round, len(ok), required, first)
-        exchange = TrainingExchange(
+        training = TrainingRound(
             server_round, messages, ok, failures, record, self.grid.partition_of
         )
-        ok = self.round_plan.admit(exchange)
+        ok = self.round_plan.admit(training)
         new_arrays, metrics = self.strategy.aggregate_train(server_round, ok)
         if metrics is not None:
             record.add(
@@ -259,6 +254,22 @@ class FederationLoop:
                 "training",
             )
         return like(new_arrays, arrays) if new_arrays is not None else arrays
+
+    def train_exchange(self, server_round: int, messages: list[Message]) -> ExchangeResult:
+        """The training round's exchange: the clients' replies, or what a feature's training
+        exchange (SecAgg+) returns, run after any side tasks (it cannot carry them)."""
+        transport = self.training_exchange
+        if transport is None:
+            ok, failures = self.exchange(server_round, "train", messages)
+            return ExchangeResult(ok, failures, message_bytes(messages), message_bytes(ok), {})
+        result = self.deferred.settled_after(
+            lambda side: self.deferred.side_tasks_then(
+                side, lambda: transport.exchange(server_round, messages, self.grid)
+            )
+        )
+        if result.failures:
+            self.callback.on_client_failures(result.failures)
+        return result
 
     def federated_evaluate(
         self, server_round: int, arrays: ArrayRecord, record: RoundRecord
@@ -278,59 +289,10 @@ class FederationLoop:
         record.bytes_down += message_bytes(messages)
         if not ok:
             return
-        self.callback.on_client_evaluations(client_evaluations(server_round, ok, self.grid))
+        evaluations = client_evaluations(server_round, ok, self.grid.partition_of)
+        self.callback.on_client_evaluations(evaluations)
         record.add(federated_metrics([reply.content["metrics"] for reply in ok]), "evaluation")
         self.strategy.aggregate_evaluate(server_round, ok)
-
-
-def federated_metrics(replies: Sequence[dict[str, float]]) -> dict[str, float]:
-    """Federated and personalized evaluation over the clients that have local test rows.
-
-    Means are weighted by each client's number of test examples (a client without test rows
-    does not count, rather than counting as accuracy 0); the spread (std) and the mean of the
-    worst 10% of clients are over clients, unweighted: they describe fairness between clients.
-    """
-    examples = np.array([float(reply["num-examples"]) for reply in replies])
-    kept = [reply for reply, n in zip(replies, examples, strict=True) if n > 0]
-    if not kept:
-        return {}
-    weights = examples[examples > 0]
-    metric = lambda key: np.array([float(reply[key]) for reply in kept])  # noqa: E731
-    out = {"fed_loss_mean": float(np.average(metric("eval_loss"), weights=weights))}
-    out |= spread("fed_accuracy", metric("eval_accuracy"), weights)
-    out["pers_loss_mean"] = float(np.average(metric("pers_loss"), weights=weights))
-    out |= spread("pers_accuracy", metric("pers_accuracy"), weights)
-    if all("eval_wer" in reply for reply in kept):
-        # Worst 10% of clients by WER are those with the *highest* WER.
-        wer = spread("fed_wer", -metric("eval_wer"), weights)
-        out |= {key: -value if key != "fed_wer_std" else value for key, value in wer.items()}
-        out["fed_cer_mean"] = float(np.average(metric("eval_cer"), weights=weights))
-    return out
-
-
-def spread(name: str, values: np.ndarray, weights: np.ndarray) -> dict[str, float]:
-    """Weighted mean, std over clients and mean of the worst 10% of clients (at least one)."""
-    worst = np.sort(values)[: max(1, int(np.ceil(0.1 * len(values))))]
-    return {
-        f"{name}_mean": float(np.average(values, weights=weights)),
-        f"{name}_std": float(values.std()),
-        f"{name}_worst10": float(worst.mean()),
-    }
-
-
-def client_evaluations(
-    server_round: int, replies: list[Message], grid: VirtualClientGrid
-) -> list[ClientEvaluation]:
-    """Each client's evaluation metrics (``num-examples`` included), keyed by its partition."""
-    order = grid.partition_of
-    return [
-        ClientEvaluation(
-            server_round,
-            order.get(reply.metadata.src_node_id, -1),
-            {key: float(value) for key, value in reply.content["metrics"].items()},
-        )
-        for reply in replies
-    ]
 
 
 def initial_shared_arrays(plan: RunPlan) -> ArrayRecord:
@@ -345,13 +307,15 @@ def engine_slots(scenario: Scenario) -> int:
     """Flower nodes a run needs: the largest cohort of a round (training or evaluation).
 
     Clients are virtual (partitions named in each message), so this, not the population,
-    decides how many nodes Flower registers; plus the nodes central evaluation's slices take
-    (:func:`side_slots`).
+    decides how many nodes Flower registers: a training cohort as the scenario's features
+    enlarge it (over-selection) and its strategy runs it (FedBuff's concurrent clients), plus
+    the nodes central evaluation's slices take (:func:`side_slots`).
     """
     strategy, num_clients = scenario.strategy, scenario.data.num_clients
     train = cohort_size(num_clients, strategy.fraction_train, strategy.min_train_nodes)
-    train = over_selected(train, scenario.systems.over_selection)  # [systems] over-selection
-    train = max(train, getattr(strategy, "concurrency", 0))  # FedBuff's concurrent clients
+    for feature in features_for(scenario):
+        train = feature.train_nodes(train)
+    train = strategy.train_nodes(train)
     evaluate = cohort_size(num_clients, strategy.fraction_evaluate, strategy.min_evaluate_nodes)
     return max(train, evaluate) + side_slots(scenario)
 
@@ -383,32 +347,31 @@ def wait_for_nodes(grid: Grid, expected: int, timeout: float) -> list[int]:
 
 def build_server_app(
     plan: RunPlan,
-    test_rows: np.ndarray,
-    test_labels: np.ndarray,
+    evaluation: EvaluationData,
     callback: RunCallback,
     server_callbacks: Sequence[ServerCallback] = (),
     checkpointer: Checkpointer | None = None,
     resume: RunCheckpoint | None = None,
-    test_speakers: np.ndarray | None = None,
 ) -> ServerApp:
-    """The ServerApp: central evaluation first, then ``server_callbacks``, after every round;
-    a checkpoint every few rounds; or going on from ``resume``. ``test_speakers`` (one per
-    test row) lets the LiRA audit train its shadows on speakers it never scores."""
+    """The ServerApp: the strategy as the scenario's features wrap it; after every round,
+    central evaluation on ``evaluation``, the features' callbacks, then ``server_callbacks``;
+    a checkpoint every few rounds; or going on from ``resume``."""
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
+        features = features_for(plan.scenario)
         entry = registry.STRATEGIES[plan.scenario.strategy.name]
         strategy = entry.load()(plan.scenario.strategy, plan.scenario)
-        strategy, privacy_callbacks = privatize(
-            plan, strategy, test_rows, test_labels, test_speakers
-        )
-        callbacks = [
-            CentralEvaluation(plan, test_rows, test_labels),
-            *privacy_callbacks,
-            *server_callbacks,
+        for feature in features:
+            strategy = feature.wrap_strategy(plan, strategy)
+        callbacks: list[ServerCallback] = [
+            CentralEvaluation(plan, evaluation.rows, evaluation.labels)
         ]
-        loop = getattr(strategy, "federation_loop", FederationLoop)  # FedBuff has its own
-        loop(plan, grid, strategy, callbacks, callback, checkpointer, resume).run()
+        for feature in features:
+            callbacks += feature.server_callbacks(plan, evaluation)
+        callbacks += server_callbacks
+        loop = entry.load_loop()
+        loop(plan, grid, strategy, callbacks, callback, features, checkpointer, resume).run()
 
     return app

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -54,26 +54,40 @@ class CallbackResult:
     stop: str | None = None
 
 
-class ServerCallback(Protocol):
-    """Anything with ``after_round``; see the module docstring."""
+class ServerCallback:
+    """Something that runs after every round; see the module docstring.
 
-    def after_round(self, state: RoundState) -> CallbackResult | None: ...
+    Subclasses implement :meth:`after_round` and declare what the server may do with it:
+    ``overlaps_next_round`` (it only measures the global model, so it may run while the next
+    round trains, and may hand that work to the actors through :meth:`remote_work`) and
+    ``reads_round_metrics`` (it reads other callbacks' metrics of the round when it runs).
+    """
+
+    overlaps_next_round: bool = False
+    reads_round_metrics: bool = False
+
+    def after_round(self, state: RoundState) -> CallbackResult | None:
+        raise NotImplementedError
+
+    def remote_work(self, state: RoundState) -> RemoteWork | None:
+        """Work for the actor pool that stands in for :meth:`after_round` (None: none)."""
+        return None
 
 
-def can_overlap(callbacks: list[object]) -> bool:
+def can_overlap(callbacks: list[ServerCallback]) -> bool:
     """Whether the callbacks that may overlap the next round can: they all come first (their
     metrics lead each row, as when they run in order) and no callback reads the round's
     metrics when it runs."""
-    overlaps = [getattr(callback, "overlaps_next_round", False) for callback in callbacks]
+    overlaps = [callback.overlaps_next_round for callback in callbacks]
     first_other = overlaps.index(False) if False in overlaps else len(overlaps)
     return (
         any(overlaps)
         and not any(overlaps[first_other:])
-        and not any(getattr(callback, "reads_round_metrics", False) for callback in callbacks)
+        and not any(callback.reads_round_metrics for callback in callbacks)
     )
 
 
-class CentralEvaluation:
+class CentralEvaluation(ServerCallback):
     """The global model on the held-out test speakers, loaded into memory once.
 
     With partial sharing or frozen parameters the global model is the shared part only; it is

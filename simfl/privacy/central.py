@@ -31,7 +31,7 @@ from flwr.serverapp.strategy import (
     Strategy,
 )
 
-from simfl.engine.flower_internals import (
+from simfl.flower_compat.dp import (
     adaptive_clipping_wrapper,
     exact_dp_clipping,
     seeded_numpy_global,
@@ -163,7 +163,7 @@ def central_dp_wrapper(strategy: Strategy, privacy: PrivacyConfig, sampled: int)
         )
         return wrapper(strategy, privacy.noise_multiplier, privacy.clipping_norm, sampled)
     # Flower's adaptive wrapper, its norm moving as Andrew et al. 2021 (Flower's sign is
-    # inverted: simfl.engine.flower_internals, assumption 16).
+    # inverted: simfl.flower_compat.dp, adaptive-clipping-norm-sign-inverted).
     wrapper = adaptive_clipping_wrapper(privacy.clipping_side)
     return wrapper(
         strategy,

@@ -10,12 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from flwr.app import Context, Message
 
-from simfl.engine.flower_internals import (
-    exact_dp_clipping,
-    message_partition,
-    partition_as_node_mod,
-    seeded_numpy_global,
-)
+from simfl.flower_compat.dp import exact_dp_clipping, seeded_numpy_global
+from simfl.flower_compat.grid import message_partition, partition_as_node_mod
 from simfl.privacy.central import PARTITION_METRIC
 from simfl.seeding import derive_seed
 
@@ -31,8 +27,7 @@ def train_mods(plan: RunPlan) -> list[Any]:
         return []
     mods: list[Any] = [seeded_noise_mod(seed)]
     if privacy.secagg.enabled:
-        from flwr.client.mod import secaggplus_mod
-
+        from simfl.flower_compat.secagg import secaggplus_mod
         from simfl.privacy.secagg import dropout_mod, fitins_bridge_mod
 
         mods += [

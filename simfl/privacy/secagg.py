@@ -2,8 +2,10 @@
 
 In Flower 1.42 SecAgg+ exists only on the legacy workflow path: the server workflow drives a
 legacy ``flwr.server.strategy.Strategy`` (``configure_fit``/``aggregate_fit``) through a
-``LegacyContext``, and the client mod expects legacy ``FitIns``/``FitRes`` records. This bridge
-runs the protocol inside simfl's round loop and keeps the rest of the engine as it is:
+``LegacyContext``, and the client mod expects legacy ``FitIns``/``FitRes`` records (every legacy
+object is built and read in :mod:`simfl.flower_compat.secagg`, assumption
+``secaggplus-workflow-drives-a-legacy-strategy``). This bridge runs the protocol inside simfl's
+round loop and keeps the rest of the engine as it is:
 
 - the round's cohort is what the Message-API strategy sampled (seeded, as always); the legacy
   strategy the workflow sees hands out exactly those nodes with FitIns built from the messages;
@@ -34,17 +36,25 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
 
-from simfl.engine.flower_internals import seeded_sampling
 from simfl.engine.records import ClientFailure
 from simfl.errors import SimflError
+from simfl.flower_compat.grid import PARTITION_ID_KEY, message_partition, seeded_sampling
+from simfl.flower_compat.secagg import (
+    COLLECT_STAGE,
+    SECAGG_RECORD,
+    STAGE_KEY,
+    fitins_content,
+    fitres_content,
+    legacy_context,
+    legacy_fitins,
+    legacy_ndarrays,
+    secaggplus_workflow,
+)
 from simfl.seeding import derive_seed
 
 if TYPE_CHECKING:
     from simfl.schema.privacy import SecAggConfig
 
-#: The SecAgg+ workflow's stage key and the stage after keys are shared.
-STAGE_KEY, COLLECT_STAGE = "stage", "collect_masked_vectors"
-SECAGG_RECORD = "secaggplus_configs"
 ARRAY_NAMES = "simfl-array-names"
 #: Train config flag: weigh this client's vector 1 in SecAgg+ (central DP's uniform weights).
 UNIT_WEIGHT = "simfl-unit-weight"
@@ -130,24 +140,20 @@ class LegacyCohort:
     mean: list[np.ndarray] | None = None
 
     def configure_fit(self, server_round: int, parameters: Any, client_manager: Any) -> list:
-        from flwr.common import FitIns, ndarrays_to_parameters
-
         out = []
         for message in self.messages:
             arrays: ArrayRecord = message.content["arrays"]
             config = dict(message.content["config"])
             config[ARRAY_NAMES] = "\n".join(arrays.keys())  # legacy Parameters have no names
             config[UNIT_WEIGHT] = self.unit_weights
-            fitins = FitIns(ndarrays_to_parameters(arrays.to_numpy_ndarrays()), config)
+            fitins = legacy_fitins(arrays.to_numpy_ndarrays(), config)
             out.append((_Proxy(message.metadata.dst_node_id), fitins))
         return out
 
     def aggregate_fit(self, server_round: int, results: list, failures: list) -> tuple:
-        from flwr.common import parameters_to_ndarrays
-
         self.results = results
         if results:
-            self.mean = parameters_to_ndarrays(results[0][1].parameters)
+            self.mean = legacy_ndarrays(results[0][1].parameters)
         return results[0][1].parameters if results else None, {}
 
 
@@ -162,9 +168,7 @@ class SecureAggregation:
         self.last: dict[str, float] = {}
 
     def workflow(self) -> Any:
-        from flwr.server.workflow import SecAggPlusWorkflow
-
-        return SecAggPlusWorkflow(
+        return secaggplus_workflow(
             num_shares=self.secagg.num_shares,
             reconstruction_threshold=self.secagg.reconstruction_threshold,
             max_weight=MAX_WEIGHT,
@@ -178,20 +182,11 @@ class SecureAggregation:
         self, server_round: int, messages: list[Message], grid: Any
     ) -> tuple[list[Message], list[ClientFailure]]:
         """The protocol for ``messages``' cohort; one reply (the mean) per surviving client."""
-        from flwr.server.compat.legacy_context import LegacyContext
-        from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
-        from flwr.server.workflow.constant import Key as WorkflowKey
-
         if not messages:
             return [], []
         cohort = LegacyCohort(messages, self.unit_weights)
-        state = RecordDict()
-        state.config_records[MAIN_CONFIGS_RECORD] = _config(
-            {WorkflowKey.CURRENT_ROUND: server_round}
-        )
         reference: ArrayRecord = messages[0].content["arrays"]
-        state.array_records[MAIN_PARAMS_RECORD] = _legacy_arrays(reference)
-        context = LegacyContext(Context(0, 0, {}, state, {}), strategy=cohort)  # type: ignore[arg-type]
+        context = legacy_context(server_round, reference, cohort)
         start = time.perf_counter()
         with (
             grid.addressed_by_partition() as by_partition,
@@ -243,21 +238,6 @@ class SecureAggregation:
         return replies, failures
 
 
-def _config(values: dict) -> Any:
-    from flwr.app import ConfigRecord
-
-    return ConfigRecord(values)
-
-
-def _legacy_arrays(arrays: ArrayRecord) -> ArrayRecord:
-    import flwr.compat.common.recorddict_compat as compat
-    from flwr.common import ndarrays_to_parameters
-
-    return compat.parameters_to_arrayrecord(
-        ndarrays_to_parameters(arrays.to_numpy_ndarrays()), keep_input=True
-    )
-
-
 # --------------------------------------------------------------------------- client side
 
 
@@ -267,8 +247,6 @@ def dropout_mod(secagg: SecAggConfig, seed: int) -> Any:
     from flwr.app import Error
 
     def mod(message: Message, context: Context, call_next: Any) -> Message:
-        from simfl.engine.flower_internals import message_partition
-
         configs = message.content.config_records.get(SECAGG_RECORD)
         if configs is not None and configs.get(STAGE_KEY) == COLLECT_STAGE:
             client = message_partition(message)
@@ -284,37 +262,24 @@ def dropout_mod(secagg: SecAggConfig, seed: int) -> Any:
 
 def fitins_bridge_mod(message: Message, context: Context, call_next: Any) -> Message:
     """Legacy FitIns in, simfl's train message through the inner handler, FitRes out."""
-    import flwr.compat.common.recorddict_compat as compat
     from flwr.app import ConfigRecord
-    from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
-
-    from simfl.engine.flower_internals import PARTITION_ID_KEY, message_partition
 
     partition = message_partition(message)  # in the routing config, beside the legacy records
-    fitins = compat.recorddict_to_fitins(message.content, keep_input=True)
-    config = dict(fitins.config)
+    ndarrays, config = fitins_content(message.content)
     config[PARTITION_ID_KEY] = partition
     names = str(config.pop(ARRAY_NAMES)).split("\n")
     unit_weight = bool(config.pop(UNIT_WEIGHT, False))
-    ndarrays = _parameters_to_ndarrays(fitins.parameters)
     arrays = ArrayRecord({name: Array(a) for name, a in zip(names, ndarrays, strict=True)})
     message.content = RecordDict({"arrays": arrays, "config": ConfigRecord(config)})
     reply = call_next(message, context)
     if reply.has_error():
         return reply
     metrics = dict(reply.content["metrics"])
-    fitres = FitRes(
-        Status(Code.OK, ""),
-        ndarrays_to_parameters(reply.content["arrays"].to_numpy_ndarrays()),
+    content = fitres_content(
+        reply.content["arrays"].to_numpy_ndarrays(),
         # Equal weights at SecAgg+'s full weight: a weight of 1 would scale every vector by
         # 1 / max_weight before quantization and lose three digits of precision.
         int(MAX_WEIGHT) if unit_weight else int(metrics.get("num-examples", 1)),
         metrics,
     )
-    return Message(compat.fitres_to_recorddict(fitres, keep_input=True), reply_to=message)
-
-
-def _parameters_to_ndarrays(parameters: Any) -> list[np.ndarray]:
-    from flwr.common import parameters_to_ndarrays
-
-    return parameters_to_ndarrays(parameters)
+    return Message(content, reply_to=message)

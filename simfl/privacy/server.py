@@ -1,24 +1,17 @@
-"""The server's side of privacy: the strategy wrapped for the scenario's privacy mode, and one
-server callback that accounts epsilon, enforces the budget and runs the audit at the end."""
+"""The server's side of privacy: one server callback that accounts epsilon, enforces the budget
+and runs the audit at the end, and what ``summary.json`` says about privacy. The strategy is
+wrapped for the scenario's privacy mode by :mod:`simfl.privacy.feature`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from simfl.engine.server_callbacks import CallbackResult, RoundState
+from simfl.engine.server_callbacks import CallbackResult, RoundState, ServerCallback
 from simfl.privacy.audit import MembershipAudit
-from simfl.privacy.central import PARTITION_METRIC, PrivateAggregation, private_strategy
+from simfl.privacy.central import PARTITION_METRIC, PrivateAggregation
 
 if TYPE_CHECKING:
-    import numpy as np
-    from flwr.serverapp.strategy import Strategy
-
     from simfl.engine.plan import RunPlan
-
-
-def privacy_active(plan: RunPlan) -> bool:
-    privacy = plan.scenario.privacy
-    return privacy.mode != "none" or privacy.audit.attack != "none"
 
 
 def accountant_for(mode: str) -> type | None:
@@ -34,7 +27,7 @@ def accountant_for(mode: str) -> type | None:
     return accountants.get(mode)
 
 
-class PrivacyCallback:
+class PrivacyCallback(ServerCallback):
     """Accounting first (its stop decides whether this is the last round), then the audit of
     the last round's global model."""
 
@@ -66,32 +59,6 @@ class PrivacyCallback:
             if state.server_round >= self.rounds or result.stop is not None:
                 metrics |= self.audit.run(state.arrays).metrics()
         return CallbackResult(metrics, result.stop)
-
-
-def privatize(
-    plan: RunPlan,
-    strategy: Strategy,
-    test_rows: np.ndarray,
-    test_labels: np.ndarray,
-    test_speakers: np.ndarray | None = None,
-) -> tuple[Strategy, list[Any]]:
-    """The strategy and server callbacks for the scenario's ``[privacy]`` (unchanged if none)."""
-    if not privacy_active(plan):
-        return strategy, []
-    aggregation = private_strategy(strategy, plan.scenario)
-    callback = PrivacyCallback(plan, aggregation, test_rows, test_labels, test_speakers)
-    return aggregation, [callback]
-
-
-def secure_aggregation(scenario: Any, timeout: float) -> Any:
-    """The SecAgg+ bridge for the round loop, or None when ``privacy.secagg`` is off."""
-    if not scenario.privacy.secagg.enabled:
-        return None
-    from simfl.privacy.secagg import SecureAggregation
-
-    privacy = scenario.privacy
-    unit = privacy.central and privacy.uniform_weights
-    return SecureAggregation(privacy.secagg, scenario.scenario.seed, timeout, unit)
 
 
 def privacy_summary(scenario: Any) -> dict[str, Any] | None:

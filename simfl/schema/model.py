@@ -46,6 +46,14 @@ class KwsCnnConfig(KwsCnnParams):
 
     name: Literal["kws-cnn"]
 
+    @property
+    def has_batch_norm(self) -> bool:
+        return self.batch_norm
+
+    def init_description(self) -> str:
+        """How the model's weights start, for the run's summary."""
+        return "random (seeded)"
+
 
 #: Whisper's own input: 30 s of 10 ms frames.
 FULL_FRAMES = 3000
@@ -108,6 +116,10 @@ class WhisperParams(Section):
     def positions(self) -> int:
         """Encoder positions for ``input_frames`` (the second convolution has stride 2)."""
         return self.input_frames // 2
+
+    @property
+    def has_batch_norm(self) -> bool:
+        return False  # Whisper normalizes with LayerNorm
 
     def init_description(self) -> str:
         """What the run summary says about where the weights came from."""

@@ -131,7 +131,7 @@ class PrivacyConfig(Section):
             self._check_secagg(scenario, cohort)
 
     def _check_dpsgd(self, scenario: Scenario) -> None:
-        if getattr(scenario.model, "batch_norm", False) and not self.fix_batch_norm:
+        if scenario.model.has_batch_norm and not self.fix_batch_norm:
             raise ValueError(
                 "model.batch_norm = true cannot train with privacy.mode = 'local-dpsgd' "
                 "(Opacus needs per-sample gradients); set model.batch_norm = false or "

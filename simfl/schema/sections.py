@@ -32,8 +32,8 @@ class TrainConfig(Section):
     momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
     weight_decay: float = Field(default=0.0, ge=0.0)
     eval_batch_size: int = Field(default=256, ge=1)
-    # fp32 runs exactly the loops of old (no autocast); bf16 / fp16 autocast the forward pass,
-    # fp16 with a gradient scaler. Hash-neutral: scenarios without it keep their identity.
+    # fp32 runs without autocast; bf16 / fp16 autocast the forward pass, fp16 with a gradient
+    # scaler. Hash-neutral: scenarios without it keep their identity.
     precision: Precision = Field(default="fp32", json_schema_extra=HASH_NEUTRAL)
 
 
@@ -59,12 +59,6 @@ class ResourcesConfig(Section):
     evaluation_overlap: Literal["auto", "driver", "actors", "off"] = Field(
         default="auto", json_schema_extra=HASH_NEUTRAL
     )
-
-
-class FaultsConfig(Section):
-    """``[faults]``: each sampled client crashes with this probability, per round and phase."""
-
-    client_crash_probability: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
 class TrackingConfig(Section):

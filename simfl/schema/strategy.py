@@ -84,9 +84,13 @@ class StrategyBase(Section):
         """Extra entries for the train ConfigRecord (beyond what the Flower strategy adds)."""
         return {}
 
+    def train_nodes(self, cohort: int) -> int:
+        """Flower nodes this strategy's training needs for a sampled ``cohort``."""
+        return cohort
+
     def check_scenario(self, scenario: Scenario) -> None:
         """Constraints involving other tables; raise ValueError with a one-line reason."""
-        if self.local_batch_norm and not getattr(scenario.model, "batch_norm", False):
+        if self.local_batch_norm and not scenario.model.has_batch_norm:
             raise ValueError(
                 "strategy.local_batch_norm needs a model with BatchNorm (model.batch_norm = true)"
             )
@@ -278,6 +282,10 @@ class FedBuffConfig(StrategyBase):
     server_learning_rate: float = Field(default=1.0, gt=0.0, le=100.0)
     server_momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
     weighting: Literal["num_examples", "uniform"] = "num_examples"
+
+    def train_nodes(self, cohort: int) -> int:
+        """C clients train at once, whatever a synchronous round would sample."""
+        return max(cohort, self.concurrency)
 
     @model_validator(mode="after")
     def _buffer_fits(self) -> FedBuffConfig:

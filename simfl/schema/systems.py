@@ -84,9 +84,17 @@ class AvailabilityConfig(Section):
 
 class SystemFaultsConfig(Section):
     """``[systems.faults]``: per sampled client and round (seeded), the chance that it crashes
-    before or after training, hangs (never answers: dropped at the deadline or
-    ``resources.round_timeout_s``) or runs ``slowdown_factor`` times slower."""
+    in each phase it is asked for (``client_crash_probability``: training and evaluation),
+    crashes before or after training, hangs (never answers: dropped at the deadline or
+    ``resources.round_timeout_s``) or runs ``slowdown_factor`` times slower.
 
+    ``[faults] client_crash_probability`` is read as this key's alias (:mod:`simfl.config`),
+    and a scenario's hash holds the value where that table puts it, so both spellings of a
+    scenario have one hash."""
+
+    client_crash_probability: float = Field(
+        default=0.0, ge=0.0, le=1.0, json_schema_extra=HASH_NEUTRAL
+    )
     crash_before_train: float = Field(default=0.0, ge=0.0, le=1.0)
     crash_after_train: float = Field(default=0.0, ge=0.0, le=1.0)
     hang: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -130,8 +138,14 @@ class SystemsConfig(Section):
 
     @property
     def enabled(self) -> bool:
-        """Whether the scenario has a ``[systems]`` table other than the defaults."""
-        return self != SystemsConfig()
+        """Whether the scenario simulates systems: a ``[systems]`` table other than the
+        defaults, crashes in any phase (``faults.client_crash_probability``) aside."""
+        return self.without_phase_crashes() != SystemsConfig()
+
+    def without_phase_crashes(self) -> SystemsConfig:
+        """This table with ``faults.client_crash_probability`` at its default."""
+        faults = self.faults.model_copy(update={"client_crash_probability": 0.0})
+        return self.model_copy(update={"faults": faults})
 
     def check_scenario(self, scenario: Scenario) -> None:
         if self.attack.kind != "none" and self.attack.fraction == 0.0:

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp.strategy import MultiKrum
-from flwr.serverapp.strategy.multikrum import select_multikrum
 
+from simfl.flower_compat.strategies import select_multikrum
 from simfl.strategies.weighting import Weighting, uniform_aggregate
 
 #: How Bulyan selects theta models: Flower's one Krum pass, or the paper's recursive Krum.

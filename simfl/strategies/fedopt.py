@@ -31,8 +31,8 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAdagrad, FedAdam, FedYogi
-from flwr.serverapp.strategy.fedopt import FedOpt
 
+from simfl.flower_compat.strategies import FedOpt
 from simfl.schema.strategy import BiasCorrection, SecondMomentStart, Weighting
 from simfl.strategies.weighting import WeightedOrUniformMean
 

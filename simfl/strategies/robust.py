@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flwr.serverapp.strategy import Bulyan, FedMedian, FedTrimmedAvg, Krum
-from flwr.serverapp.strategy.multikrum import select_multikrum
 
+from simfl.flower_compat.strategies import select_multikrum
 from simfl.strategies.byzantine import MultiKrumRule, select_by_recursive_krum
 
 if TYPE_CHECKING:

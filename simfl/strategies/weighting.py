@@ -14,7 +14,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAvg
 
-from simfl.engine.flower_internals import valid_train_contents
+from simfl.flower_compat.strategy_state import valid_train_contents
 from simfl.schema.strategy import Weighting
 
 

@@ -138,22 +138,22 @@ def _claim_and_run(cell: Cell, run: _SweepPass) -> str:
 
 
 def _run_one(cell: Cell, run: _SweepPass) -> str:
-    from simfl.run import run_scenario
+    from simfl.run import RunOptions, run_scenario
 
     report = run.report
     run_dir, resume = run.store.prepare(cell)
     started = time.perf_counter()
     try:
-        outcome = run_scenario(
-            cell.scenario,
+        options = RunOptions(
             wandb_mode=run.wandb_mode,
-            callbacks=run.callbacks_for(cell) if run.callbacks_for else None,
+            trackers=run.callbacks_for(cell) if run.callbacks_for else (),
             run_dir=run_dir,
             run_name=f"{cell.label} [{cell.cell_id}]",
             wandb_group=run.sweep.sweep_id,
             session=run.session,
             resume=resume,
         )
+        outcome = run_scenario(cell.scenario, options)
     except Exception as error:  # a failed cell must not stop the sweep
         report.failed[cell.cell_id] = f"{type(error).__name__}: {error}"
         return "failed"

@@ -32,10 +32,6 @@ class Availability:
         """Partition ids online at ``t``, ascending."""
         return [c for c in range(self.num_clients) if self.online_until(c, t) > t]
 
-    def stays_online(self, client: int, t0: float, t1: float) -> bool:
-        """Online at ``t0`` and without interruption until ``t1``."""
-        return self.online_until(client, t0) >= t1
-
 
 class PeriodicIntervals(Availability):
     """Online intervals within each client's period, repeating (diurnal patterns, traces).

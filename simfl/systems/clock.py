@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from simfl.engine.server_callbacks import CallbackResult, RoundState
+from simfl.engine.server_callbacks import CallbackResult, RoundState, ServerCallback
 
 HOUR = 3600.0
 
@@ -33,7 +33,7 @@ def client_round_seconds(
     return compute + network + latency_ms / 1000.0
 
 
-class SimulatedClock:
+class SimulatedClock(ServerCallback):
     """Simulated time of the run; a server callback adding ``sim_time_s``, ``sim_time_h`` and
     ``sim_hours_to_target`` (NaN until central accuracy first reaches ``target``)."""
 

@@ -25,12 +25,13 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp.strategy import FedAvg
 
-from simfl.engine.records import RoundRecord
-from simfl.engine.server_app import FederationLoop, message_bytes
+from simfl.engine.records import RoundRecord, message_bytes
+from simfl.engine.server_app import FederationLoop
 from simfl.errors import ClientFailuresError
 from simfl.seeding import derive_seed
 from simfl.systems.availability import build_availability
 from simfl.systems.clock import SimulatedClock
+from simfl.systems.feature import CLOCK_NOT_CHECKPOINTED
 from simfl.systems.rounds import WAIT_STEP_S, SystemsPlan, client_timing
 
 if TYPE_CHECKING:
@@ -117,6 +118,8 @@ class Launch:
 
 class FedBuffLoop(FederationLoop):
     """The asynchronous server loop; each ``train`` call runs until one server update."""
+
+    not_resumable = CLOCK_NOT_CHECKPOINTED
 
     def __init__(self, plan: Any, grid: Any, strategy: FedBuff, *args: Any) -> None:
         super().__init__(plan, grid, strategy, *args)
@@ -320,6 +323,3 @@ class FedBuffLoop(FederationLoop):
             },
             "fedbuff",
         )
-
-
-FedBuff.federation_loop = FedBuffLoop  # type: ignore[attr-defined]

@@ -1,9 +1,9 @@
 """The per-round systems plan: who can be sampled, whose update counts, how long a round takes.
 
-:class:`FederationLoop` asks a round plan three things: sample within this context
-(``sampling``), and after the exchange, which replies reach aggregation (``admit``). Without
-``[systems]`` the plan is :class:`NoSystems`, which changes nothing. :class:`SystemsPlan`
-samples only available clients (over-selecting ⌈(1+o)·K⌉ when asked), times every client with
+The round loop asks its planner (:class:`simfl.engine.round_planner.RoundPlanner`) to sample
+within a context (``sampling``) and, after the exchange, which replies reach aggregation
+(``admit``); :mod:`simfl.systems.feature` gives it this one. :class:`SystemsPlan` samples
+only available clients (over-selecting ⌈(1+o)·K⌉ when asked), times every client with
 :func:`~simfl.systems.clock.client_round_seconds`, and ends the round as a server would: when
 K clients have finished (over-selection), when every sampled client has finished, failed or
 gone offline, or at the deadline (``systems.deadline_s``, else ``resources.round_timeout_s``)
@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simfl.engine.flower_internals import cohort_size, fixed_cohort
+from simfl.engine.records import message_bytes
+from simfl.engine.round_planner import RoundPlanner, TrainingRound
+from simfl.flower_compat.grid import cohort_size, fixed_cohort
 from simfl.schema.systems import over_selected
 from simfl.seeding import rng_for
 from simfl.systems.availability import Availability, build_availability
@@ -33,39 +35,11 @@ if TYPE_CHECKING:
 
     from simfl.config import Scenario
     from simfl.engine.plan import RunPlan
-    from simfl.engine.records import ClientFailure, RoundRecord
+    from simfl.engine.server_callbacks import ServerCallback
 
 #: When too few clients are online to sample a cohort, the server checks again this often.
 WAIT_STEP_S = 60.0
 MAX_WAIT_S = 30 * 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class TrainingExchange:
-    """One round's training exchange as the server saw it: what was sent (``messages``), the
-    replies without error (``ok``), the failures, the round's record and the node-to-partition
-    map."""
-
-    server_round: int
-    messages: list[Message]
-    ok: list[Message]
-    failures: list[ClientFailure]
-    record: RoundRecord
-    partition_of: dict[int, int]
-
-
-class NoSystems:
-    """No ``[systems]``: Flower samples as always and every reply is aggregated."""
-
-    def sampling(self, phase: str, grid: Any, strategy: Any, server_round: int) -> Any:
-        return contextlib.nullcontext()
-
-    def admit(self, exchange: TrainingExchange) -> list[Message]:
-        """The replies whose updates reach aggregation (all of them here)."""
-        return exchange.ok
-
-    def server_callbacks(self) -> list[Any]:
-        return []
 
 
 @dataclass
@@ -91,7 +65,7 @@ class ClientTiming:
         )
 
 
-class SystemsPlan(NoSystems):
+class SystemsPlan(RoundPlanner):
     """Availability, timing, deadlines and over-selection for a synchronous run."""
 
     def __init__(
@@ -108,7 +82,7 @@ class SystemsPlan(NoSystems):
         self._keep = math.inf  # K of the current round under over-selection
         self._idle_s = 0.0
 
-    def server_callbacks(self) -> list[Any]:
+    def server_callbacks(self) -> list[ServerCallback]:
         return [self.clock]
 
     # ------------------------------------------------------------------ sampling
@@ -158,10 +132,8 @@ class SystemsPlan(NoSystems):
         slow = rng_for(self.seed, "fault-slow", client, server_round).random()
         return hangs, faults.slowdown_factor if slow < faults.slowdown_probability else 1.0
 
-    def admit(self, exchange: TrainingExchange) -> list[Message]:
+    def admit(self, exchange: TrainingRound) -> list[Message]:
         """Times the replies, advances the clock, records the drops; the kept replies."""
-        from simfl.engine.server_app import message_bytes
-
         messages, ok, partition_of = exchange.messages, exchange.ok, exchange.partition_of
         down = {message.metadata.dst_node_id: message_bytes([message]) for message in messages}
         replied = [
@@ -236,11 +208,9 @@ def client_timing(plan: RunPlan) -> ClientTiming:
     return ClientTiming(sizes, profiles, scenario.train.local_epochs)
 
 
-def build_round_plan(plan: RunPlan) -> NoSystems:
-    """The round plan for ``plan``'s scenario: :class:`NoSystems` without ``[systems]``."""
+def systems_plan(plan: RunPlan) -> SystemsPlan:
+    """The round plan for ``plan``'s scenario, its clock at zero."""
     scenario = plan.scenario
-    if not scenario.systems.enabled:
-        return NoSystems()
     systems = scenario.systems
     availability = build_availability(
         systems.availability, scenario.data.num_clients, scenario.scenario.seed
@@ -249,4 +219,4 @@ def build_round_plan(plan: RunPlan) -> NoSystems:
     return SystemsPlan(scenario, client_timing(plan), availability, clock)
 
 
-__all__ = ["NoSystems", "SystemsPlan", "build_round_plan"]
+__all__ = ["SystemsPlan", "systems_plan"]

@@ -18,7 +18,6 @@ import pandas as pd
 
 from simfl.atomic import (
     append_line,
-    read_complete_lines,
     write_atomically,
     write_json,
     write_table,
@@ -124,13 +123,6 @@ def _plot_partition(info: RunInfo, path: Path) -> None:
     from partitioners.plots import plot_partition
 
     plot_partition(info.partition_clients, info.partition_scores, path)
-
-
-def read_metrics_lines(run_dir: Path) -> pd.DataFrame:
-    """``metrics.jsonl`` as a table (a running or interrupted run's rounds so far)."""
-    path = Path(run_dir) / METRICS_LINES
-    rows = [json.loads(line) for line in read_complete_lines(path)] if path.exists() else []
-    return pd.DataFrame(rows)
 
 
 def _json_line(row: dict[str, Any]) -> str:

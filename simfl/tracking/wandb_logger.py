@@ -20,8 +20,8 @@ from simfl.engine.records import RoundRecord
 from simfl.tracking.callbacks import RunCallback, RunInfo
 
 #: W&B tables are for looking at; a population of 10^5 clients stays in partition.parquet.
-#: Capped in cells, not rows: building and logging a W&B table costs about 25 us a cell, and
-#: the 35-word partition table has 46 columns (10,000 rows of it took 11.8 s of start-up).
+#: Capped in cells, not rows: building and logging a W&B table costs time per cell, and the
+#: 35-word partition table has 46 columns, so a row cap would still cost seconds of start-up.
 MAX_TABLE_CELLS = 50_000
 
 RUN_ID_FILE = "wandb_run_id"
