@@ -302,6 +302,10 @@ FEATURES = {
         "simfl.strategies.loss_at_global:LossAtGlobalFeature",
         "q-FFL: each client's loss at the received model, before training",
     ),
+    "update-clipping": Plugin(
+        "simfl.strategies.update_clipping:UpdateClippingFeature",
+        "each client bounds its update's L2 norm (train.max_update_norm)",
+    ),
 }
 
 TABLES: dict[str, dict[str, Entry]] = {

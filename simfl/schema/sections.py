@@ -35,6 +35,9 @@ class TrainConfig(Section):
     # fp32 runs without autocast; bf16 / fp16 autocast the forward pass, fp16 with a gradient
     # scaler. Hash-neutral: scenarios without it keep their identity.
     precision: Precision = Field(default="fp32", json_schema_extra=HASH_NEUTRAL)
+    # Each client scales its update (trained minus received weights) down to this L2 norm
+    # before sending it (simfl.strategies.update_clipping); 0: updates travel as trained.
+    max_update_norm: float = Field(default=0.0, ge=0.0, json_schema_extra=HASH_NEUTRAL)
 
 
 class ResourcesConfig(Section):
