@@ -171,3 +171,62 @@ def test_local_layers_are_checked_against_the_model_in_preparation():
     assert str(error).startswith(
         "quickstart.toml: key 'strategy.local_layers': ['nosuchlayer'] match no parameter"
     )
+
+
+#: Hashes of quickstart and systems-stragglers with ``[faults] client_crash_probability = 0.3``
+#: while ``[faults]`` was a table of its own: the alias keeps them.
+FAULTS_HASHES = {
+    "quickstart.toml": "3f9ccf9cec05c2057b8902e2fab1f66d82a879d20f2f9e44cf34d2b6da901be4",
+    "systems-stragglers.toml": "84f66752abb7ade16aeb882bb87278781a0c26530369053961ea082566ad8497",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS_HASHES))
+def test_faults_table_is_an_alias_of_systems_faults_with_the_same_hash(tmp_path, name):
+    text = (QUICKSTART.parent / name).read_text()
+    old = load_scenario(_write(tmp_path, text + "\n[faults]\nclient_crash_probability = 0.3\n"))
+    new = load_scenario(
+        QUICKSTART.parent / name, ["systems.faults.client_crash_probability=0.3"]
+    )
+    assert old.systems.faults.client_crash_probability == 0.3
+    assert old.full_hash() == new.full_hash() == FAULTS_HASHES[name]
+    assert len(old.deprecations) == 1 and "[faults]" in old.deprecations[0]
+    assert not new.deprecations
+    # crashes alone simulate no systems: no round planner, no clock
+    assert not load_scenario(QUICKSTART, ["faults.client_crash_probability=0.3"]).systems.enabled
+
+
+def test_validate_says_the_old_faults_spelling_is_deprecated_in_one_line(tmp_path, cli):
+    path = _write(tmp_path, _quickstart_text() + "\n[faults]\nclient_crash_probability = 0.1\n")
+    done = cli("validate", path)
+    assert done.returncode == 0
+    assert done.stderr.strip().splitlines() == [
+        "bad.toml: [faults] client_crash_probability is deprecated: write [systems.faults] "
+        "client_crash_probability"
+    ]
+    assert "client_crash_probability = 0.1" in done.stdout  # resolved under [systems.faults]
+    assert "[faults]" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "[faults]\nclient_crash_probability = 0.1\n[systems.faults]\n"
+            "client_crash_probability = 0.2\n",
+            "bad.toml: key 'faults.client_crash_probability': also set as "
+            "systems.faults.client_crash_probability; keep only "
+            "systems.faults.client_crash_probability",
+        ),
+        (
+            "[faults]\ncrash = 0.1\n",
+            "bad.toml: key 'faults': unknown key 'crash': [faults] holds only "
+            "client_crash_probability (an old spelling of "
+            "systems.faults.client_crash_probability)",
+        ),
+    ],
+)
+def test_faults_alias_conflicts_are_one_line_errors(tmp_path, extra, message):
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(_write(tmp_path, _quickstart_text() + "\n" + extra))
+    assert str(caught.value) == message

@@ -163,9 +163,16 @@ def _stop_unused_daemons(verbose: bool) -> None:
         from ray._private import worker
 
         node = worker._global_node
+        if node is None:
+            return
+        kill = {
+            "monitor": node.kill_monitor,
+            "dashboard": node.kill_dashboard,
+            "log_monitor": node.kill_log_monitor,
+        }
         for name in names:
-            if node is not None and name in node.all_processes:
-                getattr(node, f"kill_{name}")(check_alive=False)
+            if name in node.all_processes:
+                kill[name](check_alive=False)
     except Exception:  # noqa: BLE001 - memory only: the run works with them alive
         pass
 

@@ -2,8 +2,8 @@
 
 Flower's simulation builds an in-memory Grid over an in-memory LinkState and sets a task
 identity inside ``run_simulation``; the contract tests build the same objects, so strategies
-sample real node ids and messages get real metadata. (``tests/flower_helpers.py`` holds the
-same helpers for the tests under ``tests/``, which cannot import a conftest.)
+sample real node ids and messages get real metadata. ``tests/flower_helpers.py`` hands the same
+helpers to the tests under ``tests/``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ RUN_ID, TASK_ID = 4242, 17
 
 
 @contextmanager
-def _flower_task() -> Iterator[None]:
+def task_identity() -> Iterator[None]:
     """The task identity Flower's simulation sets before any Message is built."""
     saved = (TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id)
     TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = TASK_ID, RUN_ID, 0
@@ -38,7 +38,7 @@ def _flower_task() -> Iterator[None]:
         TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id = saved
 
 
-def _in_memory_grid(num_nodes: int) -> InMemoryGrid:
+def in_memory_grid_of(num_nodes: int) -> InMemoryGrid:
     """Flower's InMemoryGrid over a fresh in-memory LinkState with ``num_nodes`` online nodes."""
     factory = LinkStateFactory(
         FLWR_IN_MEMORY_DB_NAME, NoOpFederationManager(), ObjectStoreFactory()
@@ -64,10 +64,10 @@ def _in_memory_grid(num_nodes: int) -> InMemoryGrid:
 @pytest.fixture
 def flower_task() -> Callable[[], AbstractContextManager[None]]:
     """``with flower_task():`` sets Flower's task identity for the block (messages need it)."""
-    return _flower_task
+    return task_identity
 
 
 @pytest.fixture
 def in_memory_grid() -> Callable[[int], InMemoryGrid]:
     """``in_memory_grid(n)``: Flower's InMemoryGrid with ``n`` registered, online nodes."""
-    return _in_memory_grid
+    return in_memory_grid_of
