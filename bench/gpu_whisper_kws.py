@@ -110,10 +110,10 @@ def scenario_for(args: argparse.Namespace, work: Path, precision: str, fraction:
     return load_scenario(SCENARIO, overrides)
 
 
-def engine_run(scenario: Scenario, session: RaySession, declared: bool) -> dict[str, Any]:
+def engine_run(scenario: Scenario, session: RaySession) -> dict[str, Any]:
     """One whisper-kws run through simfl's engine on ``session``."""
     with DevicePeak() as device:
-        options = RunOptions(wandb_mode="disabled", session=session, declared_gpus=declared)
+        options = RunOptions(wandb_mode="disabled", session=session)
         outcome = run_scenario(scenario, options)
     rounds = [r for r in outcome.history.rounds if r.round > 0]
     timed = rounds[1:] or rounds  # round 1 pays actor start-up and CUDA initialisation
@@ -250,8 +250,7 @@ def main() -> None:
     with ray_session(None, {"num_gpus": 1, "num_cpus": cpus}) as session:
         for precision in args.precisions:
             for fraction in args.fractions:
-                run = engine_run(scenario_for(args, work, precision, fraction), session,
-                                 declared=args.cpu_smoke)  # fmt: skip
+                run = engine_run(scenario_for(args, work, precision, fraction), session)
                 run["plain_round_s"] = plain[precision]
                 run["packing"]["line"] = _packing_line(run["packing"])
                 runs.append(run)

@@ -43,6 +43,7 @@ from simfl.data.client_index import ClientIndex
 from simfl.data.feature_store import FeatureStore
 from simfl.data.settings import FeatureSettings
 from simfl.engine.client_app import build_client_app
+from simfl.engine.extensions import EvaluationData
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import RoundRecord
 from simfl.engine.runtime import evaluation_overlap_here, simulate
@@ -268,7 +269,7 @@ class RoundClock(RunCallback):
 def engine_run(plan: RunPlan, test_labels: np.ndarray, test_rows: np.ndarray) -> RoundClock:
     clock = RoundClock(time.perf_counter(), plan.scenario.resources)
     simulate(
-        build_server_app(plan, test_rows, test_labels, clock),
+        build_server_app(plan, EvaluationData(test_rows, test_labels), clock),
         build_client_app(plan),
         engine_slots(plan.scenario),
         plan.scenario.resources,

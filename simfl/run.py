@@ -21,7 +21,7 @@ from simfl.engine.checkpoint import (
 )
 from simfl.engine.client_app import build_client_app
 from simfl.engine.extensions import EvaluationData, feature_summaries, features_for
-from simfl.engine.gpu_packing import pack_clients, require_cuda
+from simfl.engine.gpu_packing import pack_clients
 from simfl.engine.model_summary import model_summary
 from simfl.engine.plan import RunPlan
 from simfl.engine.runtime import RaySession, simulate
@@ -58,10 +58,7 @@ class RunOptions:
     ``trackers`` observe the run besides the results directory and W&B (the console);
     ``server_callbacks`` add metrics about the global model after every round, after central
     evaluation and the features' callbacks, or stop the run; ``resume`` continues
-    ``run_dir`` from its newest checkpoint (from round 0 if it has none). A run asking for
-    GPUs is refused unless torch sees CUDA here, the run joins a cluster (whose GPUs may be on
-    other machines), or ``declared_gpus`` says the GPUs were only declared to Ray on purpose
-    (the GPU bench's CPU smoke run).
+    ``run_dir`` from its newest checkpoint (from round 0 if it has none).
     """
 
     wandb_mode: str | None = None
@@ -73,17 +70,16 @@ class RunOptions:
     wandb_group: str | None = None
     session: RaySession | None = None
     server_callbacks: Sequence[ServerCallback] = ()
-    declared_gpus: bool = False
     resume: bool = False
 
 
 def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunOutcome:  # noqa: B008
     """Prepare data and split (nothing written to results yet), then simulate and record.
 
-    Raises the run's error after its results directory has been marked failed.
+    Raises the run's error after its results directory has been marked failed. GPUs are
+    taken as Ray declares them: the command line refuses a run that asks for GPUs where
+    torch sees no CUDA (:func:`~simfl.engine.gpu_packing.require_cuda`) before calling this.
     """
-    if not options.declared_gpus and not (options.session is not None and options.session.joined):
-        require_cuda(scenario)
     start = time.perf_counter()
     run_dir = options.run_dir or new_run_dir(scenario)
     checkpoint = checkpoint_to_resume(run_dir, scenario) if options.resume else None
