@@ -44,10 +44,11 @@ from simfl.data.feature_store import FeatureStore
 from simfl.data.settings import FeatureSettings
 from simfl.engine.client_app import build_client_app
 from simfl.engine.extensions import EvaluationData
+from simfl.engine.nodes import engine_slots
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import RoundRecord
 from simfl.engine.runtime import evaluation_overlap_here, simulate
-from simfl.engine.server_app import build_server_app, engine_slots
+from simfl.engine.server_app import build_server_app
 from simfl.schema.sections import ResourcesConfig
 from simfl.seeding import derive_seed, rng_for
 from simfl.tracking.callbacks import RunCallback

@@ -12,18 +12,27 @@ the write-to-a-temporary-then-rename recipe has three easy-to-miss details, done
 - races: when two processes publish the same directory, the first rename wins and the second
   publisher quietly discards its copy (both are built from the same inputs).
 
-Imports only the standard library (pandas for typing only): synthesis workers import it.
+A full disk (ENOSPC, EDQUOT, EFBIG) while writing raises
+:class:`~simfl.errors.ResultsWriteError`, one line naming the file as it would have been
+published: nothing half-written is left in place, so the caller can stop and resume later.
+
+Imports only the standard library and :mod:`simfl.errors` (pandas for typing only): synthesis
+workers import it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from simfl.errors import ResultsWriteError, disk_full_cause
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,15 +46,33 @@ def write_atomically(path: Path, write_fn: Callable[[Path], None]) -> None:
     The temporary exists (empty) when ``write_fn`` gets it; if ``write_fn`` raises, it is
     removed and ``path`` keeps its old content.
     """
-    path, temporary = _beside(path, _new_temporary_file)
+    with reporting_full_disk(path):
+        path, temporary = _beside(path, _new_temporary_file)
+        try:
+            write_fn(temporary)
+            _fsync(temporary)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        _fsync(path.parent)
+
+
+@contextlib.contextmanager
+def reporting_full_disk(path: Path) -> Iterator[None]:
+    """Raise a full disk met inside the block as :class:`~simfl.errors.ResultsWriteError`
+    naming ``path``, wherever the ``OSError`` is in the chain of errors (a library may wrap
+    it); any other error goes on unchanged."""
+    before = sys.exception()  # a failure being handled already is no cause of ours
     try:
-        write_fn(temporary)
-        _fsync(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
+        yield
+    except ResultsWriteError:
         raise
-    _fsync(path.parent)
+    except Exception as error:
+        cause = disk_full_cause(error, before)
+        if cause is None:
+            raise
+        raise ResultsWriteError(path, cause) from error
 
 
 def write_text(path: Path, text: str) -> None:
@@ -71,21 +98,37 @@ def append_line(path: Path, line: str) -> None:
 
     For files that grow by a record at a time (metrics per round): nothing already written is
     rewritten, so a crash can at worst leave a torn last line, which
-    :func:`read_complete_lines` leaves out. A new file's directory entry is fsynced too.
+    :func:`read_complete_lines` leaves out, and a full disk leaves the file as it was. A new
+    file's directory entry is fsynced too.
     """
     path = Path(path)
     if "\n" in line:
         raise ValueError("append_line writes exactly one line")
-    created = not path.exists()
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-    descriptor = os.open(path, flags, 0o666)
+    with reporting_full_disk(path):
+        created = not path.exists()
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        descriptor = os.open(path, flags, 0o666)
+        try:
+            _append_whole(descriptor, (line + "\n").encode())
+        finally:
+            os.close(descriptor)
+        if created:
+            _fsync(path.parent)
+
+
+def _append_whole(descriptor: int, data: bytes) -> None:
+    """Append all of ``data`` durably, or none of it: a disk that fills up mid-line makes a
+    short write, and the part written is cut off again, so the file keeps complete lines."""
+    start = os.fstat(descriptor).st_size  # where O_APPEND puts it: we are the only writer
+    remaining = memoryview(data)
     try:
-        os.write(descriptor, (line + "\n").encode())
+        while remaining:
+            remaining = remaining[os.write(descriptor, remaining) :]
         os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    if created:
-        _fsync(path.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):  # shrinking a file needs no space
+            os.ftruncate(descriptor, start)
+        raise
 
 
 def read_complete_lines(path: Path) -> list[str]:
@@ -104,22 +147,41 @@ def publish_directory(final: Path, fill_fn: Callable[[Path], None]) -> bool:
 
     A reader sees no directory or a complete one. Returns True if ours was published, False if
     another process published ``final`` first: its copy wins and ours is discarded. If
-    ``fill_fn`` raises, nothing is left behind.
+    ``fill_fn`` raises, nothing is left behind; a full disk names the file as published.
     """
-    final, staging = _beside(final, _new_temporary_directory)
-    try:
-        fill_fn(staging)
-        _fsync_tree(staging)
+    with reporting_full_disk(final):
+        final, staging = _beside(final, _new_temporary_directory)
         try:
-            os.rename(staging, final)
-        except OSError:
-            if not final.exists():
-                raise
-            return False  # lost the race: a complete directory is already in place
-        _fsync(final.parent)
-        return True
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            with _named_as_published(staging, final):
+                fill_fn(staging)
+                _fsync_tree(staging)
+            try:
+                os.rename(staging, final)
+            except OSError:
+                if not final.exists():
+                    raise
+                return False  # lost the race: a complete directory is already in place
+            _fsync(final.parent)
+            return True
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _named_as_published(staging: Path, final: Path) -> Iterator[None]:
+    """A full disk while filling ``staging``, reported under the name the file would have had
+    in ``final`` (the staging directory's name means nothing to a user)."""
+    before = sys.exception()
+    try:
+        yield
+    except Exception as error:
+        cause = disk_full_cause(error, before)
+        if cause is None:
+            raise
+        named = [getattr(error, "path", None), cause.filename, cause.filename2]
+        inside = [Path(n) for n in named if n and Path(n).is_relative_to(staging)]
+        name = final / inside[0].relative_to(staging) if inside else final
+        raise ResultsWriteError(name, cause) from error
 
 
 def _beside(path: Path, make_temporary: Callable[[Path], Path]) -> tuple[Path, Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from simfl.engine.interrupt import RunInterrupted
 from simfl.errors import ScenarioError, SimflError
 
 errors = Console(stderr=True)
@@ -41,6 +43,9 @@ class SimflGroup(TyperGroup):
         except SimflError as error:
             report_error(error)
             ctx.exit(error.exit_code)
+        except RunInterrupted as stop:  # a stop signal: one line, the signal's exit code
+            errors.print(escape(stop.line), soft_wrap=True, highlight=False)
+            ctx.exit(stop.exit_code)
         except click.UsageError as error:  # a bad flag or argument: one line too
             if type(error).__name__ == "NoArgsIsHelpError":
                 raise
@@ -108,6 +113,7 @@ def run(
     """Run a scenario end to end and write results/<scenario>-<time>-<hash>/ (or --resume one)."""
     from simfl.console import RunDisplay, summary_table
     from simfl.engine.gpu_packing import require_cuda
+    from simfl.engine.interrupt import Interruption
     from simfl.run import RunOptions, run_scenario
 
     if resume is not None:
@@ -118,7 +124,8 @@ def run(
     else:
         scenario = _load(scenario_file, set_)
     require_cuda(scenario)  # before the live display starts: the refusal is the only output
-    with RunDisplay(console) as display:
+    interruption = Interruption()
+    with interruption.handling_signals(), RunDisplay(console) as display:
         options = RunOptions(
             wandb_mode=wandb.value if wandb else None,
             trackers=[display],
@@ -126,6 +133,7 @@ def run(
             verbose=verbose,
             run_dir=resume,
             resume=resume is not None,
+            interruption=interruption,
         )
         outcome = run_scenario(scenario, options)
     console.print(summary_table(outcome.summary))
@@ -152,12 +160,7 @@ def _resumable(run_dir: Path, scenario_file: Path | None, overrides: list[str] |
         status = None  # an unreadable summary: the run did not finish cleanly
     if status == "completed":
         raise ScenarioError(f"--resume {run_dir}: the run is already completed")
-    from simfl.engine.checkpoint import not_resumable
-
-    scenario = _load(resolved, None)
-    if (reason := not_resumable(scenario)) is not None:
-        raise ScenarioError(f"--resume {run_dir}: cannot resume: {reason}; rerun it instead")
-    return scenario
+    return _load(resolved, None)
 
 
 def _resume_point(run_dir: Path) -> str:
@@ -348,6 +351,10 @@ def main() -> None:
     """Console entry point."""
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # our own bars instead
+    # A write past the file-size limit (ulimit -f) must fail with EFBIG, which simfl reports
+    # in one line with the run left resumable, not kill the process (SIGXFSZ's default).
+    # CPython ignores it at start-up; set here too, so it holds however simfl was started.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     code = invoke()
     # Everything is written (atomically, durably); what is left is the interpreter's teardown,
     # whose garbage collections walk every object torch, Ray, Flower and pandas made (about a

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
+
 
 class SimflError(Exception):
     """Base of every error simfl reports to the user without a traceback."""
@@ -51,7 +55,7 @@ class ClientFailuresError(SimflError):
 
 
 class RecorderError(SimflError):
-    """A recorder callback could not set up or write (W&B login, unwritable or full disk).
+    """A recorder callback could not set up or write (W&B login, unwritable directory).
 
     Exit code 2: like bad input, the user has to fix something before rerunning.
     """
@@ -61,6 +65,57 @@ class RecorderError(SimflError):
     def __init__(self, what: str, error: BaseException):
         self.what = what
         super().__init__(f"{what}: {describe_os_error(error)}")
+
+
+#: What to do about each errno that means "the disk is full" (ENOSPC, EDQUOT, EFBIG).
+DISK_FULL = {
+    errno.ENOSPC: "free space",
+    errno.EDQUOT: "free space within your disk quota",
+    errno.EFBIG: "raise the file-size limit (ulimit -f)",
+}
+
+
+class ResultsWriteError(SimflError, OSError):
+    """A file could not be written because the disk, the quota or the file-size limit is full.
+
+    One line naming the file, the errno and what to do: simfl publishes files atomically and
+    removes a checkpoint only after the next one is in place, so nothing half-written is left
+    and the run resumes (``resume_with``, set by whoever knows how) once there is room. Exit
+    code 2, like bad input: the user has to act before rerunning. An ``OSError`` too, so code
+    that copes with a failed write (a lease's heartbeat retrying it) still does.
+    """
+
+    exit_code = 2
+
+    def __init__(self, path: Path | str, error: OSError) -> None:
+        super().__init__(error.errno, os.strerror(error.errno))
+        self.path = Path(path)
+        self.resume_with: str | None = None
+
+    def __str__(self) -> str:
+        name = errno.errorcode.get(self.errno, "?")
+        remedy = DISK_FULL.get(self.errno, "free space")
+        line = f"cannot write {self.path}: [Errno {self.errno}] {self.strerror} ({name}); {remedy}"
+        return f"{line} and resume with {self.resume_with}" if self.resume_with else line
+
+    def __reduce__(self) -> tuple:
+        """Picklable although ``__init__`` does not take ``OSError``'s arguments."""
+        return type(self), (self.path, OSError(self.errno, self.strerror)), self.__dict__
+
+
+def disk_full_cause(
+    error: BaseException | None, before: BaseException | None = None
+) -> OSError | None:
+    """The full-disk ``OSError`` behind ``error``: itself or one it was raised from or while
+    handling (torch wraps a failed write in a ``RuntimeError``), up to ``before``, the error
+    already being handled when the write began (a cause of something else); None if none."""
+    seen: set[int] = {id(before)} if before is not None else set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in DISK_FULL:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def describe_os_error(error: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,17 +18,18 @@ from simfl.engine.checkpoint import (
     RunCheckpoint,
     latest_checkpoint_dir,
     load_checkpoint,
-    not_resumable,
 )
 from simfl.engine.client_app import build_client_app
 from simfl.engine.extensions import EvaluationData, feature_summaries, features_for
 from simfl.engine.gpu_packing import pack_clients
+from simfl.engine.interrupt import Interruption, RunInterrupted, exit_code
 from simfl.engine.model_summary import model_summary
+from simfl.engine.nodes import engine_slots
 from simfl.engine.plan import RunPlan
 from simfl.engine.runtime import RaySession, simulate
-from simfl.engine.server_app import build_server_app, engine_slots
+from simfl.engine.server_app import build_server_app
 from simfl.engine.server_callbacks import ServerCallback
-from simfl.errors import ScenarioError
+from simfl.errors import ResultsWriteError, ScenarioError
 from simfl.pipeline import prepare_run
 from simfl.tracking.callbacks import CallbackList, History, RunCallback, RunInfo
 from simfl.tracking.results import ResultsWriter, new_run_dir
@@ -58,7 +60,8 @@ class RunOptions:
     ``trackers`` observe the run besides the results directory and W&B (the console);
     ``server_callbacks`` add metrics about the global model after every round, after central
     evaluation and the features' callbacks, or stop the run; ``resume`` continues
-    ``run_dir`` from its newest checkpoint (from round 0 if it has none).
+    ``run_dir`` from its newest checkpoint (from round 0 if it has none); ``interruption``
+    (whose handlers the caller installs) stops the run after a round, checkpointed.
     """
 
     wandb_mode: str | None = None
@@ -71,12 +74,14 @@ class RunOptions:
     session: RaySession | None = None
     server_callbacks: Sequence[ServerCallback] = ()
     resume: bool = False
+    interruption: Interruption | None = None  # the stop signals' state (simfl.engine.interrupt)
 
 
 def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunOutcome:  # noqa: B008
     """Prepare data and split (nothing written to results yet), then simulate and record.
 
-    Raises the run's error after its results directory has been marked failed. GPUs are
+    Raises the run's error after its results directory has been marked failed, or
+    :class:`~simfl.engine.interrupt.RunInterrupted` once it is marked interrupted. GPUs are
     taken as Ray declares them: the command line refuses a run that asks for GPUs where
     torch sees no CUDA (:func:`~simfl.engine.gpu_packing.require_cuda`) before calling this.
     """
@@ -124,28 +129,39 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
     except ScenarioError as error:
         raise error.with_source(scenario.source) from None
     evaluation = EvaluationData(data.test.rows, data.test.labels, _speakers(data.test.metadata))
+    interruption = options.interruption or Interruption()
     try:
         chain.on_run_start(info)  # W&B login, results directory: failures mark the run failed
         server_app = build_server_app(
-            plan, evaluation, chain, options.server_callbacks, checkpointer, checkpoint
-        )
-        concurrency = simulate(
-            server_app,
-            build_client_app(plan),
-            engine_slots(scenario),
-            resources,
-            verbose=options.verbose,
-            session=options.session,
-        )
+            plan, evaluation, chain, options.server_callbacks, checkpointer, checkpoint,
+            interruption,
+        )  # fmt: skip
+        with interruption.simulating():
+            concurrency = simulate(
+                server_app,
+                build_client_app(plan),
+                engine_slots(scenario),
+                resources,
+                verbose=options.verbose,
+                session=options.session,
+            )
     except BaseException as error:
         timings = _timings(start, prepared, history)
+        if interruption.requested:
+            raise _interrupted(info, history, timings, interruption, chain) from None
         failed = summarize(info, history, "failed", timings, _now(), error=str(error))
         chain.on_run_failed({**failed, "model": model})
-        if (run_dir / "summary.json").exists():
+        if isinstance(error, ResultsWriteError):  # a full disk: one line, saying how to resume
+            error.resume_with = error.resume_with or _resume_command(run_dir)
+        elif (run_dir / "summary.json").exists():
             error.add_note(f"results (marked failed): {run_dir}")
         raise
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
+    last = history.rounds[-1].round if history.rounds else 0
+    if interruption.requested and last < scenario.scenario.rounds:
+        timings = _timings(start, prepared, history)
+        raise _interrupted(info, history, timings, interruption, chain)
     summary = summarize(info, history, "completed", _timings(start, prepared, history), _now())
     summary["model"] = model
     summary["throughput"] = throughput(history, concurrency)
@@ -155,6 +171,28 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
     chain.on_run_end(summary)
     checkpointer.discard()
     return RunOutcome(run_dir, summary, history)
+
+
+def _resume_command(run_dir: Path) -> str | None:
+    """How to continue ``run_dir`` (None before it holds its scenario: nothing to resume)."""
+    return f"simfl run --resume {run_dir}" if (run_dir / "scenario.toml").is_file() else None
+
+
+def _interrupted(
+    info: RunInfo,
+    history: History,
+    timings: dict[str, float | None],
+    interruption: Interruption,
+    chain: CallbackList,
+) -> RunInterrupted:
+    """The run marked interrupted (summary, W&B) after its last complete round, whose
+    checkpoint it resumes from; the exception that says so."""
+    signum = interruption.signum or signal.SIGTERM
+    last = history.rounds[-1].round if history.rounds else 0
+    summary = summarize(info, history, "interrupted", timings, _now())
+    summary |= {"interrupted_by": signal.Signals(signum).name, "exit_code": exit_code(signum)}
+    chain.on_run_failed(summary)
+    return RunInterrupted.after_round(signum, info.run_dir, last)
 
 
 def _trackers(
@@ -172,12 +210,11 @@ def _trackers(
 def checkpoint_to_resume(run_dir: Path, scenario: Scenario) -> RunCheckpoint | None:
     """The newest checkpoint of ``run_dir``; None (and the directory cleared) if it has none.
 
-    Without a checkpoint (or for a run whose state checkpoints cannot hold yet, see
-    :func:`~simfl.engine.checkpoint.not_resumable`) nothing of the interrupted attempt can be
-    reused, so the run starts again from round 0 in the same directory.
+    Without a checkpoint nothing of the interrupted attempt can be reused, so the run starts
+    again from round 0 in the same directory.
     """
     directory = latest_checkpoint_dir(run_dir)
-    if directory is None or not_resumable(scenario) is not None:
+    if directory is None:
         shutil.rmtree(run_dir, ignore_errors=True)
         return None
     checkpoint = load_checkpoint(directory, str(run_dir))

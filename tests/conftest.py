@@ -22,6 +22,7 @@ RUN_FIRST = (
     "test_gpu_declared.py",
     "test_sweep_concurrency.py",
     "test_resume.py",
+    "test_resume_features.py",
     "test_sweep.py",
     "test_bench_gpu_whisper.py",
     "test_end_to_end.py",

@@ -141,16 +141,31 @@ def test_a_bad_checkpoint_is_one_line_and_never_unpickled(
     ]
 
 
-def test_privacy_and_systems_runs_refuse_to_resume_rather_than_restart_their_state():
-    """Their accountant and clock are not in checkpoints yet: resuming would be silently
-    wrong, so ``--resume`` refuses in one line and a sweep reruns such a cell from round 0."""
-    from tiny_scenario import tiny_scenario
+def test_a_checkpoint_gives_back_exactly_the_state_it_holds(tmp_path):
+    """A run's stateful parts are named by class, so a callback without state (one a test
+    adds) renames none; their state goes through a ``weights_only`` load (NumPy floats
+    included), and a checkpoint without the state of one of the run's parts is refused: that
+    part would silently start again. Whole runs: ``tests/test_resume_features.py``."""
+    import numpy as np
+    from flwr.app import Array, ArrayRecord
 
-    from simfl.engine.checkpoint import not_resumable
+    from simfl.engine.checkpoint import Checkpointer, load_checkpoint, stateful_components
+    from simfl.engine.server_callbacks import ServerCallback
+    from simfl.errors import SimflError
+    from simfl.systems.clock import SimulatedClock
+    from simfl.tracking.callbacks import History
 
-    base = tiny_scenario(Path("r"), Path("c"))
-    assert not_resumable(base) is None
-    private = tiny_scenario(Path("r"), Path("c"), privacy={"mode": "central"})
-    assert "accountant" in not_resumable(private)
-    timed = tiny_scenario(Path("r"), Path("c"), systems={"deadline_s": 30.0})
-    assert "clock" in not_resumable(timed)
+    clock = SimulatedClock(0.5)
+    clock.advance(np.float64(12.5))
+    parts = stateful_components(object(), object(), [ServerCallback(), clock, SimulatedClock(0.5)])
+    assert list(parts) == ["callback-SimulatedClock", "callback-SimulatedClock-1"]
+    checkpointer = Checkpointer(tmp_path, 1, History(), tmp_path / "no-client-state")
+    arrays = ArrayRecord({"w": Array(np.ones(2, dtype=np.float32))})
+    checkpointer.write(checkpointer.snapshot(1, arrays, object(), parts, last_round=False))
+    checkpoint = load_checkpoint(tmp_path / "checkpoints" / "round-000001", "run")
+    again = {name: SimulatedClock(0.5) for name in parts}
+    checkpoint.restore(object(), again)
+    assert again["callback-SimulatedClock"].now_s == 12.5
+    assert again["callback-SimulatedClock-1"].now_s == 0.0
+    with pytest.raises(SimflError, match="holds the state of"):
+        checkpoint.restore(object(), {"callback-SimulatedClock": SimulatedClock(0.5)})

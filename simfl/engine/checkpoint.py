@@ -7,9 +7,10 @@ checkpoint is complete or absent; the previous one is removed only after the new
 place):
 
 - ``checkpoint.pt``: the global (shared) model, the strategy's server state (FedAdam/FedYogi
-  moments, FedAvgM momentum: :func:`~simfl.flower_compat.strategy_state.strategy_server_state`,
-  plus ``state_dict()`` of any simfl strategy or server callback that has one, e.g. a privacy
-  accountant), the server process's RNG positions and the run's history (every round's record
+  moments, FedAvgM momentum: :func:`~simfl.flower_compat.strategy_state.strategy_server_state`),
+  the ``state_dict()`` of every :class:`Stateful` component the federation loop declares
+  (:func:`stateful_components`: a privacy accountant, a simulated clock, FedBuff's clients in
+  flight), the server process's RNG positions and the run's history (every round's record
   and client failure so far). Tensors and plain values only, loaded with
   ``torch.load(weights_only=True)``: a checkpoint is never unpickled.
 - ``client-state/``: the clients' own state files (FedPer heads, FedBN statistics) as they were
@@ -29,7 +30,8 @@ import random
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -38,9 +40,9 @@ import numpy as np
 import torch
 from flwr.app import Array, ArrayRecord
 
-from simfl.atomic import publish_directory
+from simfl.atomic import publish_directory, reporting_full_disk
 from simfl.engine.records import ClientFailure, RoundRecord
-from simfl.errors import ScenarioError
+from simfl.errors import ScenarioError, SimflError
 from simfl.flower_compat.strategy_state import (
     restore_strategy_server_state,
     strategy_server_state,
@@ -59,7 +61,10 @@ _ROUND_DIR = re.compile(r"^round-(\d{6,})$")
 
 @runtime_checkable
 class Stateful(Protocol):
-    """A strategy or server callback of simfl's own whose state outlives a round."""
+    """A component of a run whose state outlives a round (a strategy, a server callback, the
+    round planner, the federation loop): ``state_dict()`` returns that state as tensors and
+    plain values (never objects: a checkpoint is loaded ``weights_only``), in containers of
+    its own, so that a round running after the snapshot cannot change it."""
 
     def state_dict(self) -> dict[str, Any]: ...
 
@@ -80,14 +85,21 @@ class RunCheckpoint:
     failures: list[ClientFailure] = field(default_factory=list)
 
     def global_arrays(self) -> ArrayRecord:
-        return ArrayRecord({name: Array(t.numpy()) for name, t in self.arrays.items()})
+        return array_record(self.arrays)
 
-    def restore(self, strategy: Any, server_callbacks: Sequence[Any]) -> ArrayRecord:
-        """Put the strategy, stateful callbacks and RNGs back; return the global model."""
+    def restore(self, strategy: Any, components: Mapping[str, Stateful]) -> ArrayRecord:
+        """Put the strategy, the run's stateful ``components`` and RNGs back; return the
+        global model. The components must be the ones the checkpoint holds: a state left at
+        its start would make the resumed run silently differ from an uninterrupted one."""
+        if sorted(components) != sorted(self.components):
+            raise SimflError(
+                f"checkpoint {self.directory.name} holds the state of "
+                f"{sorted(self.components) or 'no component'}, but this run has "
+                f"{sorted(components) or 'none'}; remove it to rerun the run from round 0"
+            )
         restore_strategy_server_state(strategy, self.strategy)
-        for name, component in _stateful(strategy, server_callbacks).items():
-            if name in self.components:
-                component.load_state_dict(self.components[name])
+        for name, component in components.items():
+            component.load_state_dict(self.components[name])
         _set_rng(self.rng)
         return self.global_arrays()
 
@@ -133,33 +145,42 @@ class Checkpointer:
         server_round: int,
         arrays: ArrayRecord,
         strategy: Any,
-        server_callbacks: Sequence[Any],
+        components: Mapping[str, Stateful],
         last_round: bool,
         pending: bool = True,
     ) -> CheckpointSnapshot | None:
-        """The state after ``server_round``; None when no checkpoint is due. ``pending``: it
-        is written later, after the next round has begun changing that state, so it is copied
-        now (the clients' state files as hard links)."""
+        """The state after ``server_round`` (the global model, the strategy's server state and
+        each of the run's stateful ``components``, by name); None when no checkpoint is due.
+        ``pending``: it is written later, after the next round has begun changing that state,
+        so it is copied now (the clients' state files as hard links)."""
         if self.every <= 0 or (server_round % self.every and not last_round):
             return None
-        components = {
-            name: component.state_dict()
-            for name, component in _stateful(strategy, server_callbacks).items()
-        }
+        components = {name: component.state_dict() for name, component in components.items()}
         payload = {
             "format": FORMAT,
             "round": server_round,
-            "arrays": {name: _tensor(array.numpy()) for name, array in arrays.items()},
+            "arrays": tensors(arrays),
             "strategy": strategy_server_state(strategy),  # copies already
             "components": copy.deepcopy(components) if pending else components,
             "rng": _get_rng(),
         }
         client_state = self.state_dir if self.state_dir.is_dir() else None
         if client_state is not None and pending:
-            self.root.mkdir(parents=True, exist_ok=True)
-            client_state = Path(tempfile.mkdtemp(prefix=_PENDING_PREFIX, dir=self.root))
-            _link_or_copy_files(self.state_dir, client_state)
+            client_state = self._pending_copy()
         return CheckpointSnapshot(server_round, payload, client_state, pending)
+
+    def _pending_copy(self) -> Path:
+        """The clients' state files as they are now, hard-linked into a pending directory;
+        a full disk leaves no pending directory behind."""
+        with reporting_full_disk(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            pending = Path(tempfile.mkdtemp(prefix=_PENDING_PREFIX, dir=self.root))
+            try:
+                _link_or_copy_files(self.state_dir, pending)
+            except BaseException:
+                shutil.rmtree(pending, ignore_errors=True)
+                raise
+        return pending
 
     def write(self, snapshot: CheckpointSnapshot) -> None:
         """Publish ``snapshot`` with the run's history up to its round; drop older ones."""
@@ -171,7 +192,7 @@ class Checkpointer:
         payload = {**snapshot.payload, "history": json.dumps(history)}
 
         def fill(staging: Path) -> None:
-            torch.save(payload, staging / CHECKPOINT_FILE)
+            _save(payload, staging / CHECKPOINT_FILE)
             if snapshot.client_state is not None:
                 (staging / CLIENT_STATE_DIR).mkdir()
                 _link_or_copy_files(snapshot.client_state, staging / CLIENT_STATE_DIR)
@@ -233,15 +254,49 @@ def _round_dirs(root: Path) -> list[Path]:
     return sorted(d for d in root.iterdir() if d.is_dir() and _ROUND_DIR.match(d.name))
 
 
-def _stateful(strategy: Any, server_callbacks: Sequence[Any]) -> dict[str, Stateful]:
-    """simfl components with state of their own, by a stable name."""
+def stateful_components(
+    strategy: Any, round_plan: Any, server_callbacks: Sequence[Any]
+) -> dict[str, Stateful]:
+    """The run's parts with state of their own, by a name that is the same in every run of a
+    scenario: ``strategy``, ``round-plan`` and ``callback-<class>`` (``-<n>`` for the n-th
+    more of one class). Callbacks are named by class, not position, so a callback without
+    state (one a test adds) does not rename the others."""
     found: dict[str, Stateful] = {}
     if isinstance(strategy, Stateful):
         found["strategy"] = strategy
-    for position, callback in enumerate(server_callbacks):
+    if isinstance(round_plan, Stateful):
+        found["round-plan"] = round_plan
+    seen: Counter[str] = Counter()
+    for callback in server_callbacks:
         if isinstance(callback, Stateful):
-            found[f"callback-{position}-{type(callback).__name__}"] = callback
+            name = type(callback).__name__
+            found[f"callback-{name}" + (f"-{seen[name]}" if seen[name] else "")] = callback
+            seen[name] += 1
     return found
+
+
+def tensors(arrays: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Copies of named arrays (an ``ArrayRecord``'s, or ndarrays) as tensors, dtypes kept: how
+    a ``state_dict()`` holds a model or a momentum."""
+    return {
+        name: _tensor(array.numpy() if isinstance(array, Array) else array)
+        for name, array in arrays.items()
+    }
+
+
+def array_record(state: Mapping[str, torch.Tensor]) -> ArrayRecord:
+    """The ``ArrayRecord`` that :func:`tensors` saved, bit for bit."""
+    return ArrayRecord({name: Array(tensor.numpy()) for name, tensor in state.items()})
+
+
+def plain(value: Any) -> Any:
+    """``value`` (reply metrics: numbers, lists of them, dicts of those) without NumPy scalars,
+    which a ``weights_only`` load refuses; the numbers are the same."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _link_or_copy_files(source: Path, target: Path) -> None:
@@ -251,6 +306,13 @@ def _link_or_copy_files(source: Path, target: Path) -> None:
                 os.link(entry, target / entry.name)
             except OSError:  # another file system, or links not supported
                 shutil.copy2(entry, target / entry.name)
+
+
+def _save(payload: dict[str, Any], path: Path) -> None:
+    """``torch.save`` through a Python file: torch keeps that file's failed write in the chain
+    of the error it raises (not so with a path), so a full disk is one line naming ``path``."""
+    with reporting_full_disk(path), open(path, "wb") as file:
+        torch.save(payload, file)
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -274,16 +336,3 @@ def _set_rng(rng: dict[str, Any]) -> None:
     name, keys, position, has_gauss, cached = rng["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
     torch.set_rng_state(rng["torch"])
-
-
-def not_resumable(scenario: Any) -> str | None:
-    """Why a run of ``scenario`` cannot continue from a checkpoint (None: it can): the first
-    of its features, or its strategy's federation loop, whose state no checkpoint holds yet;
-    resuming would restart that state silently, so such runs start over."""
-    from simfl import registry
-    from simfl.engine.extensions import features_for
-
-    for feature in features_for(scenario):
-        if (reason := feature.not_resumable()) is not None:
-            return reason
-    return registry.STRATEGIES[scenario.strategy.name].load_loop().not_resumable

@@ -20,7 +20,6 @@ point                       what a feature returns
 ``train_nodes``             how many Flower nodes a training round needs (over-selection)
 ``check_inputs``            the data-phase checks of its input files (traces), before a run
 ``summary``                 a section of ``summary.json``
-``not_resumable``           why a checkpoint cannot hold this feature's state
 ==========================  ===================================================================
 
 Two more points are named where they belong: a strategy's federation loop by its registry entry
@@ -152,10 +151,6 @@ class Feature:
 
     def summary(self) -> dict[str, Any] | None:
         """What ``summary.json`` says about this feature, under its registry name."""
-        return None
-
-    def not_resumable(self) -> str | None:
-        """Why a run with this feature cannot continue from a checkpoint (None: it can)."""
         return None
 
 

@@ -15,11 +15,13 @@ begin the start before it imports torch or Flower.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from simfl.errors import SimflError
@@ -92,7 +94,8 @@ class RayStart:
         try:
             import ray
 
-            ray.init(**self._kwargs())  # sys.path read now: importing Ray extended it
+            with _sigterm_handler_kept():
+                ray.init(**self._kwargs())  # sys.path read now: importing Ray extended it
             self.started = True
             if not self.address:
                 _stop_unused_daemons(self.verbose)
@@ -179,7 +182,23 @@ def _stop_unused_daemons(verbose: bool) -> None:
 
 def _exit_on_sigterm() -> None:
     """SIGTERM raises SystemExit, as ``ray.init`` arranges when it runs in the main thread (so
-    ``finally`` blocks run: a cell is marked failed, Ray is shut down). Only the main thread can
-    set a handler; elsewhere the default stays, as with ``ray.init`` in that thread."""
-    if threading.current_thread() is threading.main_thread():
+    ``finally`` blocks run: a cell is marked failed, Ray is shut down), unless the process
+    already handles SIGTERM (a run's interruption, :mod:`simfl.engine.interrupt`). Only the main
+    thread can set a handler; elsewhere the default stays, as with ``ray.init`` in that thread."""
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+
+
+@contextlib.contextmanager
+def _sigterm_handler_kept() -> Iterator[None]:
+    """``ray.init`` in the main thread replaces SIGTERM's handler with one that exits; a
+    handler the process had set (a run's interruption) is put back after it, the default is
+    left to Ray's."""
+    in_main = threading.current_thread() is threading.main_thread()
+    saved = signal.getsignal(signal.SIGTERM) if in_main else None
+    try:
+        yield
+    finally:
+        if in_main and saved not in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, saved)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from typing import ClassVar
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
@@ -22,9 +21,7 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy
 
 from simfl import registry
-from simfl.config import Scenario
-from simfl.engine.central_slices import MAX_SLICES
-from simfl.engine.checkpoint import Checkpointer, RunCheckpoint
+from simfl.engine.checkpoint import Checkpointer, RunCheckpoint, Stateful, stateful_components
 from simfl.engine.client_errors import client_traceback
 from simfl.engine.deferred import DeferredCallbacks, PendingRound
 from simfl.engine.extensions import (
@@ -36,6 +33,8 @@ from simfl.engine.extensions import (
 )
 from simfl.engine.federated_evaluation import client_evaluations, federated_metrics
 from simfl.engine.heap import long_lived_objects_frozen
+from simfl.engine.interrupt import Interruption, RoundAbandoned
+from simfl.engine.nodes import engine_slots, side_slots, wait_for_nodes
 from simfl.engine.plan import RunPlan
 from simfl.engine.records import ClientFailure, RoundRecord, message_bytes
 from simfl.engine.round_planner import RoundPlanner, TrainingRound
@@ -46,8 +45,8 @@ from simfl.engine.server_callbacks import (
     ServerCallback,
     can_overlap,
 )
-from simfl.errors import ClientFailuresError, SimflError
-from simfl.flower_compat.grid import VirtualClientGrid, cohort_size, seeded_sampling
+from simfl.errors import ClientFailuresError
+from simfl.flower_compat.grid import VirtualClientGrid, seeded_sampling
 from simfl.personalization import frozen_names, local_names, split_state
 from simfl.seeding import derive_seed
 from simfl.tracking.callbacks import RunCallback
@@ -74,9 +73,6 @@ class FederationLoop:
     (FedBuff) names a subclass in its registry entry.
     """
 
-    #: Why a run of this loop cannot resume from a checkpoint (None: it can).
-    not_resumable: ClassVar[str | None] = None
-
     def __init__(
         self,
         plan: RunPlan,
@@ -87,16 +83,23 @@ class FederationLoop:
         features: Sequence[Feature] = (),
         checkpointer: Checkpointer | None = None,
         resume: RunCheckpoint | None = None,
+        interruption: Interruption | None = None,
     ) -> None:
         self.plan, self.strategy = plan, strategy
+        self.interruption = interruption or Interruption()  # never asked: runs to the end
         self.server_callbacks, self.callback = list(server_callbacks), callback
         self.checkpointer, self.resume = checkpointer, resume
         self.seed = plan.scenario.scenario.seed
         self.timeout = plan.scenario.resources.round_timeout_s
-        slots = wait_for_nodes(grid, engine_slots(plan.scenario), self.timeout)
+        slots = wait_for_nodes(grid, engine_slots(plan.scenario), self.timeout, self.abandons_round)
         calls_for = calls_per_exchange_here(plan.scenario.resources)
         self.grid = VirtualClientGrid(
-            grid, plan.scenario.data.num_clients, slots, calls_for, side_slots(plan.scenario)
+            grid,
+            plan.scenario.data.num_clients,
+            slots,
+            calls_for,
+            side_slots(plan.scenario),
+            abandoned=self.abandons_round,
         )
         features = list(features)
         planner = single(features, lambda feature: feature.round_planner(plan), "round planner")
@@ -127,16 +130,31 @@ class FederationLoop:
             self.callback.on_stop(server_round, stop)
         return arrays
 
+    def abandons_round(self) -> bool:
+        """Whether a stop signal asks to give up the round in progress (see
+        :mod:`simfl.engine.interrupt`)."""
+        return self.interruption.abandons_round(self.plan.scenario.resources.stop_grace_s)
+
+    def check_abandoned(self, server_round: int) -> None:
+        if self.abandons_round():
+            raise RoundAbandoned(server_round)
+
     def start(self) -> tuple[ArrayRecord, int, str | None]:
         """The global model and round to go on from: the resumed checkpoint's, or round 0's
         (the initial model, evaluated)."""
         if self.resume is not None:
-            arrays = self.resume.restore(self.strategy, self.server_callbacks)
+            arrays = self.resume.restore(self.strategy, self.state_components())
             return arrays, self.resume.server_round, None
         arrays = initial_shared_arrays(self.plan)
         # In the foreground: the cold start is measured up to round 0's record.
         stop = self.end_round(RoundRecord(round=0), time.perf_counter(), arrays, None, False)
         return arrays, 0, stop
+
+    def state_components(self) -> dict[str, Stateful]:
+        """What a checkpoint holds besides the global model and Flower's strategy state: every
+        part of the run whose state outlives a round, by a stable name. A loop with state of
+        its own (FedBuff's clients in flight) adds itself."""
+        return stateful_components(self.strategy, self.round_plan, self.server_callbacks)
 
     def run_round(self, server_round: int, arrays: ArrayRecord) -> tuple[ArrayRecord, str | None]:
         record, start = RoundRecord(round=server_round), time.perf_counter()
@@ -165,12 +183,14 @@ class FederationLoop:
         rounds = self.plan.scenario.scenario.rounds
         overlap = overlap and self.deferred.defers(record.round, rounds)
         deferred, stop = self.after_round(state, overlap)
+        if stop is None and self.interruption.requested and record.round < rounds:
+            stop = self.interruption.reason()  # the last round taken: checkpointed below
         last = stop is not None or record.round == rounds
         settles_now = not deferred or last
         snapshot = None
         if self.checkpointer is not None and record.round > 0:
             snapshot = self.checkpointer.snapshot(
-                record.round, arrays, self.strategy, self.server_callbacks, last, not settles_now
+                record.round, arrays, self.strategy, self.state_components(), last, not settles_now
             )
         pending = PendingRound(record, start, before_callbacks, state, deferred, snapshot)
         self.deferred.hold(pending, settle_now=settles_now)
@@ -203,6 +223,7 @@ class FederationLoop:
         replies = self.deferred.settled_after(
             lambda side: self.grid.exchange(messages, side, timeout=self.timeout)
         )
+        self.check_abandoned(server_round)
         order = self.grid.partition_of
         replies.sort(key=lambda reply: order.get(reply.metadata.src_node_id, -1))
         failures = [
@@ -267,6 +288,7 @@ class FederationLoop:
                 side, lambda: transport.exchange(server_round, messages, self.grid)
             )
         )
+        self.check_abandoned(server_round)
         if result.failures:
             self.callback.on_client_failures(result.failures)
         return result
@@ -303,29 +325,6 @@ def initial_shared_arrays(plan: RunPlan) -> ArrayRecord:
     return ArrayRecord(shared)
 
 
-def engine_slots(scenario: Scenario) -> int:
-    """Flower nodes a run needs: the largest cohort of a round (training or evaluation).
-
-    Clients are virtual (partitions named in each message), so this, not the population,
-    decides how many nodes Flower registers: a training cohort as the scenario's features
-    enlarge it (over-selection) and its strategy runs it (FedBuff's concurrent clients), plus
-    the nodes central evaluation's slices take (:func:`side_slots`).
-    """
-    strategy, num_clients = scenario.strategy, scenario.data.num_clients
-    train = cohort_size(num_clients, strategy.fraction_train, strategy.min_train_nodes)
-    for feature in features_for(scenario):
-        train = feature.train_nodes(train)
-    train = strategy.train_nodes(train)
-    evaluate = cohort_size(num_clients, strategy.fraction_evaluate, strategy.min_evaluate_nodes)
-    return max(train, evaluate) + side_slots(scenario)
-
-
-def side_slots(scenario: Scenario) -> int:
-    """Flower nodes kept for central evaluation's slices on the actors (simfl.engine.
-    central_slices), where ``resources.evaluation_overlap`` may put it there."""
-    return MAX_SLICES if scenario.resources.evaluation_overlap in ("auto", "actors") else 0
-
-
 def overlap_mode(plan: RunPlan, callbacks: Sequence[object], grid: VirtualClientGrid) -> str:
     """Where the callbacks that may overlap the next round run: "driver", "actors" or "off"
     (in order), by ``resources.evaluation_overlap`` and this machine (simfl.engine.runtime)."""
@@ -335,16 +334,6 @@ def overlap_mode(plan: RunPlan, callbacks: Sequence[object], grid: VirtualClient
     return "off" if mode == "actors" and not grid.side_slots else mode
 
 
-def wait_for_nodes(grid: Grid, expected: int, timeout: float) -> list[int]:
-    """Flower registers simulated nodes while the ServerApp already runs: wait for all."""
-    deadline = time.monotonic() + timeout
-    while len(node_ids := sorted(grid.get_node_ids())) < expected:
-        if time.monotonic() > deadline:
-            raise SimflError(f"only {len(node_ids)} of {expected} nodes connected in {timeout} s")
-        time.sleep(0.05)
-    return node_ids
-
-
 def build_server_app(
     plan: RunPlan,
     evaluation: EvaluationData,
@@ -352,10 +341,12 @@ def build_server_app(
     server_callbacks: Sequence[ServerCallback] = (),
     checkpointer: Checkpointer | None = None,
     resume: RunCheckpoint | None = None,
+    interruption: Interruption | None = None,
 ) -> ServerApp:
     """The ServerApp: the strategy as the scenario's features wrap it; after every round,
     central evaluation on ``evaluation``, the features' callbacks, then ``server_callbacks``;
-    a checkpoint every few rounds; or going on from ``resume``."""
+    a checkpoint every few rounds; or going on from ``resume``; stopping when
+    ``interruption`` asks."""
     app = ServerApp()
 
     @app.main()
@@ -372,6 +363,8 @@ def build_server_app(
             callbacks += feature.server_callbacks(plan, evaluation)
         callbacks += server_callbacks
         loop = entry.load_loop()
-        loop(plan, grid, strategy, callbacks, callback, features, checkpointer, resume).run()
+        loop(
+            plan, grid, strategy, callbacks, callback, features, checkpointer, resume, interruption
+        ).run()
 
     return app

@@ -41,6 +41,7 @@ Assumption -> module that relies on it -> contract test (in ``test_<module>.py``
 ``dp-noise-draws-from-numpy-global``                         dp              test_dp
 ``dp-clipping-imported-by-name-and-inexact``                 dp              test_dp
 ``adaptive-clipping-norm-sign-inverted``                     dp              test_dp
+``dp-wrappers-keep-strategy-and-norm``                       dp              test_dp
 ``secaggplus-workflow-drives-a-legacy-strategy``             secagg          test_secagg
 ``strategy-state-in-named-attributes``                       strategy_state  test_strategy_state
 ``check-and-log-replies-filters-and-checks``                 strategy_state  test_strategy_state

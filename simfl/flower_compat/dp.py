@@ -26,6 +26,11 @@ Assumptions (contract-tested in ``test_dp.py``):
   norm that clips every update shrinks further, one that clips none grows, and the norm runs
   away from the target. :func:`adaptive_clipping_wrapper` overrides that one method with the
   paper's direction.
+- ``dp-wrappers-keep-strategy-and-norm``: Flower's DP strategy wrappers keep the strategy
+  they wrap in ``strategy`` and carry nothing over between rounds but ``clipping_norm`` (which
+  the adaptive ones move after each aggregation): ``current_arrays`` is set again by every
+  ``configure_train``, and the pending privacy events are empty without Flower's own
+  accountant (simfl accounts itself). :func:`dp_wrapper_state` is what a checkpoint keeps.
 """
 
 from __future__ import annotations
@@ -135,3 +140,19 @@ def adaptive_clipping_wrapper(side: str) -> type:
         else DifferentialPrivacyClientSideAdaptiveClipping
     )
     return type(base.__name__, (base,), {"_geometric_update": andrew_geometric_update})
+
+
+def wrapped_strategy(wrapper: Any) -> Any:
+    """The strategy a Flower DP wrapper wraps (``dp-wrappers-keep-strategy-and-norm``)."""
+    return wrapper.strategy
+
+
+def dp_wrapper_state(wrapper: Any) -> dict[str, float]:
+    """What a Flower DP wrapper carries between rounds, as plain values for a checkpoint: its
+    clipping norm (``dp-wrappers-keep-strategy-and-norm``)."""
+    return {"clipping_norm": float(wrapper.clipping_norm)}
+
+
+def restore_dp_wrapper_state(wrapper: Any, state: dict[str, float]) -> None:
+    """Give a freshly built Flower DP wrapper back what :func:`dp_wrapper_state` saved."""
+    wrapper.clipping_norm = state["clipping_norm"]

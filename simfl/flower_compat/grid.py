@@ -73,6 +73,8 @@ class VirtualClientGrid:
     and come back as one reply per partition, from its slot, as without batching. The last
     ``side_slots`` slots serve no partition: they carry side tasks (central evaluation's
     slices, :mod:`simfl.engine.central_slices`) behind an exchange's clients (:meth:`exchange`).
+    An exchange stops waiting for replies once ``abandoned()`` is true (an interrupted run
+    gives up its round) and returns the replies it has.
     """
 
     def __init__(
@@ -82,8 +84,10 @@ class VirtualClientGrid:
         slots: list[int],
         calls_for: Callable[[int], int] | None = None,
         side_slots: int = 0,
+        abandoned: Callable[[], bool] = lambda: False,
     ) -> None:
         self._grid = grid
+        self._abandoned = abandoned
         self._partitions = list(range(num_partitions))
         ordered = sorted(slots)
         cut = len(ordered) - min(side_slots, len(ordered))
@@ -143,7 +147,7 @@ class VirtualClientGrid:
 
     def _deliver(self, messages: list[Message], timeout: float) -> list[Message]:
         if isinstance(self._grid, InMemoryGrid):  # woken by each stored reply (wakeups.py)
-            return replies_awaited(self._grid, messages, timeout)
+            return replies_awaited(self._grid, messages, timeout, self._abandoned)
         return list(self._grid.send_and_receive(messages, timeout=timeout))
 
     def _route(self, messages: Iterable[Message]) -> list[Message]:

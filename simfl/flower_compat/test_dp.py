@@ -88,3 +88,94 @@ def test_adaptive_clipping_norm_sign_inverted(side: str) -> None:
     assert fixed.clipping_norm == pytest.approx(math.exp(0.1))
     fixed._geometric_update(0.0)  # none clipped: back down
     assert fixed.clipping_norm == pytest.approx(math.exp(0.1) * math.exp(-0.1))
+
+
+def _wrapper(side: str, clipping: str):
+    from flwr.serverapp.strategy import (
+        DifferentialPrivacyClientSideFixedClipping,
+        DifferentialPrivacyServerSideFixedClipping,
+        FedAdam,
+    )
+
+    inner = FedAdam(fraction_train=1.0, min_train_nodes=3, min_available_nodes=3)
+    if clipping == "fixed":
+        fixed = {
+            "server": DifferentialPrivacyServerSideFixedClipping,
+            "client": DifferentialPrivacyClientSideFixedClipping,
+        }[side]
+        return fixed(inner, 0.5, 1.0, 3)
+    adaptive = {
+        "initial_clipping_norm": 1.0,
+        "target_clipped_quantile": 0.5,
+        "clip_norm_lr": 0.2,
+        "clipped_count_stddev": 1.0,
+    }
+    return adaptive_clipping_wrapper(side)(inner, 0.5, 3, **adaptive)
+
+
+def _dp_round(wrapper, server_round: int, arrays, grid):
+    """One seeded round of ``wrapper`` with three replies, half of them clipped."""
+    import random
+
+    from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+
+    random.seed(server_round)
+    rng = np.random.default_rng(server_round)
+    messages = list(wrapper.configure_train(server_round, arrays, ConfigRecord(), grid))
+    replies = []
+    for position, message in enumerate(messages):
+        update = {
+            k: Array(v.numpy() + rng.normal(size=v.shape).astype("float32"))
+            for k, v in arrays.items()
+        }
+        metrics = MetricRecord({"num-examples": 4, "norm_bit": int(position % 2 == 0)})
+        content = RecordDict({"arrays": ArrayRecord(update), "metrics": metrics})
+        replies.append(Message(content=content, reply_to=message))
+    with seeded_numpy_global(server_round), exact_dp_clipping():
+        return wrapper.aggregate_train(server_round, replies)[0]
+
+
+@pytest.mark.parametrize("side", ["server", "client"])
+@pytest.mark.parametrize("clipping", ["fixed", "adaptive"])
+def test_dp_wrappers_keep_strategy_and_norm(
+    side: str, clipping: str, flower_task, in_memory_grid
+) -> None:
+    """After two rounds only the clipping norm (and the per-round ``current_arrays``) differ
+    from a fresh wrapper; restored into one with the wrapped strategy's state, the third round
+    is bit-identical (what checkpoints of central DP runs rely on)."""
+    from flwr.app import Array, ArrayRecord
+
+    from simfl.flower_compat.dp import (
+        dp_wrapper_state,
+        restore_dp_wrapper_state,
+        wrapped_strategy,
+    )
+    from simfl.flower_compat.strategy_state import (
+        restore_strategy_server_state,
+        strategy_server_state,
+    )
+
+    arrays = ArrayRecord({"w": Array(np.random.default_rng(0).normal(size=(3, 2)).astype("f4"))})
+    original, fresh = _wrapper(side, clipping), _wrapper(side, clipping)
+    assert wrapped_strategy(original) is original.strategy
+    with flower_task():
+        for server_round in (1, 2):
+            arrays = _dp_round(original, server_round, arrays, in_memory_grid(3))
+    changed = {
+        name
+        for name, value in vars(original).items()
+        if name not in ("strategy", "current_arrays") and value != vars(fresh).get(name)
+    }
+    assert changed <= {"clipping_norm"}, (
+        f"dp-wrappers-keep-strategy-and-norm: {sorted(changed)} now change between rounds"
+    )
+    assert ("clipping_norm" in changed) == (clipping == "adaptive")
+    restore_dp_wrapper_state(fresh, dp_wrapper_state(original))
+    restore_strategy_server_state(
+        wrapped_strategy(fresh), strategy_server_state(wrapped_strategy(original))
+    )
+    with flower_task():
+        going_on = _dp_round(original, 3, arrays, in_memory_grid(3))
+        resumed = _dp_round(fresh, 3, arrays, in_memory_grid(3))
+    assert going_on["w"].numpy().tobytes() == resumed["w"].numpy().tobytes()
+    assert original.clipping_norm == fresh.clipping_norm

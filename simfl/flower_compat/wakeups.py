@@ -36,7 +36,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flwr.app import Message
@@ -110,11 +110,16 @@ def store_replies_and_wake(state: Any, replies: Any, f_stop: Any) -> None:
         _REPLY_STORED.set()
 
 
-def replies_awaited(grid: InMemoryGrid, messages: list[Message], timeout: float) -> list[Message]:
-    """``InMemoryGrid.send_and_receive`` (push, then pull until every reply is in or
-    ``timeout`` has passed), looking again as soon as a reply is stored instead of every
-    ``pull_interval``. The event is cleared before each look, so a reply stored during a look
-    wakes the next wait at once."""
+def replies_awaited(
+    grid: InMemoryGrid,
+    messages: list[Message],
+    timeout: float,
+    abandoned: Callable[[], bool] = lambda: False,
+) -> list[Message]:
+    """``InMemoryGrid.send_and_receive`` (push, then pull until every reply is in, ``timeout``
+    has passed or the caller has ``abandoned`` the exchange), looking again as soon as a reply
+    is stored instead of every ``pull_interval``. The event is cleared before each look, so a
+    reply stored during a look wakes the next wait at once."""
     waiting = set(grid.push_messages(messages))
     deadline = time.monotonic() + timeout
     replies: list[Message] = []
@@ -124,7 +129,7 @@ def replies_awaited(grid: InMemoryGrid, messages: list[Message], timeout: float)
         replies += found
         waiting -= {reply.metadata.reply_to_message_id for reply in found}
         left = deadline - time.monotonic()
-        if not waiting or left <= 0:
+        if not waiting or left <= 0 or abandoned():
             break
         _REPLY_STORED.wait(min(left, REPLY_LOOK_S))
     return replies

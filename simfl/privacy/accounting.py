@@ -15,8 +15,9 @@ the clients that have trained so far.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dp_accounting
 from dp_accounting.rdp import RdpAccountant
@@ -78,7 +79,21 @@ class CentralAccountant:
         self.aggregation, self.privacy = aggregation, scenario.privacy
         self.population = scenario.data.num_clients
         self.min_replies = max(1, scenario.strategy.min_train_nodes)
-        self.events: list[dp_accounting.DpEvent] = []
+        self.releases: list[Release] = []  # every release so far, in order
+
+    @property
+    def events(self) -> list[dp_accounting.DpEvent]:
+        """The DpEvents composed so far: one per release."""
+        return [self.event(release) for release in self.releases]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The releases accounted so far, as plain values (their events are derived)."""
+        from simfl.engine.checkpoint import plain
+
+        return {"releases": [plain(dataclasses.asdict(release)) for release in self.releases]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.releases = [Release(**release) for release in state["releases"]]
 
     def event(self, release: Release) -> dp_accounting.DpEvent:
         return central_event(
@@ -108,7 +123,7 @@ class CentralAccountant:
         metrics: dict[str, float] = {}
         release = self.aggregation.releases.get(state.server_round)
         if release is not None:
-            self.events.append(self.event(release))
+            self.releases.append(release)
             metrics = {
                 "dp_noise_std": release.noise_std,
                 "dp_clipping_norm": release.clipping_norm,
@@ -136,7 +151,17 @@ class ClientAccountant:
 
     def __init__(self, aggregation: PrivateAggregation, scenario: Scenario) -> None:
         self.aggregation, self.privacy = aggregation, scenario.privacy
-        self.history: dict[int, list[dict]] = {}
+        self.history: dict[int, list[dict]] = {}  # partition -> its replies' metrics, in order
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every client's reply metrics so far (Opacus' history and the release counts are
+        derived from them), as plain values."""
+        from simfl.engine.checkpoint import plain
+
+        return {"history": plain(self.history)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = state["history"]
 
     def client_epsilon(self, rounds: list[dict]) -> float:
         raise NotImplementedError

@@ -105,6 +105,13 @@ class MembershipAudit:
     def saw_training(self, partitions: list[int]) -> None:
         self.trained.update(partitions)
 
+    def state_dict(self) -> dict[str, list[int]]:
+        """The clients that trained so far: the members of the final round's attack."""
+        return {"trained": sorted(self.trained)}
+
+    def load_state_dict(self, state: dict[str, list[int]]) -> None:
+        self.trained = set(state["trained"])
+
     def _features(self, store, rows: np.ndarray, labels: np.ndarray):
         from simfl.data.feature_store import FeatureStore
 

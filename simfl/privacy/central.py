@@ -33,8 +33,11 @@ from flwr.serverapp.strategy import (
 
 from simfl.flower_compat.dp import (
     adaptive_clipping_wrapper,
+    dp_wrapper_state,
     exact_dp_clipping,
+    restore_dp_wrapper_state,
     seeded_numpy_global,
+    wrapped_strategy,
 )
 from simfl.schema.privacy import cohort_size
 from simfl.seeding import derive_seed
@@ -103,6 +106,36 @@ class PrivateAggregation(Strategy):
     def dp(self) -> Any | None:
         """Flower's DP wrapper, if central DP is on."""
         return self.inner if hasattr(self.inner, "noise_multiplier") else None
+
+    @property
+    def wrapped(self) -> Strategy:
+        """The scenario's own strategy (inside Flower's DP wrapper, if central DP is on)."""
+        return wrapped_strategy(self.dp) if self.dp is not None else self.inner
+
+    def state_dict(self) -> dict[str, Any]:
+        """What outlives a round here: the wrapped strategy's server state (FedAdam's moments,
+        and its own ``state_dict()`` where it has one) and the DP wrapper's clipping norm,
+        which adaptive clipping moves. Nothing else carries over: the noise is seeded per
+        round, and a round's replies and release are read by the privacy callback in that
+        round, before its checkpoint."""
+        from simfl.engine.checkpoint import Stateful
+        from simfl.flower_compat.strategy_state import strategy_server_state
+
+        wrapped = self.wrapped
+        return {
+            "strategy": strategy_server_state(wrapped),
+            "own": wrapped.state_dict() if isinstance(wrapped, Stateful) else None,
+            "dp": dp_wrapper_state(self.dp) if self.dp is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        from simfl.flower_compat.strategy_state import restore_strategy_server_state
+
+        restore_strategy_server_state(self.wrapped, state["strategy"])
+        if state["own"] is not None:
+            self.wrapped.load_state_dict(state["own"])  # type: ignore[attr-defined]
+        if state["dp"] is not None:
+            restore_dp_wrapper_state(self.dp, state["dp"])
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid

@@ -7,7 +7,7 @@
 - the strategy wrapped for central DP, with the accountant and the membership audit as one
   server callback (:mod:`simfl.privacy.server`);
 - SecAgg+ as the training exchange (:mod:`simfl.privacy.secagg`);
-- its section of ``summary.json``; a run with an accountant cannot resume yet.
+- its section of ``summary.json``.
 
 Only this module is imported to find out whether a run uses privacy; the rest loads when it does.
 """
@@ -102,11 +102,6 @@ class PrivacyFeature(Feature):
         from simfl.privacy.server import privacy_summary
 
         return privacy_summary(self.scenario)
-
-    def not_resumable(self) -> str | None:
-        if self.privacy.mode != "none" or self.privacy.secagg.enabled:
-            return "[privacy] runs keep accountant state that checkpoints do not hold yet"
-        return None
 
 
 class SecureExchange(TrainingExchange):

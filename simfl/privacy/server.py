@@ -49,6 +49,19 @@ class PrivacyCallback(ServerCallback):
             else None
         )
 
+    def state_dict(self) -> dict[str, Any]:
+        """The accountant's state and the audit's members so far (each None without one)."""
+        return {
+            "accountant": self.accountant.state_dict() if self.accountant else None,
+            "audit": self.audit.state_dict() if self.audit else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.accountant is not None:
+            self.accountant.load_state_dict(state["accountant"])
+        if self.audit is not None:
+            self.audit.load_state_dict(state["audit"])
+
     def after_round(self, state: RoundState) -> CallbackResult:
         result = self.accountant.after_round(state) if self.accountant else CallbackResult()
         metrics = dict(result.metrics)

@@ -62,6 +62,9 @@ class ResourcesConfig(Section):
     evaluation_overlap: Literal["auto", "driver", "actors", "off"] = Field(
         default="auto", json_schema_extra=HASH_NEUTRAL
     )
+    # After a stop signal (Ctrl-C, SIGTERM, SLURM's SIGUSR1) the round in progress may finish
+    # for this long, then it is abandoned (simfl.engine.interrupt). Hash-neutral.
+    stop_grace_s: float = Field(default=10.0, gt=0.0, le=86_400.0, json_schema_extra=HASH_NEUTRAL)
 
 
 class TrackingConfig(Section):

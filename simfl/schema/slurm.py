@@ -30,6 +30,10 @@ class SlurmConfig(Section):
     account: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
     # Requeue a preempted task; its rerun skips the cells already done (sweep resume).
     requeue: bool = True
+    # Seconds before the time limit SLURM sends SIGUSR1 (--signal=B:USR1@<s>): simfl checkpoints
+    # the round it is in and stops as interrupted, so a requeued task goes on from there.
+    # 0: no warning signal.
+    warn_signal_s: int = Field(default=120, ge=0, le=65_535)
     sbatch: list[str] = Field(default_factory=list)  # extra options, e.g. "--qos=high"
     # Shell lines run before simfl, e.g. "module load cuda/12.4", "source ~/venv/bin/activate";
     # with any, the script calls `simfl` from PATH instead of the work directory's .venv.

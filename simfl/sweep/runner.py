@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from simfl.engine.ray_start import RayStart
-from simfl.errors import ScenarioError
+from simfl.errors import ResultsWriteError, ScenarioError
 from simfl.sweep.grid import Cell, Sweep
 from simfl.sweep.store import SweepStore
 from simfl.tracking.callbacks import RunCallback
@@ -155,6 +155,8 @@ def _run_one(cell: Cell, run: _SweepPass) -> str:
         )
         outcome = run_scenario(cell.scenario, options)
     except Exception as error:  # a failed cell must not stop the sweep
+        if isinstance(error, ResultsWriteError):  # the sweep resumes the cell, not simfl run
+            error.resume_with = "the same simfl sweep command"
         report.failed[cell.cell_id] = f"{type(error).__name__}: {error}"
         return "failed"
     finally:

@@ -136,6 +136,8 @@ def _sbatch_lines(sweep: Sweep, task: TaskResources, tasks: int, root: Path) -> 
         lines.append(f"#SBATCH --account={slurm.account}")
     if slurm.requeue:  # a requeued task resumes: completed cells are skipped
         lines += ["#SBATCH --requeue", "#SBATCH --open-mode=append"]
+    if slurm.warn_signal_s:  # to the batch shell, which `exec` made simfl itself
+        lines.append(f"#SBATCH --signal=B:USR1@{slurm.warn_signal_s}")
     lines += [f"#SBATCH {option}" for option in slurm.sbatch]
     lines.append(f"#SBATCH --output={root}/slurm-%A_%a.out")
     return lines
@@ -169,7 +171,7 @@ def slurm_script(
         f"cd {shlex.quote(str(workdir))}",
         *slurm.setup,
         "export FLWR_TELEMETRY_ENABLED=0",
-        shlex.join(command),
+        "exec " + shlex.join(command),  # simfl gets SLURM's signals itself
         "",
     ]
     return "\n".join(lines)

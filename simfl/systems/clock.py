@@ -47,6 +47,15 @@ class SimulatedClock(ServerCallback):
     def advance(self, seconds: float) -> None:
         self.now_s += seconds
 
+    def state_dict(self) -> dict[str, float]:
+        """The run's simulated time and the hours it took to reach the target (NaN: not yet),
+        as Python floats (the clock may have summed NumPy ones: the same numbers). The target
+        and the budget are the scenario's."""
+        return {"now_s": float(self.now_s), "hours_to_target": float(self.hours_to_target)}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.now_s, self.hours_to_target = state["now_s"], state["hours_to_target"]
+
     def after_round(self, state: RoundState) -> CallbackResult:
         hours = self.now_s / HOUR
         accuracy = state.record.get("central_accuracy")

@@ -15,11 +15,6 @@ if TYPE_CHECKING:
     from simfl.engine.plan import RunPlan
     from simfl.engine.round_planner import RoundPlanner
 
-#: Why a run with a simulated clock cannot resume from a checkpoint yet.
-CLOCK_NOT_CHECKPOINTED = (
-    "[systems] and FedBuff runs keep clock state that checkpoints do not hold yet"
-)
-
 
 class SystemsFeature(Feature):
     """Systems heterogeneity for synchronous rounds."""
@@ -40,6 +35,3 @@ class SystemsFeature(Feature):
         from simfl.systems.inputs import check_systems_inputs
 
         check_systems_inputs(self.scenario)
-
-    def not_resumable(self) -> str | None:
-        return CLOCK_NOT_CHECKPOINTED

@@ -25,13 +25,13 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp.strategy import FedAvg
 
+from simfl.engine.checkpoint import Stateful, array_record, plain, tensors
 from simfl.engine.records import RoundRecord, message_bytes
 from simfl.engine.server_app import FederationLoop
 from simfl.errors import ClientFailuresError
 from simfl.seeding import derive_seed
 from simfl.systems.availability import build_availability
 from simfl.systems.clock import SimulatedClock
-from simfl.systems.feature import CLOCK_NOT_CHECKPOINTED
 from simfl.systems.rounds import WAIT_STEP_S, SystemsPlan, client_timing
 
 if TYPE_CHECKING:
@@ -62,6 +62,14 @@ class FedBuff(FedAvg):
         self.server_momentum = config.server_momentum
         self.weighting = config.weighting
         self.momentum: dict[str, np.ndarray] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The server momentum m (None until the first update that uses it)."""
+        return {"momentum": None if self.momentum is None else tensors(self.momentum)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state["momentum"]
+        self.momentum = None if saved is None else {k: t.numpy() for k, t in saved.items()}
 
     def staleness_weight(self, staleness: int) -> float:
         """s(τ) = (1 + τ)^-a; a = 0.5 is the paper's 1/√(1 + τ)."""
@@ -111,15 +119,34 @@ class Launch:
     start_s: float = field(compare=False)
     version: int = field(compare=False)
     outcome: str = field(compare=False, default="ok")  # ok | hang | offline | late
-    reply: Message | None = field(compare=False, default=None)
     trained: bool = field(compare=False, default=False)
     wake: bool = field(compare=False, default=False)  # no client: look again at finish_s
+    # The trained model and the reply's metrics, once trained (None: the client failed).
+    arrays: ArrayRecord | None = field(compare=False, default=None)
+    metrics: dict[str, Any] | None = field(compare=False, default=None)
+
+    def state_dict(self) -> dict[str, Any]:
+        """This launch as tensors and plain values (times as Python floats: the same numbers)."""
+        return {
+            "finish_s": float(self.finish_s),
+            "partition": int(self.partition),
+            "start_s": float(self.start_s),
+            "version": int(self.version),
+            "outcome": self.outcome,
+            "trained": self.trained,
+            "wake": self.wake,
+            "arrays": None if self.arrays is None else tensors(self.arrays),
+            "metrics": None if self.metrics is None else plain(self.metrics),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Launch:
+        arrays = state["arrays"]
+        return cls(**{**state, "arrays": None if arrays is None else array_record(arrays)})
 
 
 class FedBuffLoop(FederationLoop):
     """The asynchronous server loop; each ``train`` call runs until one server update."""
-
-    not_resumable = CLOCK_NOT_CHECKPOINTED
 
     def __init__(self, plan: Any, grid: Any, strategy: FedBuff, *args: Any) -> None:
         super().__init__(plan, grid, strategy, *args)
@@ -139,6 +166,30 @@ class FedBuffLoop(FederationLoop):
         self.working: list[Launch] = []  # heap
         self.launches = 0
         self.model_bytes = 0
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_components(self) -> dict[str, Stateful]:
+        return {**super().state_components(), "federation-loop": self}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The server between two updates: the clients at work (in heap order, with what the
+        trained ones sent), the model versions they downloaded, the version and launch
+        counters and the model's bytes on the wire. The clock is the round plan's, a server
+        callback checkpointed on its own; FedBuff's momentum is the strategy's."""
+        return {
+            "version": self.version,
+            "launches": self.launches,
+            "model_bytes": self.model_bytes,
+            "models": {version: tensors(model) for version, model in self.models.items()},
+            "working": [launch.state_dict() for launch in self.working],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.version, self.launches = state["version"], state["launches"]
+        self.model_bytes = state["model_bytes"]
+        self.models = {version: array_record(model) for version, model in state["models"].items()}
+        self.working = [Launch.from_state(launch) for launch in state["working"]]
 
     # ------------------------------------------------------------------ launching
 
@@ -220,7 +271,9 @@ class FedBuffLoop(FederationLoop):
         by_partition = {self.grid.partition_of[r.metadata.src_node_id]: r for r in ok}
         for launch in pending:
             launch.trained = True
-            launch.reply = by_partition.get(launch.partition)
+            if (reply := by_partition.get(launch.partition)) is not None:
+                launch.arrays = reply.content["arrays"]
+                launch.metrics = dict(reply.content["metrics"])
         record.clients_sampled += len(messages)
         record.clients_succeeded += len(ok)
         record.clients_failed += len(failures)
@@ -270,12 +323,11 @@ class FedBuffLoop(FederationLoop):
         if launch.outcome == "offline":
             drops["availability"] += 1
             return None
-        if launch.reply is None:
+        if launch.arrays is None or launch.metrics is None:
             drops["crash"] += 1
             return None
         downloaded = self.models[launch.version]
-        trained = launch.reply.content["arrays"]
-        metrics = launch.reply.content["metrics"]
+        trained, metrics = launch.arrays, launch.metrics
         delta = {
             name: trained[name].numpy().astype(np.float64)
             - downloaded[name].numpy().astype(np.float64)

@@ -66,7 +66,12 @@ class ClientTiming:
 
 
 class SystemsPlan(RoundPlanner):
-    """Availability, timing, deadlines and over-selection for a synchronous run."""
+    """Availability, timing, deadlines and over-selection for a synchronous run.
+
+    Only its clock carries over between rounds (a server callback, checkpointed as such):
+    devices and availability are drawn from the seed, and ``_keep`` and ``_idle_s`` are set
+    when a round samples, before that round's :meth:`admit` reads them.
+    """
 
     def __init__(
         self,

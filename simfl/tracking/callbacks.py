@@ -70,8 +70,9 @@ class CallbackList(RunCallback):
     """Fans each event out to every callback, in order.
 
     What ours adds: a callback that cannot start (W&B without a login, an unwritable results
-    directory) or cannot write (a full disk) raises :class:`RecorderError`, one line naming
-    the callback, so the run is marked failed and the user reads what to fix; and
+    directory) or cannot write (an I/O error) raises :class:`RecorderError`, one line naming
+    the callback, so the run is marked failed and the user reads what to fix (a full disk is
+    already one line, :class:`~simfl.errors.ResultsWriteError`, naming the file); and
     ``on_run_failed`` reaches every callback even if one of them cannot record the failure.
     """
 

@@ -7,6 +7,7 @@ so an interrupted run leaves complete files and a ``summary.json`` whose ``statu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from dataclasses import asdict
@@ -25,6 +26,7 @@ from simfl.atomic import (
 )
 from simfl.config import Scenario
 from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
+from simfl.errors import ResultsWriteError
 from simfl.tracking.callbacks import History, RunCallback, RunInfo
 
 METRICS_LINES = "metrics.jsonl"
@@ -108,9 +110,12 @@ class ResultsWriter(RunCallback):
         write_json(self.run_dir / "summary.json", summary)
 
     def on_run_failed(self, summary: dict[str, Any]) -> None:
+        """Mark the run failed; on a full disk the small summary may fit where the tables did
+        not (metrics.jsonl holds every round anyway), and neither is ever left half-written."""
         if not (self.run_dir / "summary.json").exists():
             return  # the directory could not even be started: nothing to mark
-        self._write_tables()
+        with contextlib.suppress(ResultsWriteError):
+            self._write_tables()
         write_json(self.run_dir / "summary.json", summary)
 
     def _write_tables(self) -> None:

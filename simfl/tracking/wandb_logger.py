@@ -92,8 +92,9 @@ class WandbLogger(RunCallback):
         self._finish(summary, exit_code=0)
 
     def on_run_failed(self, summary: dict[str, Any]) -> None:
+        """Finished, never left running: with the signal's exit code when interrupted."""
         if self.run is not None:
-            self._finish(summary, exit_code=1)
+            self._finish(summary, exit_code=summary.get("exit_code", 1))
 
     def _finish(self, summary: dict[str, Any], exit_code: int) -> None:
         flat = _flatten(summary)
