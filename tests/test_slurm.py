@@ -52,6 +52,7 @@ def test_script_for_a_stated_node(tmp_path):
         "#SBATCH --account=speech",
         "#SBATCH --requeue",
         "#SBATCH --open-mode=append",
+        "#SBATCH --signal=B:USR1@120",
         "#SBATCH --qos=normal",
         f"#SBATCH --output={root}/slurm-%A_%a.out",
     ]
@@ -61,7 +62,7 @@ def test_script_for_a_stated_node(tmp_path):
         "#   num_cpus=1: 10 clients at once (16 actors, 10 clients per round)",
         "#   num_cpus=2: 8 clients at once (8 actors, 10 clients per round)",
     ]
-    assert "module load cuda/12.4" in lines and lines[-1].startswith("simfl sweep ")
+    assert "module load cuda/12.4" in lines and lines[-1].startswith("exec simfl sweep ")
     assert lines[-1].endswith("--ray-num-cpus 16 --ray-num-gpus 2 --ray-memory-gib 64")
     assert "slurm." not in lines[-1]  # the budget travels as --ray-* options only
 
