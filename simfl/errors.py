@@ -75,7 +75,15 @@ DISK_FULL = {
 }
 
 
-class ResultsWriteError(SimflError, OSError):
+class ResumableError(SimflError):
+    """Something outside the run stopped it (a full disk, client actors dying) after its last
+    checkpoint; it resumes, once that is fixed, with ``resume_with`` (set by whoever knows
+    how: ``simfl run --resume <dir>``, or the same sweep command)."""
+
+    resume_with: str | None = None
+
+
+class ResultsWriteError(ResumableError, OSError):
     """A file could not be written because the disk, the quota or the file-size limit is full.
 
     One line naming the file, the errno and what to do: simfl publishes files atomically and

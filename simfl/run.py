@@ -13,6 +13,7 @@ from typing import Any
 
 from simfl.config import Scenario
 from simfl.data.prepare import StageProgress
+from simfl.engine.actor_restarts import ActorRestarts
 from simfl.engine.checkpoint import (
     Checkpointer,
     RunCheckpoint,
@@ -29,7 +30,7 @@ from simfl.engine.plan import RunPlan
 from simfl.engine.runtime import RaySession, simulate
 from simfl.engine.server_app import build_server_app
 from simfl.engine.server_callbacks import ServerCallback
-from simfl.errors import ResultsWriteError, ScenarioError
+from simfl.errors import ResumableError, ScenarioError
 from simfl.pipeline import prepare_run
 from simfl.tracking.callbacks import CallbackList, History, RunCallback, RunInfo
 from simfl.tracking.results import ResultsWriter, new_run_dir
@@ -130,11 +131,12 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
         raise error.with_source(scenario.source) from None
     evaluation = EvaluationData(data.test.rows, data.test.labels, _speakers(data.test.metadata))
     interruption = options.interruption or Interruption()
+    restarts = ActorRestarts(scenario.resources.actor_restarts)
     try:
         chain.on_run_start(info)  # W&B login, results directory: failures mark the run failed
         server_app = build_server_app(
             plan, evaluation, chain, options.server_callbacks, checkpointer, checkpoint,
-            interruption,
+            interruption, restarts,
         )  # fmt: skip
         with interruption.simulating():
             concurrency = simulate(
@@ -144,6 +146,7 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
                 resources,
                 verbose=options.verbose,
                 session=options.session,
+                actor_died=restarts.actor_died,
             )
     except BaseException as error:
         timings = _timings(start, prepared, history)
@@ -151,7 +154,7 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
             raise _interrupted(info, history, timings, interruption, chain) from None
         failed = summarize(info, history, "failed", timings, _now(), error=str(error))
         chain.on_run_failed({**failed, "model": model})
-        if isinstance(error, ResultsWriteError):  # a full disk: one line, saying how to resume
+        if isinstance(error, ResumableError):  # a full disk, dying actors: one line + resume
             error.resume_with = error.resume_with or _resume_command(run_dir)
         elif (run_dir / "summary.json").exists():
             error.add_note(f"results (marked failed): {run_dir}")

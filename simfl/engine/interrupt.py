@@ -38,15 +38,16 @@ class RunInterrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not
     ``KeyboardInterrupt`` is: code that handles errors (a sweep's failed cell) must not take an
     interruption for one."""
 
-    def __init__(self, signum: int, line: str | None = None) -> None:
+    def __init__(self, signum: int, line: str | None = None, where: str | None = None) -> None:
         self.signum = signum
-        self.line = line or f"interrupted ({signal.Signals(signum).name}) before the first round"
+        self.where = where or "before the first round"
+        self.line = line or f"interrupted ({signal.Signals(signum).name}) {self.where}"
         super().__init__(self.line)
 
     @classmethod
     def after_round(cls, signum: int, run_dir: Path, last_round: int) -> RunInterrupted:
         where = f"after round {last_round}" if last_round else "before the first round"
-        return cls(signum, f"interrupted {where}: resume with simfl run --resume {run_dir}")
+        return cls(signum, f"interrupted {where}: resume with simfl run --resume {run_dir}", where)
 
     @property
     def exit_code(self) -> int:
@@ -70,7 +71,7 @@ class Interruption:
         self.signum: int | None = None
         self._asked_at: float | None = None
         self._at_once = threading.Event()
-        self._rounds_running = False
+        self._deferring = False
 
     @property
     def requested(self) -> bool:
@@ -83,7 +84,7 @@ class Interruption:
             self.signum, self._asked_at = signum, time.monotonic()
         else:
             self._at_once.set()
-        if not self._rounds_running:
+        if not self._deferring:
             raise RunInterrupted(self.signum)
 
     def abandons_round(self, grace_s: float) -> bool:
@@ -95,12 +96,22 @@ class Interruption:
     @contextlib.contextmanager
     def simulating(self) -> Iterator[None]:
         """While the simulation runs (its ServerApp in a thread of its own), a signal only asks
-        the round loop to stop: the loop looks between rounds and while it waits for replies."""
-        self._rounds_running = True
+        the round loop to stop: the loop looks between rounds and while it waits for replies.
+        After the block the caller looks at :attr:`requested`."""
+        saved, self._deferring = self._deferring, True
         try:
             yield
         finally:
-            self._rounds_running = False
+            self._deferring = saved
+
+    @contextlib.contextmanager
+    def uncut(self) -> Iterator[None]:
+        """A step that must not be cut in the middle (a sweep cell's lease taken or released,
+        its DONE marker): a signal in it stops the process once the step is over."""
+        with self.simulating():
+            yield
+        if self.requested and not self._deferring:
+            raise RunInterrupted(self.signum or signal.SIGTERM)
 
     def reason(self) -> str:
         """The stop reason a round loop reports for this interruption."""

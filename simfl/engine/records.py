@@ -70,13 +70,16 @@ CORE_FIELDS = tuple(f.name for f in fields(RoundRecord) if f.name != "metrics")
 
 @dataclass(frozen=True)
 class ClientFailure:
-    """A reply that carried an error instead of a result, with the client's traceback."""
+    """A reply that carried an error instead of a result, with the client's traceback; or,
+    of ``kind`` "infrastructure", a client actor that died and was replaced (its message was
+    run again, so the client itself did not fail)."""
 
     round: int
     phase: str
     partition_id: int
     node_id: int
     reason: str
+    kind: str = "client"
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from flwr.serverapp import ServerApp
 from simfl.engine.concurrency import calls_per_exchange, client_concurrency, evaluation_overlap
 from simfl.engine.ray_start import RayStart
 from simfl.errors import SimflError
-from simfl.flower_compat.actors import ActorPools
-from simfl.flower_compat.transport import run_flower_simulation
+from simfl.flower_compat.actors import ActorDied, ActorPools
+from simfl.flower_compat.transport import never_rerun, run_flower_simulation
 from simfl.schema.sections import ResourcesConfig
 
 
@@ -102,15 +102,18 @@ def simulate(
     resources: ResourcesConfig,
     verbose: bool = False,
     session: RaySession | None = None,
+    actor_died: ActorDied = never_rerun,
 ) -> int:
     """Run the apps on Flower's Ray backend; re-raise what the ServerApp raised.
 
     Runs on ``session`` (a sweep's runtime and actors) or, without one, on a session of its
-    own for this call. Returns the number of clients that ran concurrently.
+    own for this call. A client actor that dies is replaced, and its message runs again while
+    ``actor_died`` (:meth:`~simfl.engine.actor_restarts.ActorRestarts.actor_died`) allows.
+    Returns the number of clients that ran concurrently.
     """
     if session is None:
         with ray_session(None, resources.ray_init, verbose) as own:
-            return simulate(server_app, client_app, num_nodes, resources, verbose, own)
+            return simulate(server_app, client_app, num_nodes, resources, verbose, own, actor_died)
     concurrency = client_concurrency(session.resources, resources)
     if concurrency < 1:
         cluster = session.resources
@@ -126,6 +129,7 @@ def simulate(
         backend_config(resources, verbose),
         session,
         verbose,
+        actor_died,
     )
     return concurrency
 

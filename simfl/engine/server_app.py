@@ -21,6 +21,7 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy
 
 from simfl import registry
+from simfl.engine.actor_restarts import ActorRestarts
 from simfl.engine.checkpoint import Checkpointer, RunCheckpoint, Stateful, stateful_components
 from simfl.engine.client_errors import client_traceback
 from simfl.engine.deferred import DeferredCallbacks, PendingRound
@@ -84,9 +85,11 @@ class FederationLoop:
         checkpointer: Checkpointer | None = None,
         resume: RunCheckpoint | None = None,
         interruption: Interruption | None = None,
+        restarts: ActorRestarts | None = None,
     ) -> None:
         self.plan, self.strategy = plan, strategy
         self.interruption = interruption or Interruption()  # never asked: runs to the end
+        self.restarts = restarts or ActorRestarts(plan.scenario.resources.actor_restarts)
         self.server_callbacks, self.callback = list(server_callbacks), callback
         self.checkpointer, self.resume = checkpointer, resume
         self.seed = plan.scenario.scenario.seed
@@ -158,6 +161,7 @@ class FederationLoop:
 
     def run_round(self, server_round: int, arrays: ArrayRecord) -> tuple[ArrayRecord, str | None]:
         record, start = RoundRecord(round=server_round), time.perf_counter()
+        self.restarts.begin_round()
         previous = arrays
         arrays = self.train(server_round, arrays, record)
         record.train_seconds = time.perf_counter() - start
@@ -224,6 +228,7 @@ class FederationLoop:
             lambda side: self.grid.exchange(messages, side, timeout=self.timeout)
         )
         self.check_abandoned(server_round)
+        self.report_restarts(server_round, phase)
         order = self.grid.partition_of
         replies.sort(key=lambda reply: order.get(reply.metadata.src_node_id, -1))
         failures = [
@@ -289,9 +294,17 @@ class FederationLoop:
             )
         )
         self.check_abandoned(server_round)
+        self.report_restarts(server_round, "train")
         if result.failures:
             self.callback.on_client_failures(result.failures)
         return result
+
+    def report_restarts(self, server_round: int, phase: str) -> None:
+        """Client actors that died in the exchange (replaced, their clients rerun) go to the
+        failure log as infrastructure failures; past the round's budget the run stops."""
+        infrastructure = self.restarts.take(server_round, phase)
+        if infrastructure:
+            self.callback.on_client_failures(infrastructure)
 
     def federated_evaluate(
         self, server_round: int, arrays: ArrayRecord, record: RoundRecord
@@ -342,11 +355,12 @@ def build_server_app(
     checkpointer: Checkpointer | None = None,
     resume: RunCheckpoint | None = None,
     interruption: Interruption | None = None,
+    restarts: ActorRestarts | None = None,
 ) -> ServerApp:
     """The ServerApp: the strategy as the scenario's features wrap it; after every round,
     central evaluation on ``evaluation``, the features' callbacks, then ``server_callbacks``;
     a checkpoint every few rounds; or going on from ``resume``; stopping when
-    ``interruption`` asks."""
+    ``interruption`` asks; ``restarts`` counts the client actors that died and were replaced."""
     app = ServerApp()
 
     @app.main()
@@ -364,7 +378,8 @@ def build_server_app(
         callbacks += server_callbacks
         loop = entry.load_loop()
         loop(
-            plan, grid, strategy, callbacks, callback, features, checkpointer, resume, interruption
-        ).run()
+            plan, grid, strategy, callbacks, callback, features, checkpointer, resume,
+            interruption, restarts,
+        ).run()  # fmt: skip
 
     return app

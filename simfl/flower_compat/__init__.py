@@ -31,6 +31,7 @@ Assumption -> module that relies on it -> contract test (in ``test_<module>.py``
 ``engine-moves-messages-in-a-polling-thread``                wakeups         test_wakeups
 ``engine-stores-replies-in-a-thread-the-server-pulls``       wakeups         test_wakeups
 ``actor-pool-kills-only-idle-actors``                        actors          test_actors
+``actor-pool-submits-and-returns-actors``                    actors          test_actors
 ``strategies-sample-with-module-random``                     grid            test_grid
 ``partition-id-key-is-flowers``                              grid            test_grid
 ``strategies-sample-fraction-or-min-nodes``                  grid            test_grid

@@ -8,13 +8,25 @@ Assumptions (contract-tested in ``test_actors.py``):
   counts ``num_actors`` and sizes itself by ``actors_capacity``; its
   ``terminate_all_actors`` kills only idle actors, so :class:`ActorPools` tracks every actor
   it creates.
+- ``actor-pool-submits-and-returns-actors``: ``submit(actor_fn, (app_fn, message, cid,
+  context))`` pops an idle actor from ``pool``, calls ``actor_fn(actor, app_fn, message, cid,
+  context)`` and keeps the future in ``_future_to_actor``;
+  ``fetch_result_and_return_actor_to_pool(future)`` ``ray.get``s it and returns the actor to
+  ``pool``; ``ClientAppActor.run(app_fn, message, cid, context)`` returns ``(cid, reply,
+  context)``. Flower's ``RayBackend.process_message`` returns a dead actor to the pool, so
+  :func:`run_message` replaces it instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
+
+#: Told that a client actor died running a message for a node (its partition id, and why Ray
+#: says it died); says whether to run the message again.
+ActorDied = Callable[[int, str], bool]
 
 
 class ActorPools:
@@ -68,18 +80,61 @@ class ActorPools:
 
         pool.create_actor_fn = create_and_track
 
+    def holds(self, pool: Any) -> bool:
+        """Whether ``pool`` is one of the live pools (not killed by :meth:`close`)."""
+        return any(live is pool for live in self._pools.values())
+
     def _kill(self, key: str) -> None:
         import ray
 
+        self._pools.pop(key, None)  # first: its busy actors' deaths are not to be replaced
         for actor in self._actors.pop(key, []):
             with contextlib.suppress(Exception):  # already dead is fine
                 ray.kill(actor)
-        self._pools.pop(key, None)
 
     def close(self) -> None:
         """Kill every actor of every pool (busy ones included)."""
         for key in list(self._pools):
             self._kill(key)
+
+
+def run_message(
+    pools: ActorPools,
+    pool: Any,
+    job: tuple[Any, Any, str, Any],
+    actor_died: ActorDied,
+) -> tuple[Any, Any]:
+    """Run the ClientApp on a job ``(app_fn, message, cid, context)`` in one of ``pool``'s
+    actors, as Flower's ``RayBackend.process_message`` does, except when the actor's process
+    dies: the dead actor leaves the pool, a new one (tracked like the others) takes its place,
+    and the message runs again on the next idle actor for as long as ``actor_died`` allows.
+    Actors that ``pools`` killed itself (the session closing) are not replaced.
+    """
+    from ray.exceptions import RayActorError
+
+    while True:
+        future = pool.submit(
+            lambda actor, fn, msg, node, ctx: actor.run.remote(fn, msg, node, ctx), job
+        )
+        try:
+            return pool.fetch_result_and_return_actor_to_pool(future)
+        except RayActorError as error:
+            pool._future_to_actor.pop(future, None)  # dead: never back into the pool
+            if not pools.holds(pool):
+                raise
+            pool.pool.append(pool.create_actor_fn())
+            if not actor_died(int(job[2]), death_cause(error)):
+                raise
+        except BaseException:
+            pool.add_actor_back_to_pool(future)
+            raise
+
+
+def death_cause(error: Exception) -> str:
+    """One line for a dead actor: Ray's error type and the first line of its explanation."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    detail = next((line for line in lines if "died" in line or "exit" in line.lower()), "")
+    return f"client actor died ({type(error).__name__}: {detail[:200]}); replaced, message rerun"
 
 
 def responsive(pool: Any, timeout_s: float = 30.0) -> bool:

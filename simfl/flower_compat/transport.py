@@ -46,6 +46,7 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import ServerApp
 
 from simfl.errors import SimflError
+from simfl.flower_compat.actors import ActorDied, run_message
 from simfl.flower_compat.patching import replaced
 from simfl.flower_compat.wakeups import messages_moved_when_pushed, replies_wake_the_server
 
@@ -96,10 +97,18 @@ def one_thread_per_actor() -> contextlib.AbstractContextManager[None]:
     return replaced([(vce_api, "ThreadPoolExecutor", ThreadPerActor)])
 
 
+def never_rerun(partition: int, cause: str) -> bool:
+    """Flower's own behaviour: a message whose actor died fails."""
+    return False
+
+
 @contextlib.contextmanager
-def session_backend(session: RaySession) -> Iterator[None]:
+def session_backend(session: RaySession, actor_died: ActorDied = never_rerun) -> Iterator[None]:
     """Make Flower's engine use ``session``'s actor pools and leave Ray running
-    (``engine-looks-up-ray-backend-by-name``, ``ray-backend-keeps-pool-and-settings``)."""
+    (``engine-looks-up-ray-backend-by-name``, ``ray-backend-keeps-pool-and-settings``); a
+    client actor that dies is replaced, and its message rerun while ``actor_died`` allows
+    (:func:`~simfl.flower_compat.actors.run_message`)."""
+    from flwr.common.constant import PARTITION_ID_KEY
     from flwr.server.superlink.fleet.vce.backend import raybackend
 
     flower_backend = raybackend.RayBackend
@@ -108,6 +117,10 @@ def session_backend(session: RaySession) -> Iterator[None]:
         def build(self, app_fn: Any) -> None:
             self.pool = session.pools.get(self.client_resources, self.actor_kwargs)
             self.app_fn = app_fn
+
+        def process_message(self, message: Any, context: Any) -> tuple[Any, Any]:
+            job = (self.app_fn, message, str(context.node_config[PARTITION_ID_KEY]), context)
+            return run_message(session.pools, self.pool, job, actor_died)
 
         def terminate(self) -> None:  # the session owns Ray and the actors
             pass
@@ -138,9 +151,11 @@ def run_flower_simulation(
     backend_config: dict[str, Any],
     session: RaySession,
     verbose: bool = False,
+    actor_died: ActorDied = never_rerun,
 ) -> None:
     """Flower's ``run_simulation`` on ``session``'s Ray runtime and actors
-    (``run-simulation-runs-both-apps-in-process``).
+    (``run-simulation-runs-both-apps-in-process``); ``actor_died`` decides whether a message
+    whose client actor died runs again (on a replacement actor).
 
     Flower logs every client failure with a traceback; simfl reports them itself, once, so the
     ``flwr`` logger is quiet unless ``verbose``. Re-raises what the ServerApp raised.
@@ -151,7 +166,7 @@ def run_flower_simulation(
     try:
         with (
             warnings.catch_warnings(),
-            session_backend(session),
+            session_backend(session, actor_died),
             one_thread_per_actor(),
             messages_moved_when_pushed(),
             replies_wake_the_server(),

@@ -65,6 +65,10 @@ class ResourcesConfig(Section):
     # After a stop signal (Ctrl-C, SIGTERM, SLURM's SIGUSR1) the round in progress may finish
     # for this long, then it is abandoned (simfl.engine.interrupt). Hash-neutral.
     stop_grace_s: float = Field(default=10.0, gt=0.0, le=86_400.0, json_schema_extra=HASH_NEUTRAL)
+    # Client actors that may die (OOM killer, a signal, a segfault) in one round: each is
+    # replaced and its message run again (simfl.engine.actor_restarts). Hash-neutral: a retried
+    # client trains exactly as it would have.
+    actor_restarts: int = Field(default=3, ge=0, le=1_000, json_schema_extra=HASH_NEUTRAL)
 
 
 class TrackingConfig(Section):

@@ -162,6 +162,7 @@ def sweep_command(
 
 
 def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address, wandb, ray_init):
+    from simfl.engine.interrupt import Interruption
     from simfl.sweep.runner import run_cells
 
     columns = (
@@ -170,7 +171,8 @@ def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console) as progress:
+    interruption = Interruption()  # SIGINT, SIGTERM, SLURM's SIGUSR1: stop after the round
+    with interruption.handling_signals(), Progress(*columns, console=console) as progress:
         overall = progress.add_task(f"sweep {sweep.sweep_id} ({which})", total=len(cells))
         tasks: dict[str, int] = {}
 
@@ -202,4 +204,5 @@ def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address
             callbacks_for=callbacks_for,
             on_cell=on_cell,
             ray_init=ray_init,
+            interruption=interruption,
         )

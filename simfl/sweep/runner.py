@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from simfl.engine.interrupt import Interruption, RunInterrupted
 from simfl.engine.ray_start import RayStart
-from simfl.errors import ResultsWriteError, ScenarioError
+from simfl.errors import ResumableError, ScenarioError
 from simfl.sweep.grid import Cell, Sweep
 from simfl.sweep.store import SweepStore
 from simfl.tracking.callbacks import RunCallback
@@ -48,6 +49,7 @@ class _SweepPass:
     wandb_mode: str | None
     callbacks_for: Callable[[Cell], list[RunCallback]] | None
     on_cell: Callable[[Cell, str], None] | None
+    interruption: Interruption
 
 
 def check_single_runtime(sweep: Sweep) -> None:
@@ -70,11 +72,36 @@ def run_cells(
     callbacks_for: Callable[[Cell], list[RunCallback]] | None = None,
     on_cell: Callable[[Cell, str], None] | None = None,
     ray_init: dict[str, Any] | None = None,
+    interruption: Interruption | None = None,
 ) -> SweepReport:
     """Run every cell of ``cells`` that is not done and not held by another live process.
 
     ``ray_init`` overrides the scenario's ``resources.ray_init`` (a SLURM task's budget).
+    ``interruption`` (whose handlers the caller installs) stops the sweep: the running cell
+    after its round, checkpointed and marked interrupted, its lease released, the index
+    written; :class:`RunInterrupted` then says how to resume.
     """
+    interruption = interruption or Interruption()
+    try:
+        return _run_cells(sweep, cells, store, ray_address, wandb_mode, callbacks_for, on_cell,
+                          ray_init, interruption)  # fmt: skip
+    except RunInterrupted:
+        with interruption.simulating():  # a second signal must not cut the index in half
+            store.write_index(sweep)
+        raise
+
+
+def _run_cells(
+    sweep: Sweep,
+    cells: list[Cell],
+    store: SweepStore,
+    ray_address: str | None,
+    wandb_mode: str | None,
+    callbacks_for: Callable[[Cell], list[RunCallback]] | None,
+    on_cell: Callable[[Cell, str], None] | None,
+    ray_init: dict[str, Any] | None,
+    interruption: Interruption,
+) -> SweepReport:
     check_single_runtime(sweep)
     store.write_manifest(sweep)
     report, start = SweepReport(), time.perf_counter()
@@ -90,7 +117,9 @@ def run_cells(
         from simfl.engine.runtime import ray_session
 
         with ray_session(ray_address, init_args, start=ray_start) as session:
-            run = _SweepPass(sweep, store, report, session, wandb_mode, callbacks_for, on_cell)
+            run = _SweepPass(
+                sweep, store, report, session, wandb_mode, callbacks_for, on_cell, interruption
+            )
             while todo := _claimable(cells, store, attempted):
                 for cell in todo:
                     attempted.add(cell.cell_id)
@@ -116,11 +145,12 @@ def _claimable(cells: list[Cell], store: SweepStore, attempted: set[str]) -> lis
 
 def _claim_and_run(cell: Cell, run: _SweepPass) -> str:
     """Take the cell's lease, check again that it is not done, run it, mark it done, release."""
-    store, report, on_cell = run.store, run.report, run.on_cell
-    lease = store.claim(cell)
+    store, report, on_cell, uncut = run.store, run.report, run.on_cell, run.interruption.uncut
+    with uncut():
+        lease = store.claim(cell)
     if lease is None:
         return "skipped"  # another process claimed it since we looked
-    with lease:
+    try:
         if store.is_done(cell):
             return "skipped"  # finished by another process before we claimed it
         if on_cell:
@@ -131,7 +161,11 @@ def _claim_and_run(cell: Cell, run: _SweepPass) -> str:
             report.ran.remove(cell.cell_id)
             report.failed[cell.cell_id] = "lease lost while running (process paused too long?)"
         if status == "done":
-            store.complete(cell)  # DONE before the lease goes
+            with uncut():
+                store.complete(cell)  # DONE before the lease goes
+    finally:
+        with run.interruption.simulating():  # released whole, even on a second signal
+            lease.release()
     if on_cell:
         on_cell(cell, status)
     return status
@@ -152,10 +186,14 @@ def _run_one(cell: Cell, run: _SweepPass) -> str:
             wandb_group=run.sweep.sweep_id,
             session=run.session,
             resume=resume,
+            interruption=run.interruption,
         )
         outcome = run_scenario(cell.scenario, options)
+    except RunInterrupted as stop:  # checkpointed and marked interrupted: the sweep stops
+        line = f"interrupted in cell {cell.cell_id} {stop.where}: resume with the same simfl sweep"
+        raise RunInterrupted(stop.signum, f"{line} command", stop.where) from None
     except Exception as error:  # a failed cell must not stop the sweep
-        if isinstance(error, ResultsWriteError):  # the sweep resumes the cell, not simfl run
+        if isinstance(error, ResumableError):  # the sweep resumes the cell, not simfl run
             error.resume_with = "the same simfl sweep command"
         report.failed[cell.cell_id] = f"{type(error).__name__}: {error}"
         return "failed"

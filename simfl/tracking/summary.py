@@ -113,6 +113,8 @@ def summarize(
             "bytes_up": int(sum(r.bytes_up for r in rounds)),
         },
         "clients_failed": int(sum(r.clients_failed + r.eval_clients_failed for r in rounds)),
+        # Client actors that died and were replaced, their clients rerun (failures.json).
+        "infrastructure_failures": sum(f.kind == "infrastructure" for f in history.failures),
         "partition": info.partition_scores,
         "versions": package_versions(),
         "git_commit": git_commit(),
