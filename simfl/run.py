@@ -18,6 +18,7 @@ from simfl.engine.checkpoint import (
     Checkpointer,
     RunCheckpoint,
     latest_checkpoint_dir,
+    latest_checkpoint_round,
     load_checkpoint,
 )
 from simfl.engine.client_app import build_client_app
@@ -195,7 +196,9 @@ def _interrupted(
     summary = summarize(info, history, "interrupted", timings, _now())
     summary |= {"interrupted_by": signal.Signals(signum).name, "exit_code": exit_code(signum)}
     chain.on_run_failed(summary)
-    return RunInterrupted.after_round(signum, info.run_dir, last)
+    return RunInterrupted.after_round(
+        signum, info.run_dir, last, latest_checkpoint_round(info.run_dir)
+    )
 
 
 def _trackers(

@@ -6,10 +6,15 @@ in-process ``cli`` fixture of ``conftest.py``, which saves the CLI's start-up.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,3 +50,33 @@ def start_simfl(*args: str, cwd: Path, **popen: Any) -> subprocess.Popen:
         env=child_env(),
         **{**output, **popen},
     )
+
+
+def kill_a_busy_actor(
+    root: psutil.Process, results: Path, metrics: str, after_round: int
+) -> threading.Thread:
+    """In the background: once ``after_round`` is in a run's metrics (the first file matching
+    the glob ``metrics`` under ``results``), ``kill -9`` the first client actor of ``root``'s
+    process tree caught running a message (Ray titles it so). The thread's ``killed`` is the
+    pid it killed (None if it found none in two minutes)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            files = sorted(results.glob(metrics))
+            if files and len(files[0].read_text().splitlines()) > after_round:
+                for process in root.children(recursive=True):
+                    try:
+                        busy = "ClientAppActor.run" in " ".join(process.cmdline())
+                    except psutil.Error:
+                        continue
+                    if busy:
+                        os.kill(process.pid, signal.SIGKILL)
+                        thread.killed = process.pid  # type: ignore[attr-defined]
+                        return
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.killed = None  # type: ignore[attr-defined]
+    thread.start()
+    return thread

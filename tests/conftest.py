@@ -21,7 +21,10 @@ from tiny_scenario import tiny_scenario
 RUN_FIRST = (
     "test_gpu_declared.py",
     "test_sweep_concurrency.py",
+    "test_interruptions.py",
     "test_resume.py",
+    "test_sweep_interruptions.py",
+    "test_actor_restarts.py",
     "test_resume_features.py",
     "test_sweep.py",
     "test_bench_gpu_whisper.py",

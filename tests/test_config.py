@@ -185,9 +185,7 @@ FAULTS_HASHES = {
 def test_faults_table_is_an_alias_of_systems_faults_with_the_same_hash(tmp_path, name):
     text = (QUICKSTART.parent / name).read_text()
     old = load_scenario(_write(tmp_path, text + "\n[faults]\nclient_crash_probability = 0.3\n"))
-    new = load_scenario(
-        QUICKSTART.parent / name, ["systems.faults.client_crash_probability=0.3"]
-    )
+    new = load_scenario(QUICKSTART.parent / name, ["systems.faults.client_crash_probability=0.3"])
     assert old.systems.faults.client_crash_probability == 0.3
     assert old.full_hash() == new.full_hash() == FAULTS_HASHES[name]
     assert len(old.deprecations) == 1 and "[faults]" in old.deprecations[0]

@@ -221,6 +221,12 @@ def latest_checkpoint_dir(run_dir: Path) -> Path | None:
     return dirs[-1] if dirs else None
 
 
+def latest_checkpoint_round(run_dir: Path) -> int:
+    """The round the newest complete checkpoint of a run holds (0: none, the run restarts)."""
+    directory = latest_checkpoint_dir(run_dir)
+    return int(directory.name.split("-")[1]) if directory is not None else 0
+
+
 def load_checkpoint(directory: Path, source: str) -> RunCheckpoint:
     """Read a checkpoint (``weights_only``: tensors and plain values, never pickled objects)."""
     try:

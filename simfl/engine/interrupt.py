@@ -45,8 +45,17 @@ class RunInterrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not
         super().__init__(self.line)
 
     @classmethod
-    def after_round(cls, signum: int, run_dir: Path, last_round: int) -> RunInterrupted:
+    def after_round(
+        cls, signum: int, run_dir: Path, last_round: int, checkpointed: int
+    ) -> RunInterrupted:
+        """Stopped after ``last_round``; the run resumes after ``checkpointed`` (the same round,
+        unless a round was abandoned while the last ones had no checkpoint of their own:
+        ``tracking.checkpoint_every`` > 1)."""
         where = f"after round {last_round}" if last_round else "before the first round"
+        if 0 < checkpointed < last_round:
+            where += f" (resumes from round {checkpointed}'s checkpoint)"
+        elif checkpointed < last_round:
+            where += " (no checkpoint: resumes from the start)"
         return cls(signum, f"interrupted {where}: resume with simfl run --resume {run_dir}", where)
 
     @property
