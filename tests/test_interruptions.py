@@ -1,11 +1,12 @@
 """Stop signals to a real ``simfl run``: SIGTERM (preemption), Ctrl-C twice, SLURM's SIGUSR1.
 
-Each signal goes to a child ``simfl run`` of the tiny scenario (8 rounds) once round 3 is in
-its metrics. The run must stop after its round (or abandon it, on the second Ctrl-C) with the
-signal's exit code, print at most the progress line and the one line that says how to resume
-(no traceback), leave no process it started (Ray, actors, W&B) and mark itself interrupted;
-``--resume`` must then end exactly as a run never interrupted. The three runs start together
-(their Ray runtimes are their own), so the module costs about one run.
+Each signal goes to a child ``simfl run`` of the tiny scenario (7 rounds) once round 3 (4 for
+SIGUSR1) is in its metrics. The run must stop after its round (or abandon it: on the second
+Ctrl-C, or at once with ``stop_grace_s`` = 0.001 for SIGUSR1) with the signal's exit code,
+print at most the progress line and the one line that says how to resume (no traceback),
+leave no process it started (Ray, actors, W&B) and mark itself interrupted; ``--resume`` must
+then end exactly as a run never interrupted. The three runs start together (their Ray
+runtimes are their own), so the module costs about one run.
 """
 
 from __future__ import annotations
@@ -28,15 +29,14 @@ from tiny_scenario import TINY
 from simfl.engine.interrupt import RunInterrupted
 from simfl.engine.records import TIMING_COLUMNS
 
-ROUNDS, SIGNAL_AFTER = 8, 3
+ROUNDS, SIGNAL_AFTER = 7, 3
 PLANS = {  # what is sent (0.2 s apart), and the exit code that must come back
     "sigterm": ([signal.SIGTERM], 143),
     "sigint-twice": ([signal.SIGINT, signal.SIGINT], 130),
-    "sigusr1": ([signal.SIGUSR1], 138),
-    "sigterm-abandons": ([signal.SIGTERM], 143),
+    "sigusr1-abandons": ([signal.SIGUSR1], 138),
 }
 #: The run whose round in progress is abandoned at once, with a checkpoint every 3 rounds: it
-#: resumes from round 3's, the last one written before the signal.
+#: resumes from the last one written before the signal if the round after it was abandoned.
 ABANDONS = "\n[resources]\nstop_grace_s = 0.001\n"
 
 
@@ -52,7 +52,7 @@ class Stopped:
 def _write_scenario(root: Path, name: str, cache: Path) -> Path:
     text = TINY.format(results=root / name, cache=cache)
     text = text.replace("rounds = 2", f"rounds = {ROUNDS}")
-    if name == "sigterm-abandons":
+    if name == "sigusr1-abandons":
         text = text.replace("[tracking]", "[tracking]\ncheckpoint_every = 3") + ABANDONS
     path = root / f"{name}.toml"
     path.write_text(text)
@@ -113,7 +113,7 @@ def _signal_all(root: Path, cache: Path) -> dict[str, Stopped]:
 
 def after_round(plan: str) -> int:
     """The round after which the signal is sent (once its record is in the metrics)."""
-    return SIGNAL_AFTER + 1 if plan == "sigterm-abandons" else SIGNAL_AFTER
+    return SIGNAL_AFTER + 1 if plan == "sigusr1-abandons" else SIGNAL_AFTER
 
 
 def test_the_line_says_which_checkpoint_the_run_resumes_from(tmp_path):
@@ -176,7 +176,7 @@ def test_a_stop_signal_ends_the_run_cleanly_and_it_resumes_exactly(
     resumes_after = int(checkpoint.name.split("-")[1])
     where = f"after round {last}"
     if resumes_after < last:  # abandoned, and no checkpoint after the last round kept
-        assert plan == "sigterm-abandons" and resumes_after % 3 == 0
+        assert plan == "sigusr1-abandons" and resumes_after % 3 == 0
         where += f" (resumes from round {resumes_after}'s checkpoint)"
     else:
         assert resumes_after == last
