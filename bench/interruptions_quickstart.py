@@ -52,6 +52,7 @@ ENV = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1", "FLWR_TELEMETRY_
 
 
 def start(args: list[str], log: Path) -> subprocess.Popen:
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "simfl.cli", *args],

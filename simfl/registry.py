@@ -273,6 +273,12 @@ STRATEGIES = _table(
         "FedAvg, head kept local (Arivazhagan 2019)",
     ),
     Entry(
+        "scaffold",
+        strategy.ScaffoldConfig,
+        f"{_S}.scaffold:build_scaffold",
+        "control variates against client drift (Karimireddy 2020)",
+    ),
+    Entry(
         "fedbuff",
         strategy.FedBuffConfig,
         "simfl.systems.fedbuff:build_fedbuff",
@@ -301,6 +307,10 @@ FEATURES = {
     "loss-at-global": Plugin(
         "simfl.strategies.loss_at_global:LossAtGlobalFeature",
         "q-FFL: each client's loss at the received model, before training",
+    ),
+    "scaffold": Plugin(
+        "simfl.strategies.scaffold_client:ScaffoldFeature",
+        "SCAFFOLD's clients: corrected steps, control variates as client state",
     ),
     "update-clipping": Plugin(
         "simfl.strategies.update_clipping:UpdateClippingFeature",

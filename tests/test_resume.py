@@ -4,8 +4,9 @@ The killed run is a real ``simfl run`` process on the tiny end-to-end scenario (
 with its Ray runtime; the reference run and the resumption go through the same CLI in this
 process, on the session's Ray runtime (a fresh process changes nothing in the metrics, as
 ``test_end_to_end`` shows). Each strategy keeps a different kind of state across rounds: FedAdam
-the global model and its server moments (m_t, v_t), FedPer every client's own head (client
-state files).
+the global model and its server moments (m_t, v_t), SCAFFOLD its server control variate and
+every client's own (client state files; FedPer's heads are resumed in
+``test_resume_features``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from simfl.engine.records import TIMING_COLUMNS
 ROUNDS, KILL_AFTER = 6, 3
 STRATEGIES = {  # FedAvg's state (the global model) is a part of FedAdam's
     "fedadam": ["--set", "strategy.name=fedadam"],
-    "fedper": ["--set", "strategy.name=fedper"],
+    "scaffold": ["--set", "strategy.name=scaffold"],
 }
 
 

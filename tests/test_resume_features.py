@@ -75,6 +75,7 @@ CASES = {
         },
         {"callback-SimulatedClock"},
     ),
+    "fedper": ({"strategy": {"name": "fedper"}}, set()),  # every client's head: client state
 }
 
 

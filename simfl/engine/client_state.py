@@ -16,13 +16,15 @@ from simfl.atomic import write_atomically
 
 
 class ClientStateStore:
-    """``directory/client-<id>.pt`` holding a dict of CPU tensors."""
+    """``directory/<name>-<id>.pt`` holding a dict of CPU tensors: ``client`` for the clients'
+    local parts; a strategy with client state of its own (SCAFFOLD's c_i) uses its own name.
+    Every file of the directory is in the run's checkpoints."""
 
-    def __init__(self, directory: Path | str) -> None:
-        self.directory = Path(directory)
+    def __init__(self, directory: Path | str, name: str = "client") -> None:
+        self.directory, self.name = Path(directory), name
 
     def path(self, cid: int) -> Path:
-        return self.directory / f"client-{cid}.pt"
+        return self.directory / f"{self.name}-{cid}.pt"
 
     def load(self, cid: int) -> dict[str, torch.Tensor] | None:
         """The client's saved state, or None before its first save."""

@@ -303,3 +303,28 @@ class FedBuffConfig(StrategyBase):
                 f"strategy.concurrency ({self.concurrency}) exceeds data.num_clients "
                 f"({scenario.data.num_clients})"
             )
+
+
+class ScaffoldConfig(StrategyBase):
+    """``[strategy] name = "scaffold"`` (Karimireddy et al. 2020): control variates correct
+    each client's drift; ``server_learning_rate`` is the paper's η_g, ``train.lr`` its η_l.
+    Client deltas are averaged unweighted as in the paper (``weighting = "num_examples"``
+    weights Δy by n_k as FedAvg does); the server variate always moves by (1/N) Σ Δc_i."""
+
+    name: Literal["scaffold"]
+    server_learning_rate: ServerLearningRate = 1.0
+    weighting: Weighting = "uniform"
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        super().check_scenario(scenario)
+        if scenario.privacy.mode != "none" or scenario.privacy.secagg.enabled:
+            raise ValueError(
+                "scaffold runs without [privacy]: its control variates travel beside the "
+                "update, outside DP's clipping and SecAgg+'s masks"
+            )
+        if self.freeze_shared:
+            raise ValueError("scaffold corrects the shared layers' steps: freeze_shared = false")
+        if scenario.train.precision == "fp16":
+            raise ValueError(
+                "scaffold adds its correction to unscaled gradients: train.precision fp32 or bf16"
+            )

@@ -191,6 +191,22 @@ FIDELITY: dict[str, Fidelity] = {
             "round is one server update",
         ),
     ),
+    "scaffold": Fidelity(
+        paper="Karimireddy et al. 2020 (ICML), Algorithm 1 (SCAFFOLD), option II",
+        rule="client: y ← y − η_l (g(y) − c_i + c) for K steps; c_i⁺ = c_i − c + (x − y)/(K η_l); "
+        "server: x ← x + η_g (1/|S|) Σ (y_i − x), c ← c + (1/N) Σ (c_i⁺ − c_i); "
+        "η_l = train.lr, η_g = server_learning_rate, K = the client's optimizer steps",
+        differences=(
+            "the correction is added to the gradient before the scenario's optimizer, so with "
+            "momentum or weight decay the step is SGD-momentum on the corrected gradient and "
+            "option II's (x − y)/(K η_l) is no longer the mean gradient (the paper: plain SGD)",
+        ),
+        notes=(
+            "c and c_i cover the trainable parameters; arrays that are not parameters "
+            "(BatchNorm statistics) are averaged as in FedAvg",
+            "each client sends Δc_i beside its model: twice FedAvg's upload, as in the paper",
+        ),
+    ),
 }
 
 
