@@ -139,7 +139,8 @@ def ours(steps: int, eta_g: float, population: int) -> list[np.ndarray]:
 def test_scaffold_matches_karimireddy_2020_algorithm_1(steps, eta_g, population):
     with flower_task():
         got = ours(steps, eta_g, population)
-    for round_index, (mine, reference) in enumerate(zip(got, paper(steps, eta_g, population))):
+    expected = paper(steps, eta_g, population)
+    for round_index, (mine, reference) in enumerate(zip(got, expected, strict=True)):
         np.testing.assert_allclose(mine, reference, rtol=0, atol=1e-10, err_msg=f"{round_index}")
 
 
