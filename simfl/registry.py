@@ -273,17 +273,23 @@ STRATEGIES = _table(
         "FedAvg, head kept local (Arivazhagan 2019)",
     ),
     Entry(
+        "fedbuff",
+        strategy.FedBuffConfig,
+        "simfl.systems.fedbuff:build_fedbuff",
+        "asynchronous buffered aggregation, staleness-weighted (Nguyen 2022)",
+        loop="simfl.systems.fedbuff:FedBuffLoop",
+    ),
+    Entry(
         "scaffold",
         strategy.ScaffoldConfig,
         f"{_S}.scaffold:build_scaffold",
         "control variates against client drift (Karimireddy 2020)",
     ),
     Entry(
-        "fedbuff",
-        strategy.FedBuffConfig,
-        "simfl.systems.fedbuff:build_fedbuff",
-        "asynchronous buffered aggregation, staleness-weighted (Nguyen 2022)",
-        loop="simfl.systems.fedbuff:FedBuffLoop",
+        "fednova",
+        strategy.FedNovaConfig,
+        f"{_S}.fednova:build_fednova",
+        "updates normalized by each client's local work (Wang 2020)",
     ),
 )
 
@@ -311,6 +317,10 @@ FEATURES = {
     "scaffold": Plugin(
         "simfl.strategies.scaffold_client:ScaffoldFeature",
         "SCAFFOLD's clients: corrected steps, control variates as client state",
+    ),
+    "local-steps": Plugin(
+        "simfl.strategies.local_steps:LocalStepsFeature",
+        "FedNova: each client reports the local steps it took",
     ),
     "update-clipping": Plugin(
         "simfl.strategies.update_clipping:UpdateClippingFeature",

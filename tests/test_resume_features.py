@@ -76,6 +76,7 @@ CASES = {
         {"callback-SimulatedClock"},
     ),
     "fedper": ({"strategy": {"name": "fedper"}}, set()),  # every client's head: client state
+    "fednova": ({"strategy": {"name": "fednova"}, "train": {"momentum": 0.5}}, set()),
 }
 
 

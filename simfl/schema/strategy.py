@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 #: q-FFL asks each client for the loss of the received global model under this flag/key.
 LOSS_AT_GLOBAL_FLAG = "loss-at-global"
 LOSS_AT_GLOBAL_KEY = "loss_at_global"
+#: FedNova asks each client for the number of optimizer steps it took, under this flag/key.
+LOCAL_STEPS_FLAG = "count-local-steps"
+LOCAL_STEPS_KEY = "local_steps"
 
 #: Settings that select a paper's rule where Flower's differs (see simfl/strategies/fidelity.py).
 SecondMomentStart = Literal["zero", "tau_squared"]
@@ -327,4 +330,24 @@ class ScaffoldConfig(StrategyBase):
         if scenario.train.precision == "fp16":
             raise ValueError(
                 "scaffold adds its correction to unscaled gradients: train.precision fp32 or bf16"
+            )
+
+
+class FedNovaConfig(StrategyBase):
+    """``[strategy] name = "fednova"`` (Wang et al. 2020): each update normalized by its
+    client's local work ‖a_i‖₁ (τ_i steps, with ``train.momentum`` ρ), scaled by
+    τ_eff = Σ p_i ‖a_i‖₁; ``server_learning_rate`` multiplies the step."""
+
+    name: Literal["fednova"]
+    server_learning_rate: ServerLearningRate = 1.0
+
+    def client_train_config(self) -> dict[str, Any]:
+        return {LOCAL_STEPS_FLAG: True}
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        super().check_scenario(scenario)
+        if scenario.train.optimizer != "sgd":
+            raise ValueError(
+                'fednova normalizes by SGD\'s local work: train.optimizer = "sgd" '
+                "(with or without train.momentum)"
             )

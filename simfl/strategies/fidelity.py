@@ -207,6 +207,17 @@ FIDELITY: dict[str, Fidelity] = {
             "each client sends Δc_i beside its model: twice FedAvg's upload, as in the paper",
         ),
     ),
+    "fednova": Fidelity(
+        paper="Wang et al. 2020 (NeurIPS), FedNova, Eq. 6-7 with p_i = n_i/n",
+        rule="x ← x − η_g τ_eff Σ p_i (x − y_i)/‖a_i‖₁, τ_eff = Σ p_i ‖a_i‖₁; ‖a_i‖₁ = τ_i "
+        "(SGD) or Σ_k (1 − ρ^k)/(1 − ρ) (momentum ρ = train.momentum); τ_i the optimizer steps "
+        "the client reports; η_g = server_learning_rate",
+        differences=(
+            "every array of the shared model is normalized, BatchNorm statistics included "
+            "(the paper normalizes the parameters SGD updates)",
+        ),
+        notes=("with equal τ_i it is FedAvg exactly, as the paper states",),
+    ),
 }
 
 
