@@ -3,7 +3,7 @@
 Three clients with least-squares objectives f_i(w) = ½‖A_i w − b_i‖²/m_i take K full-batch
 steps per round. Our side runs the registry's strategy on real Flower Messages and the client
 step as simfl's client mod composes it (the gradient correction of
-:func:`corrected_trainer` around a plain SGD trainer, then :func:`control_update`); the
+:func:`with_gradient_terms` around a plain SGD trainer, then :func:`control_update`); the
 reference is lines 8-17 of the paper with option II (line 12). Both run three rounds with the
 server and client control variates carried over, and must agree to float tolerance.
 """
@@ -21,8 +21,9 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, Re
 
 from simfl import registry
 from simfl.config import scenario_from_dict
+from simfl.strategies.gradient_terms import constant, with_gradient_terms
 from simfl.strategies.scaffold import CONTROL_KEY, DELTA_KEY
-from simfl.strategies.scaffold_client import control_update, corrected_trainer
+from simfl.strategies.scaffold_client import control_update
 
 DIM, CLIENTS, ROWS, LR, ROUNDS = 4, 3, 6, 0.1, 3
 
@@ -113,8 +114,8 @@ def ours(steps: int, eta_g: float, population: int) -> list[np.ndarray]:
             model = torch.nn.Linear(DIM, 1, bias=False).double()
             model.load_state_dict(shared)
             counted: list[int] = []
-            corrections = {"weight": c["weight"] - c_i["weight"]}
-            corrected_trainer(sgd_steps(a[i], b[i], steps), corrections, counted)(
+            corrections = {"weight": constant(c["weight"] - c_i["weight"])}
+            with_gradient_terms(sgd_steps(a[i], b[i], steps), corrections, counted)(
                 SimpleNamespace(model=model)
             )
             y = {"weight": model.weight.detach().clone()}

@@ -1,9 +1,9 @@
 """SCAFFOLD's client step (Karimireddy et al. 2020, Algorithm 1, lines 8-13).
 
 Each local step is y <- y - η_l (g(y) - c_i + c): the correction c - c_i is added to every
-parameter's gradient during the backward pass (a tensor hook), so the scenario's optimizer,
-momentum and weight decay apply to the corrected gradient. After K steps the client takes
-option II of line 12::
+parameter's gradient during the backward pass (:mod:`simfl.strategies.gradient_terms`), so
+the scenario's optimizer, momentum and weight decay apply to the corrected gradient. After K
+steps the client takes option II of line 12::
 
     c_i+ = c_i - c + (x - y) / (K η_l)
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from simfl.engine.extensions import ClientMod, Feature, ModStage
+from simfl.strategies.gradient_terms import constant, with_gradient_terms
 from simfl.strategies.scaffold import CONTROL_KEY, DELTA_KEY
 
 if TYPE_CHECKING:
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 
     from simfl.config import Scenario
     from simfl.engine.plan import RunPlan
-    from simfl.engine.worker import ClientWorkspace
-    from simfl.training import LoopStats
 
 #: The client state files holding c_i (beside the clients' local parts).
 STATE_NAME = "scaffold"
@@ -42,27 +41,6 @@ class ScaffoldFeature(Feature):
 
     def client_mods(self, plan: RunPlan) -> list[ClientMod]:
         return [ClientMod(ModStage.TRAINER, "train", scaffold_mod(plan))]
-
-
-def corrected_trainer(inner: Any, corrections: dict[str, torch.Tensor], steps: list[int]) -> Any:
-    """``inner`` with ``corrections`` added to the named parameters' gradients; ``steps``
-    receives the number of backward passes (optimizer steps) it took."""
-
-    def train(work: ClientWorkspace) -> LoopStats:
-        parameters = dict(work.model.named_parameters())
-        hooks = [
-            parameters[name].register_hook(lambda grad, c=correction: grad + c.to(grad.dtype))
-            for name, correction in corrections.items()
-        ]
-        first = next(iter(corrections))
-        hooks.append(parameters[first].register_hook(lambda grad: steps.append(1)))
-        try:
-            return inner(work)
-        finally:
-            for hook in hooks:
-                hook.remove()
-
-    return train
 
 
 def control_update(
@@ -104,8 +82,8 @@ def scaffold_mod(plan: RunPlan) -> Any:
         c = {name: server.get(name, torch.zeros_like(work.shared[name])) for name in names}
         c_i = {name: own.get(name, torch.zeros_like(c[name])) for name in names}
         steps: list[int] = []
-        corrections = {name: c[name] - c_i[name] for name in names}
-        work.trainer = corrected_trainer(work.trainer, corrections, steps)
+        corrections = {name: constant(c[name] - c_i[name]) for name in names}
+        work.trainer = with_gradient_terms(work.trainer, corrections, steps)
         reply = call_next(message, context)
         if reply.has_error():
             return reply
