@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from simfl.schema import data, model, partition, strategy
+from simfl.schema import data, model, partition, strategy, strategy_noniid
 
 
 def load(implementation: str) -> Any:
@@ -281,13 +281,19 @@ STRATEGIES = _table(
     ),
     Entry(
         "scaffold",
-        strategy.ScaffoldConfig,
+        strategy_noniid.ScaffoldConfig,
         f"{_S}.scaffold:build_scaffold",
         "control variates against client drift (Karimireddy 2020)",
     ),
     Entry(
+        "feddyn",
+        strategy_noniid.FedDynConfig,
+        f"{_S}.feddyn:build_feddyn",
+        "dynamic regularization of the clients (Acar 2021)",
+    ),
+    Entry(
         "fednova",
-        strategy.FedNovaConfig,
+        strategy_noniid.FedNovaConfig,
         f"{_S}.fednova:build_fednova",
         "updates normalized by each client's local work (Wang 2020)",
     ),
@@ -317,6 +323,10 @@ FEATURES = {
     "scaffold": Plugin(
         "simfl.strategies.scaffold_client:ScaffoldFeature",
         "SCAFFOLD's clients: corrected steps, control variates as client state",
+    ),
+    "feddyn": Plugin(
+        "simfl.strategies.feddyn_client:FedDynFeature",
+        "FedDyn's clients: linear and quadratic penalties, their gradient as client state",
     ),
     "local-steps": Plugin(
         "simfl.strategies.local_steps:LocalStepsFeature",

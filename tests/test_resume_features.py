@@ -77,6 +77,7 @@ CASES = {
     ),
     "fedper": ({"strategy": {"name": "fedper"}}, set()),  # every client's head: client state
     "fednova": ({"strategy": {"name": "fednova"}, "train": {"momentum": 0.5}}, set()),
+    "feddyn": ({"strategy": {"name": "feddyn", "alpha": 0.1}}, {"strategy"}),  # h; each g_k
 }
 
 

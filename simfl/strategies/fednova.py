@@ -27,7 +27,7 @@ from simfl.schema.strategy import LOCAL_STEPS_KEY
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
-    from simfl.schema.strategy import FedNovaConfig
+    from simfl.schema.strategy_noniid import FedNovaConfig
 
 
 def local_work(steps: float, momentum: float) -> float:

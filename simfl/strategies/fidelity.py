@@ -207,6 +207,18 @@ FIDELITY: dict[str, Fidelity] = {
             "each client sends Δc_i beside its model: twice FedAvg's upload, as in the paper",
         ),
     ),
+    "feddyn": Fidelity(
+        paper="Acar et al. 2021 (ICLR), Algorithm 1 (FedDyn)",
+        rule="client: the scenario's local training on L_k(θ) − ⟨g_k, θ⟩ + α/2‖θ − θ^{t−1}‖², "
+        "then g_k ← g_k − α(θ_k − θ^{t−1}); server: h ← h − α(1/m) Σ (θ_k − θ^{t−1}), "
+        "θ ← (1/|P_t|) Σ θ_k − h/α; m = data.num_clients",
+        differences=(
+            "the client's argmin is approximated by local_epochs of minibatch training, as in the "
+            "paper's experiments; every floating-point array gets h, BatchNorm statistics "
+            "included",
+        ),
+        notes=("alpha = 0 is FedAvg with the unweighted mean",),
+    ),
     "fednova": Fidelity(
         paper="Wang et al. 2020 (NeurIPS), FedNova, Eq. 6-7 with p_i = n_i/n",
         rule="x ← x − η_g τ_eff Σ p_i (x − y_i)/‖a_i‖₁, τ_eff = Σ p_i ‖a_i‖₁; ‖a_i‖₁ = τ_i "

@@ -28,7 +28,7 @@ from simfl.flower_compat.strategy_state import valid_train_contents
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
-    from simfl.schema.strategy import ScaffoldConfig
+    from simfl.schema.strategy_noniid import ScaffoldConfig
 
 #: The server control variate c, sent with the global model.
 CONTROL_KEY = "scaffold-c"

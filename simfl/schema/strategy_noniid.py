@@ -1,0 +1,84 @@
+"""``[strategy]`` for the Non-IID classics: drift correction (SCAFFOLD, FedNova, FedDyn).
+
+Each strategy's server rule is in :mod:`simfl.strategies` and its client step is a feature
+(a trainer-stage client mod) named in :data:`simfl.registry.FEATURES`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from simfl.schema.strategy import (
+    LOCAL_STEPS_FLAG,
+    ServerLearningRate,
+    StrategyBase,
+    Weighting,
+)
+
+if TYPE_CHECKING:
+    from simfl.config import Scenario
+
+
+class ScaffoldConfig(StrategyBase):
+    """``[strategy] name = "scaffold"`` (Karimireddy et al. 2020): control variates correct
+    each client's drift; ``server_learning_rate`` is the paper's η_g, ``train.lr`` its η_l.
+    Client deltas are averaged unweighted as in the paper (``weighting = "num_examples"``
+    weights Δy by n_k as FedAvg does); the server variate always moves by (1/N) Σ Δc_i."""
+
+    name: Literal["scaffold"]
+    server_learning_rate: ServerLearningRate = 1.0
+    weighting: Weighting = "uniform"
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        super().check_scenario(scenario)
+        if scenario.privacy.mode != "none" or scenario.privacy.secagg.enabled:
+            raise ValueError(
+                "scaffold runs without [privacy]: its control variates travel beside the "
+                "update, outside DP's clipping and SecAgg+'s masks"
+            )
+        if self.freeze_shared:
+            raise ValueError("scaffold corrects the shared layers' steps: freeze_shared = false")
+        if scenario.train.precision == "fp16":
+            raise ValueError(
+                "scaffold adds its correction to unscaled gradients: train.precision fp32 or bf16"
+            )
+
+
+class FedNovaConfig(StrategyBase):
+    """``[strategy] name = "fednova"`` (Wang et al. 2020): each update normalized by its
+    client's local work ‖a_i‖₁ (τ_i steps, with ``train.momentum`` ρ), scaled by
+    τ_eff = Σ p_i ‖a_i‖₁; ``server_learning_rate`` multiplies the step."""
+
+    name: Literal["fednova"]
+    server_learning_rate: ServerLearningRate = 1.0
+
+    def client_train_config(self) -> dict[str, Any]:
+        return {LOCAL_STEPS_FLAG: True}
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        super().check_scenario(scenario)
+        if scenario.train.optimizer != "sgd":
+            raise ValueError(
+                'fednova normalizes by SGD\'s local work: train.optimizer = "sgd" '
+                "(with or without train.momentum)"
+            )
+
+
+class FedDynConfig(StrategyBase):
+    """``[strategy] name = "feddyn"`` (Acar et al. 2021): each client minimizes its loss with a
+    linear term from its previous gradients plus α/2‖θ − θ_server‖²; the server corrects the
+    average by its running h. ``alpha = 0`` is FedAvg with unweighted averaging."""
+
+    name: Literal["feddyn"]
+    alpha: float = Field(default=0.01, ge=0.0, le=100.0)
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        super().check_scenario(scenario)
+        if self.freeze_shared:
+            raise ValueError("feddyn regularizes the shared layers' steps: freeze_shared = false")
+        if scenario.train.precision == "fp16":
+            raise ValueError(
+                "feddyn adds its terms to unscaled gradients: train.precision fp32 or bf16"
+            )
