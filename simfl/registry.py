@@ -292,6 +292,12 @@ STRATEGIES = _table(
         "dynamic regularization of the clients (Acar 2021)",
     ),
     Entry(
+        "ditto",
+        strategy_noniid.DittoConfig,
+        f"{_S}.fedavg:build_fedavg",
+        "FedAvg plus a personal model per client, pulled towards it (Li 2021)",
+    ),
+    Entry(
         "fednova",
         strategy_noniid.FedNovaConfig,
         f"{_S}.fednova:build_fednova",
@@ -327,6 +333,10 @@ FEATURES = {
     "feddyn": Plugin(
         "simfl.strategies.feddyn_client:FedDynFeature",
         "FedDyn's clients: linear and quadratic penalties, their gradient as client state",
+    ),
+    "ditto": Plugin(
+        "simfl.strategies.ditto:DittoFeature",
+        "Ditto's clients: a personal model per client, trained after the global update",
     ),
     "local-steps": Plugin(
         "simfl.strategies.local_steps:LocalStepsFeature",

@@ -82,3 +82,11 @@ class FedDynConfig(StrategyBase):
             raise ValueError(
                 "feddyn adds its terms to unscaled gradients: train.precision fp32 or bf16"
             )
+
+
+class DittoConfig(StrategyBase):
+    """``[strategy] name = "ditto"`` (Li et al. 2021): FedAvg for the global model, and per
+    client a personal model trained with λ/2‖v − w‖² towards the received global model."""
+
+    name: Literal["ditto"]
+    lam: float = Field(default=0.1, ge=0.0, le=1000.0)

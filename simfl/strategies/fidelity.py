@@ -219,6 +219,17 @@ FIDELITY: dict[str, Fidelity] = {
         ),
         notes=("alpha = 0 is FedAvg with the unweighted mean",),
     ),
+    "ditto": Fidelity(
+        paper="Li et al. 2021 (ICML), Algorithm 1 (Ditto)",
+        rule="global: FedAvg (w ← Σ (n_k/n) w_k); each sampled client then trains its personal "
+        "v_k for local_epochs on F_k(v) + λ/2‖v − w^t‖² from v_k (w⁰ at first); v_k is "
+        "evaluated as the personalized accuracy; λ = lam",
+        differences=(
+            "the global update is weighted by n_k (FedAvg's rule, on which the paper builds); "
+            "v_k takes the scenario's local epochs and optimizer (the paper: s SGD steps)",
+        ),
+        notes=("lam = 0 trains v_k on the client's data alone",),
+    ),
     "fednova": Fidelity(
         paper="Wang et al. 2020 (NeurIPS), FedNova, Eq. 6-7 with p_i = n_i/n",
         rule="x ← x − η_g τ_eff Σ p_i (x − y_i)/‖a_i‖₁, τ_eff = Σ p_i ‖a_i‖₁; ‖a_i‖₁ = τ_i "
