@@ -298,6 +298,12 @@ STRATEGIES = _table(
         "FedAvg plus a personal model per client, pulled towards it (Li 2021)",
     ),
     Entry(
+        "pfedme",
+        strategy_noniid.PFedMeConfig,
+        f"{_S}.pfedme:build_pfedme",
+        "personalization by Moreau envelopes (T. Dinh 2020)",
+    ),
+    Entry(
         "fednova",
         strategy_noniid.FedNovaConfig,
         f"{_S}.fednova:build_fednova",
@@ -337,6 +343,10 @@ FEATURES = {
     "ditto": Plugin(
         "simfl.strategies.ditto:DittoFeature",
         "Ditto's clients: a personal model per client, trained after the global update",
+    ),
+    "pfedme": Plugin(
+        "simfl.strategies.pfedme_client:PFedMeFeature",
+        "pFedMe's clients: Moreau-envelope steps, the personal model as client state",
     ),
     "local-steps": Plugin(
         "simfl.strategies.local_steps:LocalStepsFeature",

@@ -79,6 +79,7 @@ CASES = {
     "fednova": ({"strategy": {"name": "fednova"}, "train": {"momentum": 0.5}}, set()),
     "feddyn": ({"strategy": {"name": "feddyn", "alpha": 0.1}}, {"strategy"}),  # h; each g_k
     "ditto": ({"strategy": {"name": "ditto", "lam": 0.5}}, set()),  # each v_k: client state
+    "pfedme": ({"strategy": {"name": "pfedme", "lam": 5.0, "inner_steps": 2}}, set()),  # each θ_i
 }
 
 
@@ -148,7 +149,7 @@ def test_stopped_run_resumes_to_bit_identical_metrics(case, tmp_path, tiny_cache
     expected = _metrics(reference.run_dir)
     pd.testing.assert_frame_equal(_metrics(stopped), expected, check_exact=True)
     assert list(expected["round"]) == list(range(ROUNDS + 1))
-    if case == "ditto":  # personal models, not the global one, give the personalized figures
+    if case in ("ditto", "pfedme"):  # personal models give the personalized figures
         trained = expected[expected["round"] == ROUNDS]
         assert (trained["pers_loss_mean"] != trained["fed_loss_mean"]).all()
     if case == "stragglers":  # the deadline dropped a client over-selection would keep

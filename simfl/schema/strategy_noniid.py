@@ -90,3 +90,24 @@ class DittoConfig(StrategyBase):
 
     name: Literal["ditto"]
     lam: float = Field(default=0.1, ge=0.0, le=1000.0)
+
+
+class PFedMeConfig(StrategyBase):
+    """``[strategy] name = "pfedme"`` (T. Dinh et al. 2020): Moreau-envelope personalization.
+    ``lam`` λ ties the personal model to the local one, ``inner_steps`` K and ``personal_lr``
+    solve the inner problem per batch, ``train.lr`` is η, ``beta`` β mixes the server's model."""
+
+    name: Literal["pfedme"]
+    lam: float = Field(default=15.0, gt=0.0, le=1000.0)
+    inner_steps: int = Field(default=5, ge=1, le=1000)
+    personal_lr: float = Field(default=0.01, gt=0.0, le=10.0)
+    beta: float = Field(default=1.0, gt=0.0, le=10.0)
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        super().check_scenario(scenario)
+        if scenario.train.precision != "fp32":
+            raise ValueError('pfedme\'s inner problem trains in fp32: train.precision = "fp32"')
+        if scenario.privacy.mode == "local-dpsgd":
+            raise ValueError(
+                "pfedme replaces the local training: privacy.mode local-dpsgd cannot wrap it"
+            )

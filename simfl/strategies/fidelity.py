@@ -230,6 +230,17 @@ FIDELITY: dict[str, Fidelity] = {
         ),
         notes=("lam = 0 trains v_k on the client's data alone",),
     ),
+    "pfedme": Fidelity(
+        paper="T. Dinh et al. 2020 (NeurIPS), Algorithm 1 (pFedMe)",
+        rule="client: w ← w^t; per minibatch, K = inner_steps SGD steps at personal_lr on "
+        "f(θ; D) + λ/2‖θ − w‖² (θ carried over), then w ← w − η λ (w − θ), η = train.lr; "
+        "server: w ← (1 − β) w + β (1/|S|) Σ w_i; θ is the personalized model",
+        differences=(
+            "only the sampled clients train (the paper's Algorithm 1 lets every client update "
+            "and samples S for aggregation only)",
+        ),
+        notes=("the local rounds R are the minibatches of local_epochs",),
+    ),
     "fednova": Fidelity(
         paper="Wang et al. 2020 (NeurIPS), FedNova, Eq. 6-7 with p_i = n_i/n",
         rule="x ← x − η_g τ_eff Σ p_i (x − y_i)/‖a_i‖₁, τ_eff = Σ p_i ‖a_i‖₁; ‖a_i‖₁ = τ_i "
