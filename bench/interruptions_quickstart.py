@@ -32,7 +32,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from cli_process import kill_a_busy_actor  # noqa: E402
 
-TIMING = ("round_seconds", "train_seconds", "evaluate_seconds", "central_eval_seconds")
+TIMING = (
+    "round_seconds",
+    "train_seconds",
+    "evaluate_seconds",
+    "central_eval_seconds",
+    "secagg_seconds",  # SecAgg+'s protocol wall time
+)
 FEDBUFF = (
     'strategy={ name = "fedbuff", concurrency = 10, buffer_size = 5, fraction_evaluate = 0.0, '
     "min_evaluate_nodes = 0, min_available_nodes = 20 }"

@@ -292,6 +292,12 @@ STRATEGIES = _table(
         "dynamic regularization of the clients (Acar 2021)",
     ),
     Entry(
+        "moon",
+        strategy_noniid.MoonConfig,
+        f"{_S}.fedavg:build_fedavg",
+        "FedAvg with a model-contrastive client loss (Li 2021, CVPR)",
+    ),
+    Entry(
         "ditto",
         strategy_noniid.DittoConfig,
         f"{_S}.fedavg:build_fedavg",
@@ -339,6 +345,10 @@ FEATURES = {
     "feddyn": Plugin(
         "simfl.strategies.feddyn_client:FedDynFeature",
         "FedDyn's clients: linear and quadratic penalties, their gradient as client state",
+    ),
+    "moon": Plugin(
+        "simfl.strategies.moon:MoonFeature",
+        "MOON: a projection head, and the clients' model-contrastive loss",
     ),
     "ditto": Plugin(
         "simfl.strategies.ditto:DittoFeature",

@@ -79,6 +79,7 @@ CASES = {
     "fednova": ({"strategy": {"name": "fednova"}, "train": {"momentum": 0.5}}, set()),
     "feddyn": ({"strategy": {"name": "feddyn", "alpha": 0.1}}, {"strategy"}),  # h; each g_k
     "ditto": ({"strategy": {"name": "ditto", "lam": 0.5}}, set()),  # each v_k: client state
+    "moon": ({"strategy": {"name": "moon", "projection_dim": 16}}, set()),  # previous models
     "pfedme": ({"strategy": {"name": "pfedme", "lam": 5.0, "inner_steps": 2}}, set()),  # each θ_i
 }
 

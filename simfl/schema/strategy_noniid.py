@@ -111,3 +111,25 @@ class PFedMeConfig(StrategyBase):
             raise ValueError(
                 "pfedme replaces the local training: privacy.mode local-dpsgd cannot wrap it"
             )
+
+
+class MoonConfig(StrategyBase):
+    """``[strategy] name = "moon"`` (Li, He & Song 2021): FedAvg whose clients add μ times the
+    model-contrastive loss (temperature τ) on a projection head of ``projection_dim``."""
+
+    name: Literal["moon"]
+    mu: float = Field(default=1.0, ge=0.0, le=100.0)
+    temperature: float = Field(default=0.5, gt=0.0, le=100.0)
+    projection_dim: int = Field(default=256, ge=1, le=65_536)
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        super().check_scenario(scenario)
+        if scenario.model.name == "whisper-asr":
+            raise ValueError(
+                "moon contrasts a classifier's representations: model kws-cnn or whisper-kws"
+            )
+        if scenario.privacy.mode == "local-dpsgd":
+            raise ValueError(
+                "moon's contrastive loss is outside Opacus' per-example clipping: "
+                "privacy.mode local-dpsgd cannot run it"
+            )

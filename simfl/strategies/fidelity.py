@@ -219,6 +219,17 @@ FIDELITY: dict[str, Fidelity] = {
         ),
         notes=("alpha = 0 is FedAvg with the unweighted mean",),
     ),
+    "moon": Fidelity(
+        paper="Li, He & Song 2021 (CVPR), Algorithm 1 and Eq. 3 (MOON)",
+        rule="FedAvg; client loss CE + μ ℓ_con, ℓ_con = −log(e^{sim(z,z_glob)/τ} / "
+        "(e^{sim(z,z_glob)/τ} + e^{sim(z,z_prev)/τ})), z the output of a two-layer projection "
+        "head before a new output layer; μ = mu, τ = temperature",
+        differences=(
+            "before a client's first round its previous model is the global one (ℓ_con then "
+            "constant); the paper keeps the initial model as every client's previous one",
+        ),
+        notes=("mu = 0 is FedAvg on the model with a projection head",),
+    ),
     "ditto": Fidelity(
         paper="Li et al. 2021 (ICML), Algorithm 1 (Ditto)",
         rule="global: FedAvg (w ← Σ (n_k/n) w_k); each sampled client then trains its personal "
