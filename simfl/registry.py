@@ -328,6 +328,10 @@ FEATURES = {
         "simfl.systems.feature:SystemsFeature",
         "devices, availability, deadlines, over-selection, simulated clock ([systems])",
     ),
+    "partial-work": Plugin(
+        "simfl.systems.partial_work:PartialWorkFeature",
+        "clients that would miss the deadline train the steps that fit ([systems] partial_work)",
+    ),
     "faults": Plugin(
         "simfl.systems.faults:FaultsFeature", "injected client crashes ([systems.faults])"
     ),

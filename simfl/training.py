@@ -77,8 +77,10 @@ def train_epochs(
     anchor: dict[str, torch.Tensor] | None = None,
     trainable: frozenset[str] | None = None,
     task: Any = None,
+    max_steps: int | None = None,
 ) -> LoopStats:
-    """``config.local_epochs`` passes of minibatch training, shuffled by ``seed``.
+    """``config.local_epochs`` passes of minibatch training, shuffled by ``seed``; with
+    ``max_steps``, only that many minibatch steps (a deadline's partial work).
 
     The optimizer is created fresh on every call: a client keeps no optimizer state between
     rounds, as in FedAvg. With ``proximal_mu > 0`` the loss gains FedProx's
@@ -97,10 +99,13 @@ def train_epochs(
     device = device_of(model)
     proximal = _proximal_pairs(model, anchor) if proximal_mu > 0 else []
     scaler = grad_scaler(config.precision, device)
-    total_loss, correct, seen = 0.0, 0, 0
+    total_loss, correct, seen, steps = 0.0, 0, 0, 0
     for _ in range(config.local_epochs):
         order = torch.from_numpy(shuffle.permutation(len(labels)))
         for batch in order.split(config.batch_size):
+            if max_steps is not None and steps >= max_steps:
+                break
+            steps += 1
             x, y = features[batch].to(device), labels[batch].to(device)
             optimizer.zero_grad(set_to_none=True)
             with autocast(config.precision, device):

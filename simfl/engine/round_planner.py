@@ -1,7 +1,8 @@
 """Round planning: who may be sampled in a round, and whose update reaches aggregation.
 
-The round loop asks its planner to sample within :meth:`RoundPlanner.sampling` and, once a
-training exchange is back, which replies to aggregate (:meth:`RoundPlanner.admit`). This base
+The round loop asks its planner to sample within :meth:`RoundPlanner.sampling`, lets it set
+each client's work (:meth:`RoundPlanner.assign_work`) and, once a training exchange is back,
+asks which replies to aggregate (:meth:`RoundPlanner.admit`). This base
 class is a server without systems constraints: Flower samples as always and every reply is
 aggregated. A feature that simulates devices, availability, deadlines or a clock provides its
 own planner (:meth:`simfl.engine.extensions.Feature.round_planner`), whose server callbacks
@@ -47,6 +48,12 @@ class RoundPlanner:
     ) -> Iterator[None]:
         """The context in which the strategy samples ``phase``'s cohort (train, evaluate)."""
         yield
+
+    def assign_work(self, server_round: int, messages: list[Message]) -> list[Message]:
+        """The training messages as they are sent (each addressed to its partition): a planner
+        may change what each client is asked to do (partial work under a deadline). Unchanged
+        here."""
+        return messages
 
     def admit(self, training: TrainingRound) -> list[Message]:
         """The replies whose updates reach aggregation (all of them here)."""

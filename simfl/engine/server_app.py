@@ -257,6 +257,7 @@ class FederationLoop:
             self.round_plan.sampling("train", self.grid, self.strategy, server_round),
         ):
             messages = list(self.strategy.configure_train(server_round, arrays, config, self.grid))
+        messages = self.round_plan.assign_work(server_round, messages)
         result = self.train_exchange(server_round, messages)
         ok, failures = result.ok, result.failures
         record.clients_sampled, record.clients_succeeded = len(messages), len(ok)

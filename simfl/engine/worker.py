@@ -50,6 +50,7 @@ class ClientWorkspace:
     task: Any  # None: classification (see simfl.tasks)
     trainer: Callable[[ClientWorkspace], LoopStats]
     metrics: dict[str, float] = field(default_factory=dict)  # reported before the training's
+    max_steps: int | None = None  # at most this many local steps (partial work); None: all
 
 
 def sgd_trainer(plan: RunPlan) -> Callable[[ClientWorkspace], LoopStats]:
@@ -67,6 +68,7 @@ def sgd_trainer(plan: RunPlan) -> Callable[[ClientWorkspace], LoopStats]:
             anchor=work.shared,
             trainable=work.trainable,
             task=work.task,
+            max_steps=work.max_steps,
         )
 
     return train

@@ -120,7 +120,8 @@ class SystemsConfig(Section):
 
     ``over_selection = o`` samples ⌈(1+o)·K⌉ clients and keeps the first K to finish
     (FedScale's over-commitment); ``deadline_s`` drops every client not finished by then
-    (0: no deadline).
+    (0: no deadline), unless ``partial_work``: then a client that would miss it trains only
+    the local steps that fit (FedProx's setting) and is kept.
     ``target_accuracy`` sets the summary's time to target (central accuracy, simulated hours);
     ``time_budget_h`` stops the run once the simulated clock passes it (0: no budget).
     """
@@ -131,6 +132,7 @@ class SystemsConfig(Section):
     availability: AvailabilityConfig = AvailabilityConfig()
     over_selection: float = Field(default=0.0, ge=0.0, le=10.0)
     deadline_s: float = Field(default=0.0, ge=0.0)
+    partial_work: bool = Field(default=False, json_schema_extra=HASH_NEUTRAL)
     faults: SystemFaultsConfig = SystemFaultsConfig()
     attack: AttackConfig = AttackConfig()
     target_accuracy: float = Field(default=0.5, gt=0.0, le=1.0)
@@ -148,6 +150,15 @@ class SystemsConfig(Section):
         return self.model_copy(update={"faults": faults})
 
     def check_scenario(self, scenario: Scenario) -> None:
+        if self.partial_work and self.deadline_s <= 0.0:
+            raise ValueError("systems.partial_work needs a deadline: set systems.deadline_s > 0")
+        if self.partial_work and scenario.strategy.name == "fedbuff":
+            raise ValueError("systems.partial_work is for synchronous rounds: not with fedbuff")
+        if self.partial_work and scenario.privacy.mode == "local-dpsgd":
+            raise ValueError(
+                "systems.partial_work counts minibatch steps; DP-SGD's Poisson batches are not "
+                "limited by it: privacy.mode local-dpsgd cannot run with it"
+            )
         if self.attack.kind != "none" and self.attack.fraction == 0.0:
             raise ValueError("systems.attack.kind is set but systems.attack.fraction is 0")
         if self.over_selection > 0.0:

@@ -44,17 +44,42 @@ MAX_WAIT_S = 30 * 24 * 3600.0
 
 @dataclass
 class ClientTiming:
-    """What the plan knows about each client: data size and device."""
+    """What the plan knows about each client: data size, device, and its minibatches."""
 
     train_sizes: np.ndarray  # training examples per partition
     profiles: DeviceProfiles
     epochs: int
+    batch_size: int = 32
 
-    def seconds(self, client: int, bytes_down: int, bytes_up: int, slowdown: float) -> float:
+    def total_steps(self, client: int) -> int:
+        """The client's local steps for its whole local work (every epoch's minibatches)."""
+        return self.epochs * math.ceil(int(self.train_sizes[client]) / self.batch_size)
+
+    def samples_after(self, client: int, steps: int) -> int:
+        """The examples the client's first ``steps`` minibatches hold (whole epochs, then the
+        next epoch's first batches)."""
+        size = int(self.train_sizes[client])
+        per_epoch = math.ceil(size / self.batch_size)
+        epochs, rest = divmod(steps, per_epoch)
+        return epochs * size + min(rest * self.batch_size, size)
+
+    def seconds(
+        self,
+        client: int,
+        bytes_down: int,
+        bytes_up: int,
+        slowdown: float,
+        steps: int | None = None,
+    ) -> float:
+        """Simulated seconds of the client's round: its whole local work, or ``steps``
+        minibatches of it (partial work)."""
         p = self.profiles
+        samples, epochs = int(self.train_sizes[client]), self.epochs
+        if steps is not None:
+            samples, epochs = self.samples_after(client, steps), 1
         return client_round_seconds(
-            int(self.train_sizes[client]),
-            self.epochs,
+            samples,
+            epochs,
             float(p.ms_per_sample[client]),
             bytes_down,
             bytes_up,
@@ -86,6 +111,7 @@ class SystemsPlan(RoundPlanner):
         self.seed = scenario.scenario.seed
         self._keep = math.inf  # K of the current round under over-selection
         self._idle_s = 0.0
+        self._steps: dict[int, int] = {}  # this round's partial work: client -> its steps
 
     def server_callbacks(self) -> list[ServerCallback]:
         return [self.clock]
@@ -137,6 +163,25 @@ class SystemsPlan(RoundPlanner):
         slow = rng_for(self.seed, "fault-slow", client, server_round).random()
         return hangs, faults.slowdown_factor if slow < faults.slowdown_probability else 1.0
 
+    def assign_work(self, server_round: int, messages: list[Message]) -> list[Message]:
+        """With ``systems.partial_work``, each client that would miss the deadline is given
+        the local steps that fit (:mod:`simfl.systems.partial_work`)."""
+        from simfl.systems.partial_work import limit_steps, steps_within
+
+        self._steps = {}
+        if not self.systems.partial_work:
+            return messages
+        for message in messages:
+            client = message.metadata.dst_node_id  # the grid's node ids are partitions
+            bytes_down = message_bytes([message])  # the update travels back at this size
+            _, slowdown = self.faults(client, server_round)
+            deadline = self.systems.deadline_s
+            steps = steps_within(self.timing, client, deadline, bytes_down, bytes_down, slowdown)
+            if 0 < steps < self.timing.total_steps(client):
+                limit_steps(message, steps)
+                self._steps[client] = steps
+        return messages
+
     def admit(self, exchange: TrainingRound) -> list[Message]:
         """Times the replies, advances the clock, records the drops; the kept replies."""
         messages, ok, partition_of = exchange.messages, exchange.ok, exchange.partition_of
@@ -155,10 +200,25 @@ class SystemsPlan(RoundPlanner):
                 "clients_dropped_deadline": outcome.dropped_deadline,
                 "clients_dropped_availability": outcome.dropped_availability,
                 "clients_dropped_crash": len(exchange.failures),
+                **self.work_done(outcome.kept),
             },
             "systems",
         )
         return [reply for reply in ok if partition_of[reply.metadata.src_node_id] in outcome.kept]
+
+    def work_done(self, kept: frozenset[int]) -> dict[str, float]:
+        """Under partial work: how many kept clients did part of their work, and the mean
+        fraction of it the kept clients did."""
+        if not self.systems.partial_work:
+            return {}
+        fractions = [
+            self._steps.get(c, self.timing.total_steps(c)) / max(self.timing.total_steps(c), 1)
+            for c in kept
+        ]
+        return {
+            "clients_partial_work": float(sum(c in self._steps for c in kept)),
+            "work_fraction_mean": float(np.mean(fractions)) if fractions else math.nan,
+        }
 
     def settle(self, server_round: int, replied: list[tuple[int, int, int]]) -> Settlement:
         """Which of the clients that replied (partition, bytes down, bytes up) count, and when
@@ -169,7 +229,8 @@ class SystemsPlan(RoundPlanner):
         lost = hung = 0
         for client, bytes_down, bytes_up in replied:
             hangs, slowdown = self.faults(client, server_round)
-            seconds = self.timing.seconds(client, bytes_down, bytes_up, slowdown)
+            steps = self._steps.get(client)
+            seconds = self.timing.seconds(client, bytes_down, bytes_up, slowdown, steps)
             offline = self.availability.online_until(client, start) - start
             if hangs:
                 hung += 1
@@ -210,7 +271,7 @@ def client_timing(plan: RunPlan) -> ClientTiming:
     profiles = draw_profiles(
         scenario.systems.devices, scenario.data.num_clients, scenario.scenario.seed
     )
-    return ClientTiming(sizes, profiles, scenario.train.local_epochs)
+    return ClientTiming(sizes, profiles, scenario.train.local_epochs, scenario.train.batch_size)
 
 
 def systems_plan(plan: RunPlan) -> SystemsPlan:
