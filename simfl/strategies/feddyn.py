@@ -18,42 +18,33 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
-from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg
+from flwr.app import Array, ArrayRecord, Message, MetricRecord
 
-from simfl.flower_compat.strategy_state import valid_train_contents
+from simfl.strategies.sent_model import SentModelStrategy
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
     from simfl.schema.strategy_noniid import FedDynConfig
 
 
-class FedDyn(FedAvg):
+class FedDyn(SentModelStrategy):
     """Flower's ``FedAvg`` sampling and reply checks, with FedDyn's server rule."""
 
     def __init__(self, config: FedDynConfig, num_clients: int) -> None:
         super().__init__(**config.sampling_kwargs())
         self.alpha, self.num_clients = config.alpha, num_clients
         self.h: dict[str, np.ndarray] = {}  # by array name; empty: all zero
-        self._sent: ArrayRecord | None = None
-
-    def configure_train(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        self._sent = arrays
-        return super().configure_train(server_round, arrays, config, grid)
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        contents = valid_train_contents(self, replies)
-        if not contents or self._sent is None:
+        contents = self.replies_to_aggregate(replies)
+        if not contents or self.sent is None:
             return None, None
-        models = [content[self.arrayrecord_key] for content in contents]
+        models = self.models_of(contents)
         out = {}
-        for name in self._sent:
-            previous = self._sent[name].numpy()
+        for name in self.sent:
+            previous = self.sent[name].numpy()
             thetas = np.stack([model[name].numpy().astype(np.float64) for model in models])
             mean = thetas.mean(axis=0)
             if np.issubdtype(previous.dtype, np.floating) and self.alpha > 0:

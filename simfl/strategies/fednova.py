@@ -18,12 +18,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
-from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg
+from flwr.app import Array, ArrayRecord, Message, MetricRecord
 
-from simfl.flower_compat.strategy_state import valid_train_contents
 from simfl.schema.strategy import LOCAL_STEPS_KEY
+from simfl.strategies.sent_model import SentModelStrategy
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
@@ -37,36 +35,29 @@ def local_work(steps: float, momentum: float) -> float:
     return (steps - momentum * (1.0 - momentum**steps) / (1.0 - momentum)) / (1.0 - momentum)
 
 
-class FedNova(FedAvg):
+class FedNova(SentModelStrategy):
     """Flower's ``FedAvg`` sampling and reply checks, with FedNova's normalized step."""
 
     def __init__(self, config: FedNovaConfig, momentum: float) -> None:
         super().__init__(**config.sampling_kwargs())
         self.server_learning_rate = config.server_learning_rate
         self.momentum = momentum
-        self._sent: ArrayRecord | None = None  # x of the round in progress
-
-    def configure_train(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        self._sent = arrays
-        return super().configure_train(server_round, arrays, config, grid)
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        contents = valid_train_contents(self, replies)
-        if not contents or self._sent is None:
+        contents = self.replies_to_aggregate(replies)
+        if not contents or self.sent is None:
             return None, None
         metrics = [next(iter(content.metric_records.values())) for content in contents]
         counts = np.array([float(m[self.weighted_by_key]) for m in metrics])
         weights = counts / counts.sum()  # p_i
         work = np.array([local_work(float(m[LOCAL_STEPS_KEY]), self.momentum) for m in metrics])
         tau_eff = float(weights @ work)
-        models = [content[self.arrayrecord_key] for content in contents]
+        models = self.models_of(contents)
         out = {}
-        for name in self._sent:
-            x = self._sent[name].numpy()
+        for name in self.sent:
+            x = self.sent[name].numpy()
             drift = np.stack([(x - model[name].numpy()).astype(np.float64) for model in models])
             step = np.tensordot(weights / np.maximum(work, 1e-12), drift, axes=1)
             out[name] = Array(np.asarray(x - self.server_learning_rate * tau_eff * step, x.dtype))

@@ -19,10 +19,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
-from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg
+from flwr.app import Array, ArrayRecord, Message, MetricRecord
 
+from simfl.strategies.sent_model import SentModelStrategy
 from simfl.strategies.weighting import uniform_aggregate
 
 if TYPE_CHECKING:
@@ -30,29 +29,22 @@ if TYPE_CHECKING:
     from simfl.schema.strategy_noniid import PFedMeConfig
 
 
-class PFedMe(FedAvg):
+class PFedMe(SentModelStrategy):
     """Flower's ``FedAvg`` sampling and reply checks, with pFedMe's β-mixed server step."""
 
     def __init__(self, config: PFedMeConfig) -> None:
         super().__init__(**config.sampling_kwargs())
         self.beta = config.beta
-        self._sent: ArrayRecord | None = None
-
-    def configure_train(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        self._sent = arrays
-        return super().configure_train(server_round, arrays, config, grid)
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         mean, metrics = uniform_aggregate(self, replies)
-        if mean is None or self._sent is None:
+        if mean is None or self.sent is None:
             return mean, metrics
         out = {}
-        for name in self._sent:
-            old = self._sent[name].numpy()
+        for name in self.sent:
+            old = self.sent[name].numpy()
             mixed = (1.0 - self.beta) * old.astype(np.float64) + self.beta * mean[name].numpy()
             out[name] = Array(np.asarray(mixed).astype(old.dtype))
         return ArrayRecord(out), metrics

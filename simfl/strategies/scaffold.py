@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg
 
-from simfl.flower_compat.strategy_state import valid_train_contents
+from simfl.strategies.sent_model import SentModelStrategy
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
@@ -36,7 +35,7 @@ CONTROL_KEY = "scaffold-c"
 DELTA_KEY = "scaffold-delta-c"
 
 
-class Scaffold(FedAvg):
+class Scaffold(SentModelStrategy):
     """Flower's ``FedAvg`` sampling and reply checks, with SCAFFOLD's server rule."""
 
     def __init__(self, config: ScaffoldConfig, num_clients: int) -> None:
@@ -45,12 +44,10 @@ class Scaffold(FedAvg):
         self.weighting = config.weighting
         self.num_clients = num_clients
         self.control: dict[str, np.ndarray] = {}  # c, by parameter name (empty: all zero)
-        self._sent: ArrayRecord | None = None  # x of the round in progress
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        self._sent = arrays
         messages = list(super().configure_train(server_round, arrays, config, grid))
         control = ArrayRecord({name: Array(value) for name, value in self.control.items()})
         for message in messages:  # one record object: a batch of clients carries it once
@@ -64,16 +61,16 @@ class Scaffold(FedAvg):
         deltas = [reply.content[DELTA_KEY] for reply in replies]
         for reply in replies:  # Flower's checks expect the model as the only ArrayRecord
             del reply.content[DELTA_KEY]
-        contents = valid_train_contents(self, replies)
-        if not contents or self._sent is None:
+        contents = self.replies_to_aggregate(replies)
+        if not contents or self.sent is None:
             return None, None
-        models = [content[self.arrayrecord_key] for content in contents]
+        models = self.models_of(contents)
         counts = [
             float(next(iter(content.metric_records.values()))[self.weighted_by_key])
             for content in contents
         ]
         weights = uniform_or_counts(self.weighting, counts)
-        new = self.server_step(self._sent, models, weights, deltas[0].keys())
+        new = self.server_step(self.sent, models, weights, deltas[0].keys())
         self.update_control(deltas)
         return new, self.train_metrics_aggr_fn(contents, self.weighted_by_key)
 
