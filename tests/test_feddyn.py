@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import torch
 from flower_helpers import flower_task, in_memory_grid
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord
+from least_squares import reply, sgd_trainer
 
 from simfl import registry
 from simfl.config import scenario_from_dict
@@ -82,19 +83,6 @@ def build(alpha: float):
     return registry.STRATEGIES["feddyn"].load()(scenario.strategy, scenario)
 
 
-def sgd(a, b):
-    def train(work) -> None:
-        optimizer = torch.optim.SGD(work.model.parameters(), lr=LR)
-        for _ in range(STEPS):
-            optimizer.zero_grad()
-            out = work.model(torch.from_numpy(a)).squeeze(1)
-            loss = 0.5 * ((out - torch.from_numpy(b)) ** 2).mean()
-            loss.backward()
-            optimizer.step()
-
-    return train
-
-
 def ours(alpha: float) -> list[np.ndarray]:
     a, b, theta0 = problem()
     strategy = build(alpha)
@@ -114,16 +102,13 @@ def ours(alpha: float) -> list[np.ndarray]:
             model = torch.nn.Linear(DIM, 1, bias=False).double()
             model.load_state_dict({"weight": anchor})
             terms = {"weight": dynamic_term(linear[k], anchor.clone(), alpha)}
-            with_gradient_terms(sgd(a[k], b[k]), terms, [])(SimpleNamespace(model=model))
+            with_gradient_terms(sgd_trainer(a[k], b[k], STEPS, LR), terms, [])(
+                SimpleNamespace(model=model)
+            )
             trained = model.weight.detach().clone()
             linear[k] = updated_linear(linear[k], trained, anchor, alpha)
-            content = RecordDict(
-                {
-                    "arrays": ArrayRecord({"weight": Array(trained.numpy())}),
-                    "metrics": MetricRecord({"num-examples": ROWS, "train_loss": 1.0}),
-                }
-            )
-            replies.append(Message(content=content, reply_to=message))
+            metrics = {"num-examples": ROWS, "train_loss": 1.0}
+            replies.append(reply(message, trained.numpy(), metrics))
         theta, _ = strategy.aggregate_train(server_round, replies)
         history.append(theta["weight"].numpy()[0])
     return history

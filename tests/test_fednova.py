@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import torch
 from flower_helpers import flower_task, in_memory_grid
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord
+from least_squares import reply, sgd_trainer
 
 from simfl import registry
 from simfl.config import scenario_from_dict
@@ -73,19 +74,6 @@ def build(momentum: float):
     return registry.STRATEGIES["fednova"].load()(scenario.strategy, scenario)
 
 
-def torch_trainer(a, b, steps, momentum):
-    def train(work) -> None:
-        optimizer = torch.optim.SGD(work.model.parameters(), lr=LR, momentum=momentum)
-        inputs, targets = torch.from_numpy(a), torch.from_numpy(b)
-        for _ in range(steps):
-            optimizer.zero_grad()
-            loss = 0.5 * ((work.model(inputs).squeeze(1) - targets) ** 2).mean()
-            loss.backward()
-            optimizer.step()
-
-    return train
-
-
 def ours(steps: tuple[int, ...], momentum: float) -> list[np.ndarray]:
     a, b, x0 = problem()
     strategy = build(momentum)
@@ -101,17 +89,11 @@ def ours(steps: tuple[int, ...], momentum: float) -> list[np.ndarray]:
             model = torch.nn.Linear(DIM, 1, bias=False).double()
             model.load_state_dict(message.content["arrays"].to_torch_state_dict())
             counted: list[int] = []
-            counting(torch_trainer(a[i], b[i], steps[i], momentum), counted)(
+            counting(sgd_trainer(a[i], b[i], steps[i], LR, momentum), counted)(
                 SimpleNamespace(model=model)
             )
             metrics = {"num-examples": ROWS[i], "train_loss": 1.0, LOCAL_STEPS_KEY: len(counted)}
-            content = RecordDict(
-                {
-                    "arrays": ArrayRecord({"weight": Array(model.weight.detach().numpy())}),
-                    "metrics": MetricRecord(metrics),
-                }
-            )
-            replies.append(Message(content=content, reply_to=message))
+            replies.append(reply(message, model.weight.detach().numpy(), metrics))
         x, _ = strategy.aggregate_train(server_round, replies)
         history.append(x["weight"].numpy()[0])
     return history

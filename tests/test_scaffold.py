@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import torch
 from flower_helpers import flower_task, in_memory_grid
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord
+from least_squares import reply, sgd_trainer
 
 from simfl import registry
 from simfl.config import scenario_from_dict
@@ -80,21 +81,6 @@ def build(eta_g: float, population: int, weighting: str = "uniform"):
     return registry.STRATEGIES["scaffold"].load()(scenario.strategy, scenario)
 
 
-def sgd_steps(a: np.ndarray, b: np.ndarray, steps: int):
-    """A plain full-batch SGD trainer of ``work.model`` (a bias-free linear model)."""
-
-    def train(work) -> None:
-        optimizer = torch.optim.SGD(work.model.parameters(), lr=LR)
-        inputs, targets = torch.from_numpy(a), torch.from_numpy(b)
-        for _ in range(steps):
-            optimizer.zero_grad()
-            loss = 0.5 * ((work.model(inputs).squeeze(1) - targets) ** 2).mean()
-            loss.backward()
-            optimizer.step()
-
-    return train
-
-
 def ours(steps: int, eta_g: float, population: int) -> list[np.ndarray]:
     a, b, x0 = problem()
     strategy = build(eta_g, population)
@@ -115,7 +101,7 @@ def ours(steps: int, eta_g: float, population: int) -> list[np.ndarray]:
             model.load_state_dict(shared)
             counted: list[int] = []
             corrections = {"weight": constant(c["weight"] - c_i["weight"])}
-            with_gradient_terms(sgd_steps(a[i], b[i], steps), corrections, counted)(
+            with_gradient_terms(sgd_trainer(a[i], b[i], steps, LR), corrections, counted)(
                 SimpleNamespace(model=model)
             )
             y = {"weight": model.weight.detach().clone()}
@@ -123,14 +109,10 @@ def ours(steps: int, eta_g: float, population: int) -> list[np.ndarray]:
             assert len(counted) == steps
             delta = {"weight": Array((c_plus["weight"] - c_i["weight"]).numpy())}
             states[i] = c_plus
-            content = RecordDict(
-                {
-                    "arrays": ArrayRecord({"weight": Array(y["weight"].numpy())}),
-                    "metrics": MetricRecord({"num-examples": ROWS, "train_loss": 1.0}),
-                    DELTA_KEY: ArrayRecord(delta),
-                }
+            metrics = {"num-examples": ROWS, "train_loss": 1.0}
+            replies.append(
+                reply(message, y["weight"].numpy(), metrics, **{DELTA_KEY: ArrayRecord(delta)})
             )
-            replies.append(Message(content=content, reply_to=message))
         x, _ = strategy.aggregate_train(server_round, replies)
         history.append(x["weight"].numpy()[0])
     return history
