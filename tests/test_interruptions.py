@@ -1,6 +1,6 @@
 """Stop signals to a real ``simfl run``: SIGTERM (preemption), Ctrl-C twice, SLURM's SIGUSR1.
 
-Each signal goes to a child ``simfl run`` of the tiny scenario (7 rounds) once round 3 (4 for
+Each signal goes to a child ``simfl run`` of the tiny scenario (8 rounds) once round 3 (4 for
 SIGUSR1) is in its metrics. The run must stop after its round (or abandon it: on the second
 Ctrl-C, or at once with ``stop_grace_s`` = 0.001 for SIGUSR1) with the signal's exit code,
 print at most the progress line and the one line that says how to resume (no traceback),
@@ -29,7 +29,7 @@ from tiny_scenario import TINY
 from simfl.engine.interrupt import RunInterrupted
 from simfl.engine.records import TIMING_COLUMNS
 
-ROUNDS, SIGNAL_AFTER = 7, 3
+ROUNDS, SIGNAL_AFTER = 8, 3
 PLANS = {  # what is sent (0.2 s apart), and the exit code that must come back
     "sigterm": ([signal.SIGTERM], 143),
     "sigint-twice": ([signal.SIGINT, signal.SIGINT], 130),
