@@ -94,6 +94,8 @@ def test_killed_run_resumes_to_bit_identical_metrics(workspace, strategy, cli, r
     assert KILL_AFTER <= resumed_from < ROUNDS  # from the checkpoint, not from round 0
 
     pd.testing.assert_frame_equal(_metrics(killed), _metrics(reference_dir), check_exact=True)
+    clients = [pd.read_parquet(d / "clients.parquet") for d in (killed, reference_dir)]
+    pd.testing.assert_frame_equal(*clients, check_exact=True)  # every round's clients, once
     assert list(_metrics(killed)["round"]) == list(range(ROUNDS + 1))
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["rounds_completed"] == ROUNDS

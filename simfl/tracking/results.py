@@ -90,6 +90,8 @@ class ResultsWriter(RunCallback):
             text = "".join(_json_line(row) + "\n" for row in self.rounds)
             write_text(self.metrics_lines, text)
             write_json(self.run_dir / "failures.json", self.failures)
+            last = int(self.rounds[-1]["round"]) if self.rounds else 0
+            self.client_rows = client_rows_until(self.run_dir / "clients.parquet", last)
         write_json(self.run_dir / "summary.json", {"status": "running", **info.header()})
 
     def on_round_end(self, record: RoundRecord) -> None:
@@ -128,6 +130,15 @@ def _plot_partition(info: RunInfo, path: Path) -> None:
     from partitioners.plots import plot_partition
 
     plot_partition(info.partition_clients, info.partition_scores, path)
+
+
+def client_rows_until(path: Path, last_round: int) -> list[dict[str, Any]]:
+    """The per-client evaluation rows of a resumed run's rounds up to its checkpoint (later
+    rounds run again), from the table the interrupted attempt wrote; none if it wrote none."""
+    if not path.is_file():
+        return []
+    frame = pd.read_parquet(path)
+    return frame[frame["round"] <= last_round].to_dict("records")
 
 
 def _json_line(row: dict[str, Any]) -> str:
