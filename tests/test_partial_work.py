@@ -65,7 +65,11 @@ def _run(tmp_path, tiny_cache, ray_runtime, name: str, partial: bool) -> pd.Data
     )  # fmt: skip
     outcome = run_scenario(scenario, RunOptions(wandb_mode="disabled", session=ray_runtime))
     frame = pd.read_parquet(outcome.run_dir / "metrics.parquet")
+    RUN_DIRS[name] = outcome.run_dir
     return frame[frame["round"] > 0].drop(columns=[c for c in TIMING_COLUMNS if c in frame])
+
+
+RUN_DIRS: dict = {}
 
 
 @pytest.mark.ray
@@ -81,6 +85,11 @@ def test_partial_work_keeps_the_clients_a_deadline_drops(tmp_path, tiny_cache, r
     assert partial["clients_partial_work"].sum() == kept - dropping["clients_aggregated"].sum()
     assert (partial["work_fraction_mean"] < 1.0).any() and (partial["work_fraction_mean"] > 0).all()
     assert (partial["sim_round_s"] <= DEADLINE + 1e-9).all()  # the round ends by the deadline
+    # τ_i per client: FedNova's clients report their steps, fewer for those with partial work
+    updates = pd.read_parquet(RUN_DIRS["partial"] / "client_updates.parquet")
+    full = pd.read_parquet(RUN_DIRS["drop"] / "client_updates.parquet")
+    assert len(updates) == kept and updates["local_steps"].ge(1).all()
+    assert updates["local_steps"].min() < full["local_steps"].max()
 
 
 def test_partial_work_without_a_deadline_is_one_line(tmp_path, cli):

@@ -98,6 +98,35 @@ class ClientEvaluation:
         return {"round": self.round, "partition_id": self.partition_id, **self.metrics}
 
 
+@dataclass(frozen=True)
+class ClientUpdate:
+    """One client's training reply in one round: the metrics it sent with its update
+    (``num-examples``, ``train_loss``, and what a strategy asks for, e.g. FedNova's
+    ``local_steps``). Kept per client (``client_updates.parquet``): partial work and
+    heterogeneous local work show there, client by client."""
+
+    round: int
+    partition_id: int
+    metrics: dict[str, float]
+
+    def as_row(self) -> dict[str, float | int]:
+        return {"round": self.round, "partition_id": self.partition_id, **self.metrics}
+
+
+def client_updates(
+    server_round: int, replies: Iterable[Message], order: dict[int, int]
+) -> list[ClientUpdate]:
+    """Each training reply's metrics, keyed by the partition its node served (``order``)."""
+    return [
+        ClientUpdate(
+            server_round,
+            order.get(reply.metadata.src_node_id, -1),
+            {key: float(value) for key, value in reply.content["metrics"].items()},  # type: ignore[arg-type]
+        )
+        for reply in replies
+    ]
+
+
 def message_bytes(messages: Iterable[Message]) -> int:
     """Bytes of array payload in these messages (what dominates the wire)."""
     total = 0

@@ -37,7 +37,7 @@ from simfl.engine.heap import long_lived_objects_frozen
 from simfl.engine.interrupt import Interruption, RoundAbandoned
 from simfl.engine.nodes import engine_slots, side_slots, wait_for_nodes
 from simfl.engine.plan import RunPlan
-from simfl.engine.records import ClientFailure, RoundRecord, message_bytes
+from simfl.engine.records import ClientFailure, RoundRecord, client_updates, message_bytes
 from simfl.engine.round_planner import RoundPlanner, TrainingRound
 from simfl.engine.runtime import calls_per_exchange_here, evaluation_overlap_here
 from simfl.engine.server_callbacks import (
@@ -274,6 +274,8 @@ class FederationLoop:
             server_round, messages, ok, failures, record, self.grid.partition_of
         )
         ok = self.round_plan.admit(training)
+        if self.training_exchange is None:  # SecAgg+'s replies are masked sums, not clients'
+            self.callback.on_client_updates(client_updates(server_round, ok, training.partition_of))
         new_arrays, metrics = self.strategy.aggregate_train(server_round, ok)
         if metrics is not None:
             record.add(

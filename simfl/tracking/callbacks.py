@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
+from simfl.engine.records import ClientEvaluation, ClientFailure, ClientUpdate, RoundRecord
 from simfl.errors import RecorderError, SimflError
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ class RunCallback:
 
     def on_client_evaluations(self, evaluations: list[ClientEvaluation]) -> None: ...
 
+    def on_client_updates(self, updates: list[ClientUpdate]) -> None: ...
+
     def on_run_end(self, summary: dict[str, Any]) -> None: ...
 
     def on_run_failed(self, summary: dict[str, Any]) -> None: ...
@@ -99,6 +101,10 @@ class CallbackList(RunCallback):
     def on_client_evaluations(self, evaluations: list[ClientEvaluation]) -> None:
         for callback in self.callbacks:
             callback.on_client_evaluations(evaluations)
+
+    def on_client_updates(self, updates: list[ClientUpdate]) -> None:
+        for callback in self.callbacks:
+            callback.on_client_updates(updates)
 
     def on_run_end(self, summary: dict[str, Any]) -> None:
         for callback in self.callbacks:

@@ -25,7 +25,7 @@ from simfl.atomic import (
     write_text,
 )
 from simfl.config import Scenario
-from simfl.engine.records import ClientEvaluation, ClientFailure, RoundRecord
+from simfl.engine.records import ClientEvaluation, ClientFailure, ClientUpdate, RoundRecord
 from simfl.errors import ResultsWriteError
 from simfl.tracking.callbacks import History, RunCallback, RunInfo
 
@@ -65,6 +65,7 @@ class ResultsWriter(RunCallback):
         self.rounds: list[dict[str, Any]] = []
         self.failures: list[dict[str, Any]] = []
         self.client_rows: list[dict[str, Any]] = []
+        self.update_rows: list[dict[str, Any]] = []
         if previous is not None:
             self.rounds = [record.as_row() for record in previous.rounds]
             self.failures = [asdict(failure) for failure in previous.failures]
@@ -92,6 +93,7 @@ class ResultsWriter(RunCallback):
             write_json(self.run_dir / "failures.json", self.failures)
             last = int(self.rounds[-1]["round"]) if self.rounds else 0
             self.client_rows = client_rows_until(self.run_dir / "clients.parquet", last)
+            self.update_rows = client_rows_until(self.run_dir / "client_updates.parquet", last)
         write_json(self.run_dir / "summary.json", {"status": "running", **info.header()})
 
     def on_round_end(self, record: RoundRecord) -> None:
@@ -106,6 +108,10 @@ class ResultsWriter(RunCallback):
     def on_client_evaluations(self, evaluations: list[ClientEvaluation]) -> None:
         self.client_rows.extend(evaluation.as_row() for evaluation in evaluations)
         write_table(self.run_dir / "clients", pd.DataFrame(self.client_rows))
+
+    def on_client_updates(self, updates: list[ClientUpdate]) -> None:
+        self.update_rows.extend(update.as_row() for update in updates)
+        write_table(self.run_dir / "client_updates", pd.DataFrame(self.update_rows))
 
     def on_run_end(self, summary: dict[str, Any]) -> None:
         self._write_tables()
@@ -133,8 +139,9 @@ def _plot_partition(info: RunInfo, path: Path) -> None:
 
 
 def client_rows_until(path: Path, last_round: int) -> list[dict[str, Any]]:
-    """The per-client evaluation rows of a resumed run's rounds up to its checkpoint (later
-    rounds run again), from the table the interrupted attempt wrote; none if it wrote none."""
+    """The per-client rows (evaluations, updates) of a resumed run's rounds up to its
+    checkpoint (later rounds run again), from the table the interrupted attempt wrote; none
+    if it wrote none."""
     if not path.is_file():
         return []
     frame = pd.read_parquet(path)
