@@ -140,3 +140,23 @@ def test_moon_matches_li_2021(mu):
             reference = {k: (expected[0][k] + expected[1][k]) / 2 for k in start}
             for key in start:
                 np.testing.assert_allclose(w[key].numpy(), reference[key].numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "setting", "key"),
+    [
+        ("moon", "strategy.temperature=0", "strategy.temperature"),
+        ("moon", "strategy.mu=-1", "strategy.mu"),
+        ("ditto", "strategy.lam=-0.5", "strategy.lam"),
+        ("scaffold", "strategy.server_learning_rate=0", "strategy.server_learning_rate"),
+    ],
+)
+def test_bad_hyperparameters_are_one_line(tmp_path, cli, strategy, setting, key):
+    from tiny_scenario import tiny_text
+
+    path = tmp_path / "bad.toml"
+    path.write_text(tiny_text(tmp_path / "r", tmp_path / "c"))
+    done = cli("validate", str(path), "--set", f"strategy.name={strategy}", "--set", setting)
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: bad.toml: key '{key}'")
