@@ -22,7 +22,7 @@ from torch import nn
 from simfl import registry
 from simfl.config import scenario_from_dict
 from simfl.schema.sections import TrainConfig
-from simfl.strategies.moon import MoonLoss, contrastive_loss, with_projection
+from simfl.strategies.moon_model import MoonLoss, contrastive_loss, with_projection
 from simfl.training import train_epochs
 
 DIM, HIDDEN, PROJ, CLASSES, ROWS, LR, MU, TAU, EPOCHS = 4, 3, 5, 2, 6, 0.1, 2.0, 0.5, 3
