@@ -160,3 +160,17 @@ def test_bad_hyperparameters_are_one_line(tmp_path, cli, strategy, setting, key)
     assert done.returncode == 2 and done.stdout == ""
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"error: bad.toml: key '{key}'")
+
+
+def test_the_whisper_kws_head_gets_a_projection_head_too():
+    from simfl.models.whisper_kws import build_whisper_kws
+    from simfl.schema.model import WhisperKwsParams
+    from simfl.strategies.moon_model import representation
+
+    torch.manual_seed(0)
+    params = WhisperKwsParams(name="whisper-kws", config_preset="test-small", input_frames=100)
+    model = with_projection(build_whisper_kws(params, 12), 16)
+    names = {name for name, _ in model.named_parameters() if name.startswith("head.")}
+    assert {"head.linear.projection.0.weight", "head.linear.output.weight"} <= names
+    logits, z = representation(model, torch.randn(3, 80, 100))
+    assert logits.shape == (3, 12) and z.shape == (3, 16)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from simfl.engine.extensions import ClientMod, Feature, ModStage
+from simfl.schema.strategy import LOCAL_STEPS_KEY
 from simfl.strategies.gradient_terms import constant, with_gradient_terms
 from simfl.strategies.scaffold import CONTROL_KEY, DELTA_KEY
 
@@ -92,6 +93,7 @@ def scaffold_mod(plan: RunPlan) -> Any:
         store.save(work.client, c_plus)
         delta = {name: (c_plus[name] - c_i[name]).numpy() for name in names}
         reply.content[DELTA_KEY] = ArrayRecord({k: _array(v) for k, v in delta.items()})
+        reply.content["metrics"][LOCAL_STEPS_KEY] = float(len(steps))  # K, per client
         return reply
 
     return mod
