@@ -40,18 +40,22 @@ def gradient(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
     return a.T @ (a @ w - b) / len(b)
 
 
-def paper(steps: int, eta_g: float, population: int) -> list[np.ndarray]:
-    """Algorithm 1, every client sampled each round (S = all), option II; x after each round."""
+def paper(steps: int, eta_g: float, population: int, rho: float = 0.0) -> list[np.ndarray]:
+    """Algorithm 1, every client sampled each round (S = all), option II; x after each round.
+    With momentum ρ (simfl's generalization) the corrected gradient drives torch's momentum
+    SGD and option II divides by the local work ‖a‖₁ = Σ_k (1 − ρ^k)/(1 − ρ) instead of K."""
     a, b, x = problem()
     c, c_i = np.zeros(DIM), [np.zeros(DIM) for _ in range(CLIENTS)]
     history = []
     for _ in range(ROUNDS):
         dys, dcs = [], []
         for i in range(CLIENTS):
-            y = x.copy()
+            y, v = x.copy(), np.zeros(DIM)
             for _ in range(steps):  # line 10
-                y = y - LR * (gradient(a[i], b[i], y) - c_i[i] + c)
-            c_plus = c_i[i] - c + (x - y) / (steps * LR)  # line 12, option II
+                v = rho * v + gradient(a[i], b[i], y) - c_i[i] + c
+                y = y - LR * v
+            work = sum((1 - rho**k) / (1 - rho) for k in range(1, steps + 1))
+            c_plus = c_i[i] - c + (x - y) / (work * LR)  # line 12, option II
             dys.append(y - x)
             dcs.append(c_plus - c_i[i])
             c_i[i] = c_plus
@@ -81,7 +85,7 @@ def build(eta_g: float, population: int, weighting: str = "uniform"):
     return registry.STRATEGIES["scaffold"].load()(scenario.strategy, scenario)
 
 
-def ours(steps: int, eta_g: float, population: int) -> list[np.ndarray]:
+def ours(steps: int, eta_g: float, population: int, rho: float = 0.0) -> list[np.ndarray]:
     a, b, x0 = problem()
     strategy = build(eta_g, population)
     x = ArrayRecord({"weight": Array(x0[None, :])})
@@ -101,11 +105,11 @@ def ours(steps: int, eta_g: float, population: int) -> list[np.ndarray]:
             model.load_state_dict(shared)
             counted: list[int] = []
             corrections = {"weight": constant(c["weight"] - c_i["weight"])}
-            with_gradient_terms(sgd_trainer(a[i], b[i], steps, LR), corrections, counted)(
+            with_gradient_terms(sgd_trainer(a[i], b[i], steps, LR, rho), corrections, counted)(
                 SimpleNamespace(model=model)
             )
             y = {"weight": model.weight.detach().clone()}
-            c_plus = control_update(c, c_i, shared, y, len(counted), LR)
+            c_plus = control_update(c, c_i, shared, y, len(counted), LR, rho)
             assert len(counted) == steps
             delta = {"weight": Array((c_plus["weight"] - c_i["weight"]).numpy())}
             states[i] = c_plus
@@ -118,11 +122,13 @@ def ours(steps: int, eta_g: float, population: int) -> list[np.ndarray]:
     return history
 
 
-@pytest.mark.parametrize(("steps", "eta_g", "population"), [(5, 1.0, 3), (3, 0.5, 10)])
-def test_scaffold_matches_karimireddy_2020_algorithm_1(steps, eta_g, population):
+@pytest.mark.parametrize(
+    ("steps", "eta_g", "population", "rho"), [(5, 1.0, 3, 0.0), (3, 0.5, 10, 0.0), (6, 1.0, 3, 0.9)]
+)
+def test_scaffold_matches_karimireddy_2020_algorithm_1(steps, eta_g, population, rho):
     with flower_task():
-        got = ours(steps, eta_g, population)
-    expected = paper(steps, eta_g, population)
+        got = ours(steps, eta_g, population, rho)
+    expected = paper(steps, eta_g, population, rho)
     for round_index, (mine, reference) in enumerate(zip(got, expected, strict=True)):
         np.testing.assert_allclose(mine, reference, rtol=0, atol=1e-10, err_msg=f"{round_index}")
 

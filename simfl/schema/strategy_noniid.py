@@ -40,6 +40,11 @@ class ScaffoldConfig(StrategyBase):
             )
         if self.freeze_shared:
             raise ValueError("scaffold corrects the shared layers' steps: freeze_shared = false")
+        if scenario.train.optimizer != "sgd":
+            raise ValueError(
+                'scaffold estimates gradients from SGD steps: train.optimizer = "sgd" '
+                "(with or without train.momentum)"
+            )
         if scenario.train.precision == "fp16":
             raise ValueError(
                 "scaffold adds its correction to unscaled gradients: train.precision fp32 or bf16"

@@ -21,18 +21,12 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, Message, MetricRecord
 
 from simfl.schema.strategy import LOCAL_STEPS_KEY
+from simfl.strategies.local_steps import local_work
 from simfl.strategies.sent_model import SentModelStrategy
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
     from simfl.schema.strategy_noniid import FedNovaConfig
-
-
-def local_work(steps: float, momentum: float) -> float:
-    """‖a_i‖₁: τ for SGD; Σ_k (1 - ρ^k) / (1 - ρ) over k = 1..τ with momentum ρ."""
-    if momentum == 0.0:
-        return steps
-    return (steps - momentum * (1.0 - momentum**steps) / (1.0 - momentum)) / (1.0 - momentum)
 
 
 class FedNova(SentModelStrategy):

@@ -65,3 +65,10 @@ def local_steps_mod(plan: RunPlan) -> Any:
         return reply
 
     return mod
+
+
+def local_work(steps: float, momentum: float) -> float:
+    """‖a_i‖₁: τ for SGD; Σ_k (1 - ρ^k) / (1 - ρ) over k = 1..τ with momentum ρ."""
+    if momentum == 0.0:
+        return steps
+    return (steps - momentum * (1.0 - momentum**steps) / (1.0 - momentum)) / (1.0 - momentum)

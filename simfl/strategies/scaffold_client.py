@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from simfl.engine.extensions import ClientMod, Feature, ModStage
 from simfl.schema.strategy import LOCAL_STEPS_KEY
 from simfl.strategies.gradient_terms import constant, with_gradient_terms
+from simfl.strategies.local_steps import local_work
 from simfl.strategies.scaffold import CONTROL_KEY, DELTA_KEY
 
 if TYPE_CHECKING:
@@ -51,9 +52,12 @@ def control_update(
     y: dict[str, torch.Tensor],
     steps: int,
     learning_rate: float,
+    momentum: float = 0.0,
 ) -> dict[str, torch.Tensor]:
-    """Option II: c_i+ = c_i - c + (x - y) / (K η_l), in float64, kept in c_i's dtype."""
-    scale = 1.0 / (max(steps, 1) * learning_rate)
+    """Option II: c_i+ = c_i - c + (x - y) / (K η_l), in float64, kept in c_i's dtype. With
+    momentum ρ the K steps move y by η_l ‖a‖₁ mean gradients (FedNova's local work), so K
+    becomes ‖a‖₁: the mean gradient, not 1/(1 − ρ) times it, which made c_i explode."""
+    scale = 1.0 / (max(local_work(float(steps), momentum), 1e-12) * learning_rate)
     return {
         name: (
             c_i[name].double() - c[name].double() + (x[name].double() - y[name].double()) * scale
@@ -64,7 +68,7 @@ def control_update(
 
 def scaffold_mod(plan: RunPlan) -> Any:
     """Corrects the client's steps by c - c_i, then replies with Δc_i and keeps c_i+."""
-    learning_rate = plan.scenario.train.lr
+    learning_rate, momentum = plan.scenario.train.lr, plan.scenario.train.momentum
 
     def mod(message: Message, context: Context, call_next: Any) -> Message:
         import torch
@@ -89,7 +93,7 @@ def scaffold_mod(plan: RunPlan) -> Any:
         if reply.has_error():
             return reply
         trained = reply.content["arrays"].to_torch_state_dict()
-        c_plus = control_update(c, c_i, work.shared, trained, len(steps), learning_rate)
+        c_plus = control_update(c, c_i, work.shared, trained, len(steps), learning_rate, momentum)
         store.save(work.client, c_plus)
         delta = {name: (c_plus[name] - c_i[name]).numpy() for name in names}
         reply.content[DELTA_KEY] = ArrayRecord({k: _array(v) for k, v in delta.items()})
