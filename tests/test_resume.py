@@ -94,8 +94,9 @@ def test_killed_run_resumes_to_bit_identical_metrics(workspace, strategy, cli, r
     assert KILL_AFTER <= resumed_from < ROUNDS  # from the checkpoint, not from round 0
 
     pd.testing.assert_frame_equal(_metrics(killed), _metrics(reference_dir), check_exact=True)
-    clients = [pd.read_parquet(d / "clients.parquet") for d in (killed, reference_dir)]
-    pd.testing.assert_frame_equal(*clients, check_exact=True)  # every round's clients, once
+    for table in ("clients.parquet", "client_updates.parquet"):  # every round's clients, once
+        frames = [pd.read_parquet(d / table) for d in (killed, reference_dir)]
+        pd.testing.assert_frame_equal(*frames, check_exact=True)
     assert list(_metrics(killed)["round"]) == list(range(ROUNDS + 1))
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["rounds_completed"] == ROUNDS

@@ -34,13 +34,26 @@ def with_gradient_terms(inner: Any, terms: dict[str, GradientTerm], steps: list[
             )
             for name, term in terms.items()
         ]
-        counted = next(p for p in work.model.parameters() if p.requires_grad)
-        hooks.append(counted.register_hook(lambda grad: steps.append(1)))
         try:
-            return inner(work)
+            return counting(inner, steps)(work)
         finally:
             for hook in hooks:
                 hook.remove()
+
+    return train
+
+
+def counting(inner: Any, steps: list[int]) -> Any:
+    """``inner`` (a trainer), with one entry appended to ``steps`` per backward pass (one hook
+    on the first trainable parameter: the optimizer steps the trainer takes)."""
+
+    def train(work: ClientWorkspace) -> LoopStats:
+        first = next(p for p in work.model.parameters() if p.requires_grad)
+        hook = first.register_hook(lambda grad: steps.append(1))
+        try:
+            return inner(work)
+        finally:
+            hook.remove()
 
     return train
 

@@ -13,15 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from simfl.engine.extensions import ClientMod, Feature, ModStage
 from simfl.schema.strategy import LOCAL_STEPS_FLAG, LOCAL_STEPS_KEY
+from simfl.strategies.gradient_terms import counting
 
 if TYPE_CHECKING:
     from flwr.app import Context, Message
-    from torch import nn
 
     from simfl.config import Scenario
     from simfl.engine.plan import RunPlan
-    from simfl.engine.worker import ClientWorkspace
-    from simfl.training import LoopStats
 
 
 class LocalStepsFeature(Feature):
@@ -33,23 +31,6 @@ class LocalStepsFeature(Feature):
 
     def client_mods(self, plan: RunPlan) -> list[ClientMod]:
         return [ClientMod(ModStage.TRAINER, "train", local_steps_mod(plan))]
-
-
-def first_trainable(model: nn.Module) -> Any:
-    return next(p for p in model.parameters() if p.requires_grad)
-
-
-def counting(inner: Any, steps: list[int]) -> Any:
-    """``inner``, with one entry appended to ``steps`` per backward pass."""
-
-    def train(work: ClientWorkspace) -> LoopStats:
-        hook = first_trainable(work.model).register_hook(lambda grad: steps.append(1))
-        try:
-            return inner(work)
-        finally:
-            hook.remove()
-
-    return train
 
 
 def local_steps_mod(plan: RunPlan) -> Any:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from simfl.atomic import (
     append_line,
+    read_complete_lines,
     write_atomically,
     write_json,
     write_table,
@@ -30,6 +31,8 @@ from simfl.errors import ResultsWriteError
 from simfl.tracking.callbacks import History, RunCallback, RunInfo
 
 METRICS_LINES = "metrics.jsonl"
+#: Per-client training rows, one line per round: ``{"rows": [...]}``.
+UPDATES_LINES = "client_updates.jsonl"
 
 
 def new_run_dir(scenario: Scenario, now: datetime | None = None) -> Path:
@@ -75,6 +78,10 @@ class ResultsWriter(RunCallback):
     def metrics_lines(self) -> Path:
         return self.run_dir / METRICS_LINES
 
+    @property
+    def updates_lines(self) -> Path:
+        return self.run_dir / UPDATES_LINES
+
     def on_run_start(self, info: RunInfo) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=self.resuming)
         write_text(self.run_dir / "scenario.toml", info.scenario.to_toml())
@@ -93,7 +100,9 @@ class ResultsWriter(RunCallback):
             write_json(self.run_dir / "failures.json", self.failures)
             last = int(self.rounds[-1]["round"]) if self.rounds else 0
             self.client_rows = client_rows_until(self.run_dir / "clients.parquet", last)
-            self.update_rows = client_rows_until(self.run_dir / "client_updates.parquet", last)
+            self.update_rows = update_rows_until(self.updates_lines, last)
+            kept = _json_line({"rows": self.update_rows}) + "\n" if self.update_rows else ""
+            write_text(self.updates_lines, kept)  # a line may hold several rounds' rows
         write_json(self.run_dir / "summary.json", {"status": "running", **info.header()})
 
     def on_round_end(self, record: RoundRecord) -> None:
@@ -110,8 +119,11 @@ class ResultsWriter(RunCallback):
         write_table(self.run_dir / "clients", pd.DataFrame(self.client_rows))
 
     def on_client_updates(self, updates: list[ClientUpdate]) -> None:
-        self.update_rows.extend(update.as_row() for update in updates)
-        write_table(self.run_dir / "client_updates", pd.DataFrame(self.update_rows))
+        """One fsynced line per round holding its clients' rows (the table is written when the
+        run ends, as metrics.parquet is: no table rewritten every round)."""
+        rows = [update.as_row() for update in updates]
+        self.update_rows.extend(rows)
+        append_line(self.updates_lines, _json_line({"rows": rows}))
 
     def on_run_end(self, summary: dict[str, Any]) -> None:
         self._write_tables()
@@ -129,6 +141,8 @@ class ResultsWriter(RunCallback):
     def _write_tables(self) -> None:
         if self.rounds:
             write_table(self.run_dir / "metrics", pd.DataFrame(self.rounds))
+        if self.update_rows:
+            write_table(self.run_dir / "client_updates", pd.DataFrame(self.update_rows))
 
 
 def _plot_partition(info: RunInfo, path: Path) -> None:
@@ -146,6 +160,15 @@ def client_rows_until(path: Path, last_round: int) -> list[dict[str, Any]]:
         return []
     frame = pd.read_parquet(path)
     return frame[frame["round"] <= last_round].to_dict("records")
+
+
+def update_rows_until(path: Path, last_round: int) -> list[dict[str, Any]]:
+    """The client-update rows of a resumed run's rounds up to its checkpoint, from the lines
+    the interrupted attempt appended (a torn last line is left out)."""
+    if not path.is_file():
+        return []
+    rows = [row for line in read_complete_lines(path) for row in json.loads(line)["rows"]]
+    return [row for row in rows if row["round"] <= last_round]
 
 
 def _json_line(row: dict[str, Any]) -> str:
