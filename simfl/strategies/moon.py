@@ -74,7 +74,7 @@ def moon_mod(plan: RunPlan) -> Any:
         def trainer(work: ClientWorkspace) -> LoopStats:
             return train_epochs(
                 work.model, work.features, work.labels, plan.scenario.train, work.train_seed,
-                trainable=work.trainable, task=loss,
+                trainable=work.trainable, task=loss, max_steps=work.max_steps,
             )  # fmt: skip
 
         work.trainer = trainer

@@ -76,9 +76,13 @@ def pfedme_trainer(plan: RunPlan) -> Any:
         work.model.train()
 
         def batches() -> Any:
+            taken = 0
             for _ in range(train.local_epochs):
                 order = torch.from_numpy(shuffle.permutation(len(work.labels)))
                 for batch in order.split(train.batch_size):
+                    if work.max_steps is not None and taken >= work.max_steps:
+                        return  # partial work: the local rounds that fit the deadline
+                    taken += 1
                     yield work.features[batch].to(device), work.labels[batch].to(device)
 
         loss = BatchLoss(work.task)
