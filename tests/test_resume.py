@@ -1,12 +1,14 @@
 """Run checkpoints: a run killed with ``kill -9`` and resumed ends exactly like one never killed.
 
-The killed run is a real ``simfl run`` process on the tiny end-to-end scenario (6 rounds), killed
-with its Ray runtime; the reference run and the resumption go through the same CLI in this
+Each killed run is a real ``simfl run`` process on the tiny end-to-end scenario (6 rounds), killed
+with its Ray runtime; the strategies' runs are started a few at a time and each is killed once its
+round 3 is checkpointed. The reference run and the resumption go through the same CLI in this
 process, on the session's Ray runtime (a fresh process changes nothing in the metrics, as
 ``test_end_to_end`` shows). Each strategy keeps a different kind of state across rounds: FedAdam
-the global model and its server moments (m_t, v_t), SCAFFOLD its server control variate and
-every client's own (client state files; FedPer's heads are resumed in
-``test_resume_features``).
+the global model and its server moments (m_t, v_t); SCAFFOLD its server control variate and
+every client's own (client state files); FedDyn the server's h and every client's linear term;
+MOON every client's previous model; Ditto and pFedMe every client's personal model. FedPer's
+heads and FedNova are resumed in ``test_resume_features``.
 """
 
 from __future__ import annotations
@@ -24,21 +26,50 @@ import torch
 from cli_process import start_simfl
 from test_end_to_end import TINY
 
+from simfl.engine.checkpoint import latest_checkpoint_dir, load_checkpoint
 from simfl.engine.records import TIMING_COLUMNS
 
 ROUNDS, KILL_AFTER = 6, 3
+#: Per strategy: its ``--set`` overrides and the state its checkpoint holds besides the model
+#: (simfl's stateful parts by name; a Flower strategy's own attributes by theirs).
 STRATEGIES = {  # FedAvg's state (the global model) is a part of FedAdam's
-    "fedadam": ["--set", "strategy.name=fedadam"],
-    "scaffold": ["--set", "strategy.name=scaffold"],
+    "fedadam": (["strategy.name=fedadam"], {"current_arrays", "m_t", "v_t"}),
+    "scaffold": (["strategy.name=scaffold"], {"strategy"}),  # c; each c_i: client state
+    "feddyn": (["strategy.name=feddyn", "strategy.alpha=0.1"], {"strategy"}),  # h; each g_k
+    "moon": (["strategy.name=moon", "strategy.projection_dim=16"], set()),  # previous models
+    "ditto": (["strategy.name=ditto", "strategy.lam=0.5"], set()),  # each v_k
+    "pfedme": (["strategy.name=pfedme", "strategy.lam=5.0", "strategy.inner_steps=2"], set()),
 }
+#: Killed runs started at once (each with its own Ray runtime, on a 2-core machine).
+AT_ONCE = 3
+
+
+def _set(overrides: list[str]) -> list[str]:
+    return [arg for item in overrides for arg in ("--set", item)]
+
+
+def _workspace(root: Path, tiny_cache: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    text = TINY.format(results=root / "results", cache=tiny_cache)
+    (root / "tiny.toml").write_text(text.replace("rounds = 2", f"rounds = {ROUNDS}"))
+    (root / "results").mkdir(exist_ok=True)
+    return root
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, tiny_cache) -> Path:
-    root = tmp_path_factory.mktemp("resume")
-    text = TINY.format(results=root / "results", cache=tiny_cache)
-    (root / "tiny.toml").write_text(text.replace("rounds = 2", f"rounds = {ROUNDS}"))
-    return root
+    return _workspace(tmp_path_factory.mktemp("resume"), tiny_cache)
+
+
+@pytest.fixture(scope="module")
+def killed_runs(tmp_path_factory, tiny_cache) -> dict[str, Path]:
+    """Every strategy's run, killed after round ``KILL_AFTER``, each in a workspace of its own."""
+    root = tmp_path_factory.mktemp("killed")
+    runs = {
+        name: (_workspace(root / name, tiny_cache), _set(overrides))
+        for name, (overrides, _) in STRATEGIES.items()
+    }
+    return _kill_each_after(runs, KILL_AFTER)
 
 
 def _new_run_dir(results: Path, before: set[Path]) -> Path:
@@ -46,25 +77,34 @@ def _new_run_dir(results: Path, before: set[Path]) -> Path:
     return run_dir
 
 
-def _run_killed_after(workspace: Path, args: list[str], server_round: int) -> Path:
-    """Start ``simfl run`` and kill -9 its whole process group once round k is checkpointed."""
-    results = workspace / "results"
-    results.mkdir(exist_ok=True)
-    before = set(results.iterdir())
-    process = start_simfl("run", str(workspace / "tiny.toml"), *args, cwd=workspace)
-    deadline = time.monotonic() + 300
+def _kill_each_after(runs: dict[str, tuple[Path, list[str]]], server_round: int) -> dict[str, Path]:
+    """Start the runs (``AT_ONCE`` at a time) and kill -9 each one's whole process group once
+    its round k is checkpointed: its run directory, by name."""
+    pending, active, killed = list(runs), {}, {}
+    deadline = time.monotonic() + 600
     try:
-        while time.monotonic() < deadline:
-            if list(results.glob(f"*/checkpoints/round-{server_round:06d}/checkpoint.pt")):
-                break
-            assert process.poll() is None, "the run ended before it could be killed"
+        while pending or active:
+            while pending and len(active) < AT_ONCE:
+                name = pending.pop(0)
+                root, args = runs[name]
+                active[name] = start_simfl("run", str(root / "tiny.toml"), *args, cwd=root)
+            for name, process in list(active.items()):
+                pattern = f"*/checkpoints/round-{server_round:06d}/checkpoint.pt"
+                checkpoints = list((runs[name][0] / "results").glob(pattern))
+                if checkpoints:
+                    os.killpg(process.pid, signal.SIGKILL)  # driver, Ray, actors: the node is gone
+                    process.wait()
+                    killed[name] = checkpoints[0].parents[2]
+                    del active[name]
+                else:
+                    assert process.poll() is None, f"{name}: the run ended before it was killed"
+            assert time.monotonic() < deadline, f"round {server_round} was never checkpointed"
             time.sleep(0.05)
-        else:
-            pytest.fail(f"round {server_round} was never checkpointed")
     finally:
-        os.killpg(process.pid, signal.SIGKILL)  # driver, Ray and actors: the node is gone
-        process.wait()
-    return _new_run_dir(results, before)
+        for process in active.values():
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return killed
 
 
 def _metrics(run_dir: Path) -> pd.DataFrame:
@@ -74,18 +114,19 @@ def _metrics(run_dir: Path) -> pd.DataFrame:
 
 @pytest.mark.ray
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
-def test_killed_run_resumes_to_bit_identical_metrics(workspace, strategy, cli, ray_runtime):
-    args = [*STRATEGIES[strategy]]
-    results = workspace / "results"
-    results.mkdir(exist_ok=True)
-    before = set(results.iterdir())
-    reference = cli("run", str(workspace / "tiny.toml"), *args, cwd=workspace)
+def test_killed_run_resumes_to_bit_identical_metrics(strategy, killed_runs, cli, ray_runtime):
+    overrides, components = STRATEGIES[strategy]
+    killed = killed_runs[strategy]
+    workspace = killed.parents[1]
+    before = set((workspace / "results").iterdir())
+    reference = cli("run", str(workspace / "tiny.toml"), *_set(overrides), cwd=workspace)
     assert reference.returncode == 0, reference.stderr
-    reference_dir = _new_run_dir(results, before)
+    reference_dir = _new_run_dir(workspace / "results", before)
 
-    killed = _run_killed_after(workspace, args, KILL_AFTER)
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["status"] == "running"  # killed: never "completed"
+    checkpoint = load_checkpoint(latest_checkpoint_dir(killed), str(killed))
+    assert set(checkpoint.components) | set(checkpoint.strategy) == components
     run_id = (killed / "wandb_run_id").read_text().strip()
 
     resumed = cli("run", "--resume", str(killed), cwd=workspace)
@@ -93,11 +134,15 @@ def test_killed_run_resumes_to_bit_identical_metrics(workspace, strategy, cli, r
     resumed_from = int(resumed.stdout.split("after round ")[1].split()[0])
     assert KILL_AFTER <= resumed_from < ROUNDS  # from the checkpoint, not from round 0
 
-    pd.testing.assert_frame_equal(_metrics(killed), _metrics(reference_dir), check_exact=True)
+    expected = _metrics(reference_dir)
+    pd.testing.assert_frame_equal(_metrics(killed), expected, check_exact=True)
     for table in ("clients.parquet", "client_updates.parquet"):  # every round's clients, once
         frames = [pd.read_parquet(d / table) for d in (killed, reference_dir)]
         pd.testing.assert_frame_equal(*frames, check_exact=True)
-    assert list(_metrics(killed)["round"]) == list(range(ROUNDS + 1))
+    assert list(expected["round"]) == list(range(ROUNDS + 1))
+    if strategy in ("ditto", "pfedme"):  # personal models give the personalized figures
+        trained = expected[expected["round"] == ROUNDS]
+        assert (trained["pers_loss_mean"] != trained["fed_loss_mean"]).all()
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["rounds_completed"] == ROUNDS
     assert not (killed / "checkpoints").exists()  # a completed run drops its checkpoints
