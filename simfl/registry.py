@@ -320,6 +320,10 @@ STRATEGIES = _table(
 #: Features a scenario may use, in the order their parts are composed (see
 #: :mod:`simfl.engine.extensions`); each decides from the scenario whether it applies.
 FEATURES = {
+    "he": Plugin(  # before privacy: central DP's wrapper noises the decrypted mean
+        "simfl.privacy.he_feature:HEFeature",
+        "CKKS aggregation: the server adds encrypted updates ([privacy.he])",
+    ),
     "privacy": Plugin(
         "simfl.privacy.feature:PrivacyFeature",
         "central or local DP with accounting, SecAgg+, membership audits ([privacy])",

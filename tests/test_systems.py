@@ -164,7 +164,7 @@ def plan_for(
 def test_over_selection_keeps_exactly_the_k_fastest_and_counts_the_rest():
     plan = plan_for([5, 1, 4, 2, 3, 6], [100] * 6, over_selection=0.5)
     plan._keep = 4  # K; 6 = ⌈1.5 · 4⌉ were sampled
-    outcome = plan.settle(1, [(c, 1000, 1000) for c in range(6)])
+    outcome = plan.settle(1, [(c, 1000, 1000, 0.0) for c in range(6)])
     assert outcome.kept == frozenset({1, 3, 4, 2})  # the four fastest
     assert outcome.dropped_deadline == 2 and outcome.dropped_availability == 0
     network = 2 * 8 * 1000 / 1_000_000
@@ -173,14 +173,14 @@ def test_over_selection_keeps_exactly_the_k_fastest_and_counts_the_rest():
 
 def test_deadline_drops_late_clients_and_ends_the_round_at_the_deadline():
     plan = plan_for([1, 10, 3], [100] * 3, deadline_s=0.5)
-    outcome = plan.settle(1, [(0, 0, 0), (1, 0, 0), (2, 0, 0)])
+    outcome = plan.settle(1, [(0, 0, 0, 0.0), (1, 0, 0, 0.0), (2, 0, 0, 0.0)])
     assert outcome.kept == frozenset({0, 2}) and outcome.dropped_deadline == 1
     assert outcome.seconds == 0.5
 
 
 def test_no_deadline_waits_for_the_slowest():
     plan = plan_for([1, 10, 3], [100] * 3, devices={"ms_per_sample": 1.0})
-    outcome = plan.settle(1, [(0, 0, 0), (1, 0, 0), (2, 0, 0)])
+    outcome = plan.settle(1, [(0, 0, 0, 0.0), (1, 0, 0, 0.0), (2, 0, 0, 0.0)])
     assert outcome.kept == frozenset({0, 1, 2}) and outcome.seconds == 1.0
 
 
@@ -215,7 +215,7 @@ def test_over_1000_rounds_no_client_is_sampled_or_counted_while_unavailable():
         start = plan.clock.now_s
         sampled = [m.metadata.dst_node_id for m in messages]
         assert sampled and all(availability.online_until(c, start) > start for c in sampled)
-        outcome = plan.settle(server_round, [(c, 40_000, 40_000) for c in sampled])
+        outcome = plan.settle(server_round, [(c, 40_000, 40_000, 0.0) for c in sampled])
         for client in outcome.kept:
             seconds = plan.timing.seconds(client, 40_000, 40_000, 1.0)
             assert availability.online_until(client, start) >= start + seconds  # online throughout

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 class ModStage(IntEnum):
     """Where a client mod sits in the chain, outermost first (lower runs first)."""
 
+    ENCRYPTION = 5  # what leaves the client, last: HE encrypts the finished reply
     PROTOCOL = 10  # what travels and how: DP noise seeding, SecAgg+, clipping, local DP
     FAULTS = 20  # injected crashes, before and after training
     ATTACK = 30  # Byzantine clients: their labels before training, their update after it

@@ -1,4 +1,4 @@
-"""``[privacy]``: differential privacy, secure aggregation and the membership-inference audit.
+"""``[privacy]``: differential privacy, secure aggregation, HE and the membership-inference audit.
 
 One table, so that privacy composes with every strategy and partitioner and sweeps like any
 other key (``"privacy.noise_multiplier" = [0.5, 1.0, 2.0]``). The whole section is
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from simfl.schema.base import HASH_NEUTRAL, Section
+from simfl.schema.privacy_he import HEConfig, check_he
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
@@ -103,6 +104,7 @@ class PrivacyConfig(Section):
     #: local-dpsgd: replace BatchNorm with GroupNorm (Opacus' ``ModuleValidator.fix``).
     fix_batch_norm: bool = False
     secagg: SecAggConfig = SecAggConfig()
+    he: HEConfig = HEConfig()
     audit: AuditConfig = AuditConfig()
 
     @property
@@ -129,6 +131,8 @@ class PrivacyConfig(Section):
                 )
         if self.secagg.enabled:
             self._check_secagg(scenario, cohort)
+        if self.he.enabled:
+            check_he(scenario)
 
     def _check_dpsgd(self, scenario: Scenario) -> None:
         if scenario.model.has_batch_norm and not self.fix_batch_norm:

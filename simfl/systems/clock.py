@@ -1,8 +1,10 @@
 """The simulated clock: what a round would take on the clients' devices and networks.
 
 A client's round time is compute plus communication, with the bytes simfl measures:
-``samples · epochs · ms_per_sample / 1000 · slowdown + 8 · bytes_down / (1000 · down_kbps)
-+ 8 · bytes_up / (1000 · up_kbps) + latency_ms / 1000`` seconds. :class:`SimulatedClock` holds
+``(samples · epochs + protocol) · ms_per_sample / 1000 · slowdown + 8 · bytes_down / (1000 ·
+down_kbps) + 8 · bytes_up / (1000 · up_kbps) + latency_ms / 1000`` seconds, where ``protocol``
+is the work a client's protocol did beside training (HE's encryption), in training samples,
+as its reply reports it under :data:`PROTOCOL_SAMPLES_KEY`. :class:`SimulatedClock` holds
 the run's time and, as a server callback, reports it after every round with the time to the
 target accuracy, and stops the run when the simulated time budget is spent.
 """
@@ -14,6 +16,8 @@ import math
 from simfl.engine.server_callbacks import CallbackResult, RoundState, ServerCallback
 
 HOUR = 3600.0
+#: Reply metric: work beside training (e.g. encryption), in training samples of the device.
+PROTOCOL_SAMPLES_KEY = "protocol-samples"
 
 
 def client_round_seconds(
@@ -26,9 +30,10 @@ def client_round_seconds(
     up_kbps: float,
     latency_ms: float,
     slowdown: float = 1.0,
+    protocol_samples: float = 0.0,
 ) -> float:
     """One client's simulated seconds for one round (see the module docstring)."""
-    compute = samples * epochs * ms_per_sample / 1000.0 * slowdown
+    compute = (samples * epochs + protocol_samples) * ms_per_sample / 1000.0 * slowdown
     network = 8.0 * bytes_down / (1000.0 * down_kbps) + 8.0 * bytes_up / (1000.0 * up_kbps)
     return compute + network + latency_ms / 1000.0
 

@@ -27,7 +27,7 @@ from simfl.flower_compat.grid import cohort_size, fixed_cohort
 from simfl.schema.systems import over_selected
 from simfl.seeding import rng_for
 from simfl.systems.availability import Availability, build_availability
-from simfl.systems.clock import SimulatedClock, client_round_seconds
+from simfl.systems.clock import PROTOCOL_SAMPLES_KEY, SimulatedClock, client_round_seconds
 from simfl.systems.profiles import DeviceProfiles, draw_profiles
 
 if TYPE_CHECKING:
@@ -70,9 +70,10 @@ class ClientTiming:
         bytes_up: int,
         slowdown: float,
         steps: int | None = None,
+        protocol_samples: float = 0.0,
     ) -> float:
         """Simulated seconds of the client's round: its whole local work, or ``steps``
-        minibatches of it (partial work)."""
+        minibatches of it (partial work), plus its protocol's work (in samples)."""
         p = self.profiles
         samples, epochs = int(self.train_sizes[client]), self.epochs
         if steps is not None:
@@ -87,6 +88,7 @@ class ClientTiming:
             float(p.up_kbps[client]),
             float(p.latency_ms[client]),
             slowdown,
+            protocol_samples,
         )
 
 
@@ -187,7 +189,7 @@ class SystemsPlan(RoundPlanner):
         messages, ok, partition_of = exchange.messages, exchange.ok, exchange.partition_of
         down = {message.metadata.dst_node_id: message_bytes([message]) for message in messages}
         replied = [
-            (client, down[client], message_bytes([reply]))
+            (client, down[client], message_bytes([reply]), protocol_samples(reply))
             for reply in ok
             for client in [partition_of[reply.metadata.src_node_id]]
         ]
@@ -220,17 +222,18 @@ class SystemsPlan(RoundPlanner):
             "work_fraction_mean": float(np.mean(fractions)) if fractions else math.nan,
         }
 
-    def settle(self, server_round: int, replied: list[tuple[int, int, int]]) -> Settlement:
-        """Which of the clients that replied (partition, bytes down, bytes up) count, and when
-        the round ends, for a round starting now (the clock is not advanced here)."""
+    def settle(self, server_round: int, replied: list[tuple[int, int, int, float]]) -> Settlement:
+        """Which of the clients that replied (partition, bytes down, bytes up, protocol work)
+        count, and when the round ends, for a round starting now (the clock is not advanced
+        here)."""
         start = self.clock.now_s
         finishers: list[tuple[float, int]] = []
         events: list[float] = []  # when the server learns each client's outcome
         lost = hung = 0
-        for client, bytes_down, bytes_up in replied:
+        for client, bytes_down, bytes_up, protocol in replied:
             hangs, slowdown = self.faults(client, server_round)
             steps = self._steps.get(client)
-            seconds = self.timing.seconds(client, bytes_down, bytes_up, slowdown, steps)
+            seconds = self.timing.seconds(client, bytes_down, bytes_up, slowdown, steps, protocol)
             offline = self.availability.online_until(client, start) - start
             if hangs:
                 hung += 1
@@ -249,6 +252,11 @@ class SystemsPlan(RoundPlanner):
         on_time = [client for seconds, client in finishers if seconds <= end]
         kept = frozenset(on_time if math.isinf(self._keep) else on_time[: int(self._keep)])
         return Settlement(kept, len(finishers) - len(kept) + hung, lost, end)
+
+
+def protocol_samples(reply: Message) -> float:
+    """The work the reply's protocol reports beside training (0 for a plain reply)."""
+    return float(reply.content["metrics"].get(PROTOCOL_SAMPLES_KEY, 0.0))
 
 
 @dataclass(frozen=True)
