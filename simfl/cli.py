@@ -277,6 +277,7 @@ BENCHMARKS = {
     "scale": "scale.py",
     "cli": "cli_startup.py",
     "secagg": "secagg_overhead.py",
+    "he": "he_overhead.py",
     "gpu": "gpu_check.sh",  # the device check: GPU tests and gpu-whisper, under 8 minutes
 }
 

@@ -91,24 +91,36 @@ def test_the_server_adds_what_it_cannot_read_and_gets_the_weighted_mean(tmp_path
     assert strategy.rounds[1].ciphertext_bytes > 10 * 4 * DIM * CLIENTS
 
 
+CENTRAL_DP = {
+    "mode": "central",
+    "clipping_side": "client",
+    "noise_multiplier": 0.1,
+    "clipping_norm": 1.0,
+}
+
+
 @pytest.mark.ray
-def test_a_tiny_run_with_he_learns_as_the_run_without(tmp_path, tiny_cache, ray_runtime):
+@pytest.mark.parametrize("privacy", [{}, CENTRAL_DP], ids=["fedavg", "central-dp"])
+def test_a_tiny_run_with_he_learns_as_the_run_without(privacy, tmp_path, tiny_cache, ray_runtime):
+    """Both runs see the same cohorts and (seeded) DP noise; HE changes the mean only by its
+    CKKS error, and central DP's accountant charges the same epsilon."""
     frames = {}
     for he in (False, True):
         scenario = tiny_scenario(
             tmp_path / "results",
             tiny_cache,
             scenario={"rounds": 3},
-            privacy={"he": {"enabled": he}},
+            privacy={**privacy, "he": {"enabled": he}},
         )
-        result = run_scenario(
-            scenario,
-            RunOptions(wandb_mode="disabled", run_dir=tmp_path / f"he-{he}", session=ray_runtime),
+        options = RunOptions(
+            wandb_mode="disabled", run_dir=tmp_path / f"he-{he}", session=ray_runtime
         )
-        frames[he] = pd.read_parquet(result.run_dir / "metrics.parquet")
+        frames[he] = pd.read_parquet(run_scenario(scenario, options).run_dir / "metrics.parquet")
     plain, encrypted = frames[False], frames[True]
     np.testing.assert_allclose(encrypted["central_loss"], plain["central_loss"], rtol=0, atol=1e-5)
     assert list(encrypted["central_accuracy"]) == list(plain["central_accuracy"])
+    if privacy:
+        assert list(encrypted["epsilon"]) == list(plain["epsilon"])
     trained = encrypted[encrypted["round"] > 0]
     assert (trained["he_error_bound"] < 1e-6).all()
     assert (trained["bytes_up"] > 20 * plain.loc[plain["round"] > 0, "bytes_up"]).all()

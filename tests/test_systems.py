@@ -184,6 +184,16 @@ def test_no_deadline_waits_for_the_slowest():
     assert outcome.kept == frozenset({0, 1, 2}) and outcome.seconds == 1.0
 
 
+def test_a_protocols_work_is_charged_at_the_devices_speed():
+    """HE's encryption, reported in training samples, costs each device its own time: a
+    client 10x slower pays 10x for the same ciphertexts."""
+    plan = plan_for([1, 10], [100] * 2, devices={"ms_per_sample": 1.0})
+    plain = plan.settle(1, [(0, 0, 0, 0.0), (1, 0, 0, 0.0)])
+    encrypted = plan.settle(1, [(0, 0, 0, 0.0), (1, 0, 0, 50.0)])
+    assert plain.seconds == pytest.approx(100 * 10 / 1000)
+    assert encrypted.seconds == pytest.approx((100 + 50) * 10 / 1000)
+
+
 def random_trace(n: int, period: float, seed: int) -> PeriodicIntervals:
     rng = np.random.default_rng(seed)
     intervals = []
