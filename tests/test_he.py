@@ -99,11 +99,22 @@ CENTRAL_DP = {
 }
 
 
+#: Every device alike, on a 1 Mbit/s uplink: ciphertexts take that much longer to send.
+DEVICES = {"devices": {"ms_per_sample": 10.0, "up_kbps": 1000.0}}
+
+
 @pytest.mark.ray
-@pytest.mark.parametrize("privacy", [{}, CENTRAL_DP], ids=["fedavg", "central-dp"])
-def test_a_tiny_run_with_he_learns_as_the_run_without(privacy, tmp_path, tiny_cache, ray_runtime):
+@pytest.mark.parametrize(
+    ("privacy", "systems"),
+    [({}, {}), (CENTRAL_DP, {}), ({}, DEVICES)],
+    ids=["fedavg", "central-dp", "devices"],
+)
+def test_a_tiny_run_with_he_learns_as_the_run_without(
+    privacy, systems, tmp_path, tiny_cache, ray_runtime
+):
     """Both runs see the same cohorts and (seeded) DP noise; HE changes the mean only by its
-    CKKS error, and central DP's accountant charges the same epsilon."""
+    CKKS error, central DP's accountant charges the same epsilon, and on simulated devices the
+    ciphertexts' bytes and encryption cost simulated time."""
     frames = {}
     for he in (False, True):
         scenario = tiny_scenario(
@@ -111,6 +122,7 @@ def test_a_tiny_run_with_he_learns_as_the_run_without(privacy, tmp_path, tiny_ca
             tiny_cache,
             scenario={"rounds": 3},
             privacy={**privacy, "he": {"enabled": he}},
+            systems=systems,
         )
         options = RunOptions(
             wandb_mode="disabled", run_dir=tmp_path / f"he-{he}", session=ray_runtime
@@ -125,6 +137,10 @@ def test_a_tiny_run_with_he_learns_as_the_run_without(privacy, tmp_path, tiny_ca
     assert (trained["he_error_bound"] < 1e-6).all()
     assert (trained["bytes_up"] > 20 * plain.loc[plain["round"] > 0, "bytes_up"]).all()
     assert (trained["bytes_down"] == plain.loc[plain["round"] > 0, "bytes_down"]).all()
+    if systems:  # each round waits for the slowest client's upload of its ciphertexts
+        bytes_s = 8 * (trained["bytes_up"] - plain.loc[plain["round"] > 0, "bytes_up"]) / 1e6
+        slower = trained["sim_round_s"] - plain.loc[plain["round"] > 0, "sim_round_s"]
+        assert (slower > bytes_s / 3).all()  # a third of the round's bytes, at least
 
 
 @pytest.mark.parametrize(

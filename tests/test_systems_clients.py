@@ -137,10 +137,10 @@ def test_crashes_before_and_after_training_are_seeded_per_client_and_round():
 
 def test_hanging_clients_end_the_round_at_the_deadline_and_slow_ones_take_longer():
     plan = plan_for([1, 1, 1], [100] * 3, deadline_s=30.0, faults={"hang": 1.0})
-    outcome = plan.settle(1, [(0, 0, 0), (1, 0, 0), (2, 0, 0)])
+    outcome = plan.settle(1, [(0, 0, 0, 0.0), (1, 0, 0, 0.0), (2, 0, 0, 0.0)])
     assert outcome.kept == frozenset() and outcome.dropped_deadline == 3
     assert outcome.seconds == 30.0
     slow = plan_for(
         [1, 1, 1], [100] * 3, faults={"slowdown_probability": 1.0, "slowdown_factor": 4.0}
     )
-    assert slow.settle(1, [(0, 0, 0)]).seconds == pytest.approx(0.4)
+    assert slow.settle(1, [(0, 0, 0, 0.0)]).seconds == pytest.approx(0.4)

@@ -57,8 +57,29 @@ class HERound:
         }
 
 
+class _Sampling:
+    """One of the wrapped strategy's cohort settings, read and set through the wrapper: the
+    systems plan fixes each round's cohort on the strategy it is given (``fixed_cohort``),
+    and the wrapped strategy is the one that samples."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, wrapper: HEAggregation, owner: type) -> Any:
+        return vars(wrapper.inner)[self.name]
+
+    def __set__(self, wrapper: HEAggregation, value: Any) -> None:
+        vars(wrapper.inner)[self.name] = value
+
+
 class HEAggregation(Strategy):
     """The wrapped strategy, with the mean of the replies' updates computed under CKKS."""
+
+    fraction_train = _Sampling()
+    fraction_evaluate = _Sampling()
+    min_train_nodes = _Sampling()
+    min_evaluate_nodes = _Sampling()
+    min_available_nodes = _Sampling()
 
     def __init__(
         self, inner: Strategy, authority: KeyAuthority, weight_key: str = "num-examples"
