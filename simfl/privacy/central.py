@@ -39,6 +39,7 @@ from simfl.flower_compat.dp import (
     seeded_numpy_global,
     wrapped_strategy,
 )
+from simfl.privacy.wrapper import TrainingWrapper
 from simfl.schema.privacy import cohort_size
 from simfl.seeding import derive_seed
 
@@ -88,15 +89,15 @@ class RoundReplies:
     metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
-class PrivateAggregation(Strategy):
+class PrivateAggregation(TrainingWrapper):
     """Delegates to ``inner`` (a DP wrapper, or a plain strategy for local DP modes), and adds
     seeded noise, optional uniform weights, and a log of replies and releases per round."""
 
     def __init__(
         self, inner: Strategy, seed: int, uniform_weights: bool, weight_key: str = "num-examples"
     ) -> None:
-        super().__init__()
-        self.inner, self.seed, self.uniform_weights = inner, seed, uniform_weights
+        super().__init__(inner)
+        self.seed, self.uniform_weights = seed, uniform_weights
         self.weight_key = weight_key
         self.replies: dict[int, RoundReplies] = {}
         self.releases: dict[int, Release] = {}
@@ -171,19 +172,6 @@ class PrivateAggregation(Strategy):
                 getattr(dp, "clipped_count_stddev", None),
             )
         return arrays, aggregated
-
-    def configure_evaluate(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        return self.inner.configure_evaluate(server_round, arrays, config, grid)
-
-    def aggregate_evaluate(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> MetricRecord | None:
-        return self.inner.aggregate_evaluate(server_round, replies)
-
-    def summary(self) -> None:
-        self.inner.summary()
 
 
 def central_dp_wrapper(strategy: Strategy, privacy: PrivacyConfig, sampled: int) -> Strategy:

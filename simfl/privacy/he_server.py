@@ -31,6 +31,7 @@ from flwr.serverapp.strategy import Strategy
 from simfl.engine.server_callbacks import CallbackResult, RoundState, ServerCallback
 from simfl.privacy.he_ckks import KeyAuthority, load_context, to_bytes, weighted_sum
 from simfl.privacy.he_client import CIPHERTEXT_KEY, ENCRYPT_SECONDS_KEY, ERROR_KEY
+from simfl.privacy.wrapper import TrainingWrapper
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class _Sampling:
         vars(wrapper.inner)[self.name] = value
 
 
-class HEAggregation(Strategy):
+class HEAggregation(TrainingWrapper):
     """The wrapped strategy, with the mean of the replies' updates computed under CKKS."""
 
     fraction_train = _Sampling()
@@ -84,8 +85,8 @@ class HEAggregation(Strategy):
     def __init__(
         self, inner: Strategy, authority: KeyAuthority, weight_key: str = "num-examples"
     ) -> None:
-        super().__init__()
-        self.inner, self.authority, self.weight_key = inner, authority, weight_key
+        super().__init__(inner)
+        self.authority, self.weight_key = authority, weight_key
         self.context = load_context(authority.public_context())
         if self.context.is_private():
             raise RuntimeError("the server's CKKS context must not hold the secret key")
@@ -132,19 +133,6 @@ class HEAggregation(Strategy):
             len(replies) * 4 * int(sum(a.numpy().size for a in self.sent.values())),
         )
         return model_plus(self.sent, summed / sum(weights))
-
-    def configure_evaluate(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        return self.inner.configure_evaluate(server_round, arrays, config, grid)
-
-    def aggregate_evaluate(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> MetricRecord | None:
-        return self.inner.aggregate_evaluate(server_round, replies)
-
-    def summary(self) -> None:
-        self.inner.summary()
 
     def state_dict(self) -> dict[str, Any]:
         """The wrapped strategy's server state (FedAvgM's momentum, FedAdam's moments); the
