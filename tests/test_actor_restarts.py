@@ -47,7 +47,7 @@ def reference(tmp_path_factory, tiny_cache, ray_runtime) -> pd.DataFrame:
 
 @pytest.mark.ray
 def test_a_killed_actor_is_replaced_and_the_run_is_bit_identical(
-    tmp_path, tiny_cache, reference, cli
+    tmp_path, tiny_cache, reference, cli, ray_runtime
 ):
     killer = kill_a_busy_actor(psutil.Process(), tmp_path / "killed", "*/metrics.jsonl", KILL_AFTER)
     done = cli("run", str(_scenario(tmp_path, "killed", tiny_cache)))
@@ -63,6 +63,9 @@ def test_a_killed_actor_is_replaced_and_the_run_is_bit_identical(
     assert failure["reason"].endswith("replaced, message rerun")
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["infrastructure_failures"] == 1 and summary["clients_failed"] == 0
+    pools = ray_runtime.pools  # the dead actor is forgotten, its replacement tracked
+    for key, pool in pools._pools.items():
+        assert len(pools._actors[key]) == pool.num_actors
 
 
 @pytest.mark.ray

@@ -80,6 +80,13 @@ class ActorPools:
 
         pool.create_actor_fn = create_and_track
 
+    def forget(self, pool: Any, actor: Any) -> None:
+        """Stop tracking ``actor`` of ``pool``: it died, and its replacement is tracked."""
+        for key, live in self._pools.items():
+            if live is pool:
+                tracked = self._actors[key]  # the list _track appends to: changed in place
+                tracked[:] = [a for a in tracked if a is not actor]
+
     def holds(self, pool: Any) -> bool:
         """Whether ``pool`` is one of the live pools (not killed by :meth:`close`)."""
         return any(live is pool for live in self._pools.values())
@@ -119,9 +126,10 @@ def run_message(
         try:
             return pool.fetch_result_and_return_actor_to_pool(future)
         except RayActorError as error:
-            pool._future_to_actor.pop(future, None)  # dead: never back into the pool
+            dead = pool._future_to_actor.pop(future, None)  # dead: never back into the pool
             if not pools.holds(pool):
                 raise
+            pools.forget(pool, dead)
             pool.pool.append(pool.create_actor_fn())
             if not actor_died(int(job[2]), death_cause(error)):
                 raise
