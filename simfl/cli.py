@@ -78,6 +78,29 @@ ScenarioArg = Annotated[
 ]
 
 
+MlflowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--mlflow",
+        help="Also log to MLflow: http(s)://HOST:PORT, sqlite:///FILE or a local path "
+        "(default: the scenario's tracking.mlflow_uri).",
+        show_default=False,
+    ),
+]
+
+
+def mlflow_flag(uri: str | None) -> str | None:
+    """``--mlflow URI`` checked like ``tracking.mlflow_uri`` (one line, exit 2)."""
+    from simfl.schema.sections import check_mlflow_uri
+
+    if uri is None:
+        return None
+    try:
+        return check_mlflow_uri(uri) or None
+    except ValueError as error:
+        raise ScenarioError(f"--mlflow: {error}") from None
+
+
 class WandbMode(StrEnum):
     offline = "offline"
     online = "online"
@@ -100,6 +123,7 @@ def run(
     wandb: Annotated[
         WandbMode | None, typer.Option("--wandb", help="W&B mode (default: the scenario's).")
     ] = None,
+    mlflow: MlflowOption = None,
     resume: Annotated[
         Path | None,
         typer.Option(
@@ -116,6 +140,7 @@ def run(
     from simfl.engine.interrupt import Interruption
     from simfl.run import RunOptions, run_scenario
 
+    mlflow = mlflow_flag(mlflow)
     if resume is not None:
         scenario = _resumable(resume, scenario_file, set_)
         console.print(_resume_point(resume), soft_wrap=True, highlight=False)
@@ -123,6 +148,9 @@ def run(
         raise ScenarioError("simfl run: give a scenario file, or --resume RUN_DIR")
     else:
         scenario = _load(scenario_file, set_)
+    if mlflow:  # the resolved scenario (scenario.toml) keeps it: --resume tracks on
+        tracking = scenario.tracking.model_copy(update={"mlflow_uri": mlflow})
+        scenario = scenario.model_copy(update={"tracking": tracking})
     require_cuda(scenario)  # before the live display starts: the refusal is the only output
     interruption = Interruption()
     with interruption.handling_signals(), RunDisplay(console) as display:

@@ -6,7 +6,7 @@ builds tagged unions from them. The implementation is named, not imported
 (``"module:attribute"``), and loaded by :meth:`Entry.load` only when a run needs it, so
 validating a scenario imports no torch, Flower or datasets. A new family member is one entry
 here, its schema class and its module. A feature of a run (privacy, systems, ...) is one
-:class:`Plugin` in :data:`FEATURES`.
+:class:`Plugin` in :data:`FEATURES`; a tracker (W&B, MLflow) one in :data:`TRACKERS`.
 """
 
 from __future__ import annotations
@@ -373,6 +373,19 @@ FEATURES = {
     "update-clipping": Plugin(
         "simfl.strategies.update_clipping:UpdateClippingFeature",
         "each client bounds its update's L2 norm (train.max_update_norm)",
+    ),
+}
+
+#: Sinks of a run's records besides its results directory
+#: (:class:`simfl.tracking.callbacks.Tracker`), in the order they receive them.
+TRACKERS = {
+    "wandb": Plugin(
+        "simfl.tracking.wandb_logger:WandbLogger",
+        "one W&B run per run, grouped by sweep ([tracking] wandb_mode, --wandb)",
+    ),
+    "mlflow": Plugin(
+        "simfl.tracking.mlflow_tracker:MlflowTracker",
+        "one MLflow run per run, nested under its sweep's run ([tracking] mlflow_uri, --mlflow)",
     ),
 }
 

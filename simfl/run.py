@@ -33,10 +33,9 @@ from simfl.engine.server_app import build_server_app
 from simfl.engine.server_callbacks import ServerCallback
 from simfl.errors import ResumableError, ScenarioError
 from simfl.pipeline import prepare_run
-from simfl.tracking.callbacks import CallbackList, History, RunCallback, RunInfo
+from simfl.tracking.callbacks import CallbackList, History, RunCallback, RunInfo, Tracker
 from simfl.tracking.results import ResultsWriter, new_run_dir
 from simfl.tracking.summary import summarize
-from simfl.tracking.wandb_logger import WandbLogger
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,10 @@ def _now() -> str:
 class RunOptions:
     """How a scenario runs and where it reports; the scenario alone decides its numbers.
 
-    ``trackers`` observe the run besides the results directory and W&B (the console);
+    ``wandb_mode`` overrides the scenario's ``[tracking]``; a sweep's cell
+    names its sweep (``wandb_group``) and the sweep's MLflow run (``mlflow_parent_run``).
+    ``trackers`` observe the run besides the results directory and the registered trackers
+    (the console);
     ``server_callbacks`` add metrics about the global model after every round, after central
     evaluation and the features' callbacks, or stop the run; ``resume`` continues
     ``run_dir`` from its newest checkpoint (from round 0 if it has none); ``interruption``
@@ -67,6 +69,7 @@ class RunOptions:
     """
 
     wandb_mode: str | None = None
+    mlflow_parent_run: str | None = None
     trackers: Sequence[RunCallback] = ()
     progress: StageProgress | None = None
     verbose: bool = False
@@ -89,6 +92,7 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
     """
     start = time.perf_counter()
     run_dir = options.run_dir or new_run_dir(scenario)
+    trackers = registered_trackers(scenario, options)  # unreachable backends: refused here
     checkpoint = checkpoint_to_resume(run_dir, scenario) if options.resume else None
     pipeline = prepare_run(scenario, options.progress)
     data, federation = pipeline.data, pipeline.federation
@@ -107,7 +111,10 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
     history = History()
     if checkpoint is not None:
         history.rounds, history.failures = list(checkpoint.rounds), list(checkpoint.failures)
-    chain = _trackers(scenario, options, run_dir, history, checkpoint is not None)
+    chain = CallbackList(
+        [ResultsWriter(run_dir, history if checkpoint else None), history, *trackers]
+    )
+    chain.callbacks.extend(options.trackers)
     # Clients' local parts (FedPer heads, FedBN statistics) live here during the run only.
     state_dir = Path(scenario.tracking.cache_dir) / "client-state" / run_dir.name
     shutil.rmtree(state_dir, ignore_errors=True)
@@ -201,16 +208,19 @@ def _interrupted(
     )
 
 
-def _trackers(
-    scenario: Scenario, options: RunOptions, run_dir: Path, history: History, resumed: bool
-) -> CallbackList:
-    """The results directory, the run's history, W&B unless disabled, then ``trackers``."""
-    chain = CallbackList([ResultsWriter(run_dir, history if resumed else None), history])
-    mode = options.wandb_mode or scenario.tracking.wandb_mode
-    if mode != "disabled":
-        chain.callbacks.append(WandbLogger(mode, group=options.wandb_group))
-    chain.callbacks.extend(options.trackers)
-    return chain
+def registered_trackers(scenario: Scenario, options: RunOptions) -> list[Tracker]:
+    """The registered trackers the scenario and options turn on, each checked (its backend
+    reached) before anything is written."""
+    from simfl import registry
+
+    trackers = [
+        tracker
+        for plugin in registry.TRACKERS.values()
+        if (tracker := plugin.load().for_run(scenario, options)) is not None
+    ]
+    for tracker in trackers:
+        tracker.check()
+    return trackers
 
 
 def checkpoint_to_resume(run_dir: Path, scenario: Scenario) -> RunCheckpoint | None:

@@ -64,6 +64,13 @@ def report_command(
             "spec is written to <first dir>/wandb_report.json.",
         ),
     ] = False,
+    mlflow: Annotated[
+        bool,
+        typer.Option(
+            "--mlflow/--no-mlflow",
+            help="Attach the report to the sweep's MLflow run, where the sweep logged to MLflow.",
+        ),
+    ] = True,
 ) -> None:
     """Winner map, average ranks and a comparison table (mean, 95% CI, paired Holm tests)."""
     from simfl.errors import ScenarioError
@@ -76,6 +83,10 @@ def report_command(
     for directory in directories:
         if not directory.is_dir():
             raise ScenarioError(f"{directory}: no such directory; pass a sweep or run directory")
+    if mlflow:  # its store is reached before anything is written
+        from simfl.tracking.mlflow_sweep import check_report_target
+
+        check_report_target(directories[0])
     options = ReportOptions(x, y, by, target, alpha, confidence, ci)  # type: ignore[arg-type]
     report = build_report(directories, out, options)
     for note in report.notes:
@@ -88,6 +99,12 @@ def report_command(
         log_table(report.comparison, "report", report.results.sources[0], wandb, report.directory)
     if wandb_report:
         _wandb_report(report, directories[0], online=wandb == "online")
+    if mlflow:
+        from simfl.tracking.mlflow_sweep import attach_report
+
+        run_id = attach_report(directories[0], report.directory)
+        if run_id is not None:
+            console.print(f"MLflow: report attached to the sweep's run {run_id}")
 
 
 def _wandb_report(report, directory: Path, online: bool) -> None:

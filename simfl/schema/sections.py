@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from simfl.schema.base import HASH_NEUTRAL, Section
 
@@ -71,6 +71,24 @@ class ResourcesConfig(Section):
     actor_restarts: int = Field(default=3, ge=0, le=1_000, json_schema_extra=HASH_NEUTRAL)
 
 
+#: The MLflow stores simfl writes to: a tracking server, a SQL database, a local directory.
+MLFLOW_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "file")
+
+
+def check_mlflow_uri(uri: str) -> str:
+    """``uri`` if MLflow can log to it (empty: off); else a ValueError saying what is allowed."""
+    scheme, separator, rest = uri.partition("://")
+    if not uri or not separator and not uri.startswith("file:"):
+        return uri  # off, or a local directory (MLflow's file store)
+    scheme = scheme.split("+")[0]  # postgresql+psycopg2://
+    if uri.startswith("file:") or scheme in MLFLOW_SCHEMES and rest:
+        return uri
+    raise ValueError(
+        f"{uri!r} is not an MLflow store: allowed: a local path, file:, sqlite:///FILE, "
+        "http(s)://HOST:PORT or a SQLAlchemy database URI (postgresql://, mysql://, mssql://)"
+    )
+
+
 class TrackingConfig(Section):
     """``[tracking]``: where results go; W&B is offline unless the user asks otherwise."""
 
@@ -80,5 +98,13 @@ class TrackingConfig(Section):
     wandb_project: str = "simfl"
     wandb_entity: str = ""
     wandb_group: str = ""
+    # MLflow, off when empty: a local path, a file: or sqlite:/// store, or http(s)://host:port.
+    mlflow_uri: str = ""
+    mlflow_experiment: str = ""  # empty: the scenario's name
     # Save a run checkpoint every N rounds (0: never); `simfl run --resume` continues from it.
     checkpoint_every: int = Field(default=1, ge=0, le=100_000, json_schema_extra=HASH_NEUTRAL)
+
+    @field_validator("mlflow_uri")
+    @classmethod
+    def _known_mlflow_store(cls, uri: str) -> str:
+        return check_mlflow_uri(uri)

@@ -89,6 +89,15 @@ def sweep_command(
     wandb: Annotated[
         str | None, typer.Option("--wandb", help="W&B mode: offline, online or disabled.")
     ] = None,
+    mlflow: Annotated[
+        str | None,
+        typer.Option(
+            "--mlflow",
+            help="Also log to MLflow (a parent run, a nested run per cell): http(s)://HOST:PORT,"
+            " sqlite:///FILE or a local path (default: the scenario's tracking.mlflow_uri).",
+            show_default=False,
+        ),
+    ] = None,
     ray_num_cpus: Annotated[
         int | None, typer.Option("--ray-num-cpus", min=1, help="CPUs Ray may use (a SLURM task's).")
     ] = None,
@@ -112,17 +121,20 @@ def sweep_command(
     """Run every cell of a scenario's sweep grid on one Ray runtime; rerun to resume."""
     if wandb not in (None, "offline", "online", "disabled"):
         raise ScenarioError(f"--wandb {wandb!r}: allowed: offline, online, disabled")
+    from simfl.cli import mlflow_flag
     from simfl.sweep.grid import expand
     from simfl.sweep.slurm import concurrency_summary, ray_init_for, slurm_script, task_resources
     from simfl.sweep.store import SweepStore, sweep_root
 
-    sweep = expand(scenario_file, set_ or [])
+    uri = mlflow_flag(mlflow)  # every cell's scenario keeps it (scenario.toml), hash-neutral
+    overrides = [*(set_ or []), *([f"tracking.mlflow_uri={uri}"] if uri else [])]
+    sweep = expand(scenario_file, overrides)
     store = SweepStore(sweep_root(sweep.cells[0].scenario.tracking.results_dir, sweep), lease)
     cells, which = _select_shard(sweep, shard)
     if emit_slurm:
         count = tasks or len(sweep.cells)
         script = slurm_script(
-            sweep, scenario_file, set_ or [], count, store.root.resolve(), Path.cwd()
+            sweep, scenario_file, overrides, count, store.root.resolve(), Path.cwd()
         )
         store.root.mkdir(parents=True, exist_ok=True)  # SLURM opens its logs there
         write_text(emit_slurm, script)
@@ -140,9 +152,17 @@ def sweep_command(
     for cell in [] if address else cells:  # a GPU cell without CUDA here: refuse up front
         require_cuda(cell.scenario)
     ray_init = ray_init_for(ray_num_cpus, ray_num_gpus, ray_memory_gib)
-    report = _run(sweep, cells, store, which, address, wandb, ray_init)
-    console.print(_status_table(sweep, store, cells))
     tracking = sweep.cells[0].scenario.tracking
+    parent = _mlflow_parent(sweep, store) if tracking.mlflow_uri else None
+    try:
+        report = _run(sweep, cells, store, which, address, (wandb, parent), ray_init)
+    except BaseException:
+        if parent is not None:  # interrupted (or broken): the cells' runs say which
+            parent.finish(store.root, "KILLED")
+        raise
+    if parent is not None:
+        parent.finish(store.root, _sweep_state(sweep, store, report))
+    console.print(_status_table(sweep, store, cells))
     mode = wandb or tracking.wandb_mode
     if mode != "disabled":
         from simfl.tracking.wandb_logger import log_table
@@ -161,7 +181,22 @@ def sweep_command(
         raise typer.Exit(1)
 
 
-def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address, wandb, ray_init):
+def _mlflow_parent(sweep: Sweep, store: SweepStore):
+    from simfl.tracking.mlflow_sweep import SweepRun
+
+    return SweepRun.open(sweep.cells[0].scenario.tracking.mlflow_uri, sweep, store.root)
+
+
+def _sweep_state(sweep: Sweep, store: SweepStore, report) -> str | None:
+    """How the sweep's MLflow run ends: FAILED with a failed cell, FINISHED once every cell
+    of the sweep is done, else still running (other shards, or a rerun, have cells left)."""
+    if report.failed:
+        return "FAILED"
+    return "FINISHED" if all(store.is_done(cell) for cell in sweep.cells) else None
+
+
+def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address, trackers,
+         ray_init):  # fmt: skip
     from simfl.engine.interrupt import Interruption
     from simfl.sweep.runner import run_cells
 
@@ -200,7 +235,8 @@ def _run(sweep: Sweep, cells: list[Cell], store: SweepStore, which: str, address
             cells,
             store,
             ray_address=address,
-            wandb_mode=wandb,
+            wandb_mode=trackers[0],
+            mlflow_parent_run=trackers[1].run_id if trackers[1] else None,
             callbacks_for=callbacks_for,
             on_cell=on_cell,
             ray_init=ray_init,

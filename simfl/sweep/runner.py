@@ -47,6 +47,7 @@ class _SweepPass:
     report: SweepReport
     session: RaySession
     wandb_mode: str | None
+    mlflow_parent_run: str | None
     callbacks_for: Callable[[Cell], list[RunCallback]] | None
     on_cell: Callable[[Cell, str], None] | None
     interruption: Interruption
@@ -73,17 +74,20 @@ def run_cells(
     on_cell: Callable[[Cell, str], None] | None = None,
     ray_init: dict[str, Any] | None = None,
     interruption: Interruption | None = None,
+    mlflow_parent_run: str | None = None,
 ) -> SweepReport:
     """Run every cell of ``cells`` that is not done and not held by another live process.
 
     ``ray_init`` overrides the scenario's ``resources.ray_init`` (a SLURM task's budget).
+    ``mlflow_parent_run`` is the sweep's MLflow run, the cells' runs nest under it.
     ``interruption`` (whose handlers the caller installs) stops the sweep: the running cell
     after its round, checkpointed and marked interrupted, its lease released, the index
     written; :class:`RunInterrupted` then says how to resume.
     """
     interruption = interruption or Interruption()
     try:
-        return _run_cells(sweep, cells, store, ray_address, wandb_mode, callbacks_for, on_cell,
+        trackers = (wandb_mode, mlflow_parent_run)
+        return _run_cells(sweep, cells, store, ray_address, trackers, callbacks_for, on_cell,
                           ray_init, interruption)  # fmt: skip
     except RunInterrupted:
         with interruption.simulating():  # a second signal must not cut the index in half
@@ -96,7 +100,7 @@ def _run_cells(
     cells: list[Cell],
     store: SweepStore,
     ray_address: str | None,
-    wandb_mode: str | None,
+    trackers: tuple[str | None, str | None],
     callbacks_for: Callable[[Cell], list[RunCallback]] | None,
     on_cell: Callable[[Cell, str], None] | None,
     ray_init: dict[str, Any] | None,
@@ -118,7 +122,7 @@ def _run_cells(
 
         with ray_session(ray_address, init_args, start=ray_start) as session:
             run = _SweepPass(
-                sweep, store, report, session, wandb_mode, callbacks_for, on_cell, interruption
+                sweep, store, report, session, *trackers, callbacks_for, on_cell, interruption
             )
             while todo := _claimable(cells, store, attempted):
                 for cell in todo:
@@ -184,6 +188,7 @@ def _run_one(cell: Cell, run: _SweepPass) -> str:
             run_dir=run_dir,
             run_name=f"{cell.label} [{cell.cell_id}]",
             wandb_group=run.sweep.sweep_id,
+            mlflow_parent_run=run.mlflow_parent_run,
             session=run.session,
             resume=resume,
             interruption=run.interruption,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from simfl.config import Scenario
+    from simfl.run import RunOptions
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,25 @@ class RunCallback:
     def on_run_end(self, summary: dict[str, Any]) -> None: ...
 
     def on_run_failed(self, summary: dict[str, Any]) -> None: ...
+
+
+class Tracker(RunCallback):
+    """A sink of a run's records besides its results directory (W&B, MLflow), named in
+    :data:`simfl.registry.TRACKERS`; the run builds the ones its options and scenario turn on.
+
+    :meth:`check` runs before anything is written (data, results directory): a backend that
+    cannot be reached is refused there, in one line, with nothing on disk.
+    """
+
+    label = "tracker"
+
+    @classmethod
+    def for_run(cls, scenario: Scenario, options: RunOptions) -> Tracker | None:
+        """The tracker this run uses, or None where the scenario and options leave it off."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Reach the backend (raise a :class:`~simfl.errors.SimflError` if it cannot be)."""
 
 
 @dataclass

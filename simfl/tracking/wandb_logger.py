@@ -10,14 +10,18 @@ import math
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from simfl.atomic import write_text
 from simfl.engine.records import RoundRecord
-from simfl.tracking.callbacks import RunCallback, RunInfo
+from simfl.tracking.callbacks import RunInfo, Tracker
+
+if TYPE_CHECKING:
+    from simfl.config import Scenario
+    from simfl.run import RunOptions
 
 #: W&B tables are for looking at; a population of 10^5 clients stays in partition.parquet.
 #: Capped in cells, not rows: building and logging a W&B table costs time per cell, and the
@@ -36,7 +40,7 @@ def evenly_spaced_rows(table: pd.DataFrame, max_cells: int) -> pd.DataFrame:
     return table.iloc[np.linspace(0, len(table) - 1, rows).round().astype(int)]
 
 
-class WandbLogger(RunCallback):
+class WandbLogger(Tracker):
     """Logs to one W&B run per simfl run; a resumed run continues the same W&B run.
 
     The W&B run id is kept in the run directory (``wandb_run_id``), so ``simfl run --resume``
@@ -50,6 +54,11 @@ class WandbLogger(RunCallback):
         self.group = group
         self.run: Any = None
         self.label = f"W&B ({mode})"
+
+    @classmethod
+    def for_run(cls, scenario: Scenario, options: RunOptions) -> WandbLogger | None:
+        mode = options.wandb_mode or scenario.tracking.wandb_mode
+        return None if mode == "disabled" else cls(mode, group=options.wandb_group)
 
     def on_run_start(self, info: RunInfo) -> None:
         os.environ.setdefault("WANDB_SILENT", "true")
