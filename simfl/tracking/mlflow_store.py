@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 #: MLflow's own client settings, unless the user set them: a server that went away costs
-#: seconds, not the default minutes of retries, before simfl stops tracking and trains on.
+#: seconds, not the default minutes of retries, before simfl stops tracking and trains on; and
+#: no run link printed into the live display at each run's end.
 HTTP_DEFAULTS = {
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
