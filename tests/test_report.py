@@ -19,6 +19,7 @@ import pytest
 from scipy import stats
 
 from simfl.report.build import ReportOptions, build_report
+from simfl.report.statistics import seeds_needed
 from simfl.report.tables import interval_text
 from simfl.report.wandb_report import report_for, spec
 
@@ -101,10 +102,15 @@ def sweep(tmp_path: Path) -> Path:
     return write_sweep(tmp_path, [0, 1, 2])
 
 
+def _logit_t(values: list[float]) -> tuple[float, float]:
+    """An accuracy's 95% interval as the report takes it: Student t on the logit scale."""
+    logits = np.log(np.array(values) / (1 - np.array(values)))
+    low, high = stats.t.interval(0.95, len(logits) - 1, loc=logits.mean(), scale=stats.sem(logits))
+    return 1 / (1 + np.exp(-low)), 1 / (1 + np.exp(-high))
+
+
 def _t_text(values: list[float]) -> str:
-    data = np.array(values)
-    low, high = stats.t.interval(0.95, len(data) - 1, loc=data.mean(), scale=stats.sem(data))
-    return interval_text(data.mean(), low, high, 3)
+    return interval_text(np.mean(values), *_logit_t(values), 3)
 
 
 def test_cli_writes_winner_map_rank_table_and_every_format(sweep, tmp_path, cli):
@@ -155,8 +161,15 @@ def test_statistics_table_equals_scipy(sweep):
     table = report.comparison.set_index(["partition.alpha", "strategy.name", "outcome"])
     row = table.loc[(0.1, "fedprox", "central_accuracy")]
     data = np.array(FINAL[("fedprox", 0.1)])
-    low, high = stats.t.interval(0.95, 2, loc=data.mean(), scale=stats.sem(data))
+    low, high = _logit_t(list(data))
     assert abs(row["ci_low"] - low) < 1e-9 and abs(row["ci_high"] - high) < 1e-9
+    assert row["interval"] == "t on the logit scale"
+    differences = np.array(FINAL[("fedavg", 0.1)]) - data
+    assert row["paired_std"] == pytest.approx(differences.std(ddof=1), abs=1e-12)
+    assert row["seeds_needed"] == seeds_needed(row["paired_std"], 0.02)
+    (line,) = [note for note in report.notes if note.startswith("Seeds needed for ±0.02 (95%)")]
+    rows = report.comparison[report.comparison["outcome"] == "central_accuracy"]
+    assert f"at most {rows['seeds_needed'].max():g}" in line
     assert abs(row["std"] - data.std(ddof=1)) < 1e-12
     p = stats.ttest_rel(FINAL[("fedavg", 0.1)], data).pvalue
     assert abs(row["p_vs_best"] - p) < 1e-9

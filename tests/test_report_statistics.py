@@ -9,12 +9,15 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from simfl.report.metric_range import NONNEGATIVES, PROPORTIONS, metric_range
 from simfl.report.outcomes import higher_is_better
 from simfl.report.statistics import (
     average_ranks,
     compare_to_best,
     holm,
     paired_p_value,
+    paired_spread,
+    seeds_needed,
     summarize,
 )
 
@@ -178,3 +181,69 @@ def test_a_competitor_that_missed_the_target_on_a_seed_cannot_be_best():
     }
     verdicts = {v.competitor: v for v in compare_to_best(per_seed, higher_is_better=False)}
     assert verdicts["steady"].is_best and not verdicts["fast-once"].is_best
+
+
+# Intervals that respect their metric's range, checked against an independent computation.
+
+
+def _expit(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[0.088, 0.188], [0.2, 0.9], [0.08, 0.51, 0.43], [0.01, 0.02, 0.97], [0.0, 1.0], [1.0, 0.95]],
+)
+def test_accuracy_intervals_are_logit_t_and_never_leave_0_1(values):
+    summary = summarize(values, bounds=metric_range("central_accuracy"))
+    clipped = np.clip(values, 1e-4, 1 - 1e-4)
+    logits = np.log(clipped / (1 - clipped))
+    scale = logits.std(ddof=1) / math.sqrt(len(values))
+    half = stats.t.ppf(0.975, len(values) - 1) * scale
+    mean = float(np.mean(values))
+    assert summary.interval == "t on the logit scale"
+    assert summary.ci_low == pytest.approx(min(_expit(logits.mean() - half), mean), abs=1e-12)
+    assert summary.ci_high == pytest.approx(max(_expit(logits.mean() + half), mean), abs=1e-12)
+    assert 0.0 <= summary.ci_low <= mean <= summary.ci_high <= 1.0
+    plain = summarize(values)  # the unbounded Student t: what the report printed before
+    if len(values) == 2 and values == [0.088, 0.188]:
+        assert plain.ci_low < 0.0 < summary.ci_low  # the case a reviewer circles
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_no_interval_of_any_method_leaves_the_metric_range(n):
+    rng = np.random.default_rng(n)
+    for _ in range(200):
+        accuracies = rng.beta(0.5, 0.5, size=n)
+        seconds = rng.exponential(3.0, size=n) * rng.integers(0, 2, size=n)  # zeros among them
+        for method in ("t", "bootstrap"):
+            a = summarize(accuracies, method=method, bounds=metric_range("fed_accuracy_worst10"))
+            s = summarize(seconds, method=method, bounds=metric_range("time_to_target_s"))
+            assert 0.0 <= a.ci_low <= a.mean <= a.ci_high <= 1.0
+            assert 0.0 <= s.ci_low <= s.mean <= s.ci_high
+
+
+def test_positive_quantities_take_t_on_the_log_scale_and_zeros_cut_at_0():
+    summary = summarize([1.0, 3.0, 9.0], bounds=metric_range("mb_total"))
+    logs = np.log([1.0, 3.0, 9.0])
+    low, high = stats.t.interval(0.95, 2, loc=logs.mean(), scale=stats.sem(logs))
+    assert summary.interval == "t on the log scale"
+    assert (summary.ci_low, summary.ci_high) == pytest.approx((math.exp(low), math.exp(high)))
+    cut = summarize([0.0, 3.0], bounds=metric_range("rounds_to_target"))
+    _, high = stats.t.interval(0.95, 1, loc=1.5, scale=stats.sem([0.0, 3.0]))
+    assert cut.interval == "t, cut at 0" and cut.ci_low == 0.0 and cut.ci_high == high
+    assert metric_range("central_loss") == metric_range("epsilon") == NONNEGATIVES
+    assert metric_range("best:central_accuracy") == PROPORTIONS
+
+
+def test_seeds_needed_on_a_constructed_example():
+    # paired std 0.05, half-width 0.02 at 95%: t(n-1) * 0.05 / sqrt(n) <= 0.02 first at n = 27
+    assert stats.t.ppf(0.975, 25) * 0.05 / math.sqrt(26) > 0.02
+    assert stats.t.ppf(0.975, 26) * 0.05 / math.sqrt(27) <= 0.02
+    assert seeds_needed(0.05, 0.02) == 27
+    assert seeds_needed(0.0, 0.02) == 2
+    assert math.isnan(seeds_needed(math.nan, 0.02))
+    first = pd.Series([0.50, 0.60, 0.70, 0.65], index=[0, 1, 2, 3])
+    second = pd.Series([0.45, 0.52, 0.69, 0.60], index=[3, 0, 1, 2])  # paired by seed
+    differences = np.array([0.50 - 0.52, 0.60 - 0.69, 0.70 - 0.60, 0.65 - 0.45])
+    assert paired_spread(first, second) == pytest.approx(differences.std(ddof=1))

@@ -51,6 +51,7 @@ class ReportOptions:
     alpha: float = 0.05
     confidence: float = 0.95
     ci: CiMethod = "t"
+    target_halfwidth: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,16 @@ def _notes(results: Results, comparison: pd.DataFrame, options: ReportOptions) -
     ]
     if comparison.empty:
         return notes
-    fewest = int(comparison.loc[comparison["outcome"] == options.y, "seeds"].min())
-    interval = "Student t" if options.ci == "t" else "percentile bootstrap"
+    rows = comparison[comparison["outcome"] == options.y]
+    fewest = int(rows["seeds"].min())
     notes.append(
-        f"{options.confidence:.0%} confidence intervals over seeds ({interval}); std is the "
+        f"{options.confidence:.0%} confidence intervals over seeds, inside each metric's range: "
+        f"{_interval_methods(comparison)}; std is the "
         "sample std (ddof = 1). Competitors are compared paired over the seeds they share "
         f"(same seed = same client split), two-sided paired t-test against the setting's best, "
         f"Holm-corrected within the setting, α = {options.alpha:g}."
     )
+    notes.append(_seeds_needed_line(rows, options))
     if fewest < MIN_SEEDS_FOR_SIGNIFICANCE:
         notes.append(
             f"Only {fewest} seed(s) in some group: no significance can be claimed (at least "
@@ -94,6 +97,31 @@ def _notes(results: Results, comparison: pd.DataFrame, options: ReportOptions) -
             "no ties are marked."
         )
     return notes
+
+
+def _interval_methods(comparison: pd.DataFrame) -> str:
+    """Which interval each outcome got (``interval`` column), e.g. ``t on the logit scale
+    (central_accuracy, ...)``."""
+    used = comparison[comparison["interval"] != ""].groupby("interval", sort=False)["outcome"]
+    parts = [f"{how} ({', '.join(dict.fromkeys(outcomes))})" for how, outcomes in used]
+    return "; ".join(parts) or "none (one seed per group)"
+
+
+def _seeds_needed_line(rows: pd.DataFrame, options: ReportOptions) -> str:
+    """How many seeds the paired comparisons of ``--y`` would need for ± the target half-width."""
+    needed = rows["seeds_needed"].dropna()
+    target = f"±{options.target_halfwidth:g} ({options.confidence:.0%})"
+    if needed.empty:
+        return (
+            f"Seeds needed for {target} on a paired difference in {options.y}: unknown (a "
+            "comparison needs at least 2 shared seeds to show its spread)."
+        )
+    return (
+        f"Seeds needed for {target} on the paired difference with the best, from the observed "
+        f"paired std of {options.y}: median {needed.median():g}, at most {needed.max():g} "
+        f"(seeds_needed per comparison in statistics.csv); the groups have {rows['seeds'].min()}"
+        f"-{rows['seeds'].max()}."
+    )
 
 
 def _tables(
@@ -171,8 +199,9 @@ def build_report(directories: list[Path], out_dir: Path | None, options: ReportO
     wanted = outcome_rules.default_outcomes(results.rounds, options.y)
     per_cell = outcome_rules.per_cell(results.rounds, wanted, options.target)
     comparison = compare(
-        results, per_cell, design, wanted, options.alpha, options.confidence, options.ci
-    )
+        results, per_cell, design, wanted, options.alpha, options.confidence, options.ci,
+        options.target_halfwidth,
+    )  # fmt: skip
     tables = _tables(comparison, design, options, wanted)
     notes = _notes(results, comparison, options)
     figures = _figures(results, comparison, design, options, tables["winner_map"])

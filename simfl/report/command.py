@@ -52,6 +52,14 @@ def report_command(
         float, typer.Option(min=0.5, max=0.999, help="Confidence level of the intervals.")
     ] = 0.95,
     ci: Annotated[str, typer.Option("--ci", help="Interval over seeds: t or bootstrap.")] = "t",
+    target_halfwidth: Annotated[
+        float,
+        typer.Option(
+            "--target-halfwidth",
+            min=1e-6,
+            help="Half-width of the paired-difference interval the seeds-needed figures aim at.",
+        ),
+    ] = 0.02,
     wandb: Annotated[
         str,
         typer.Option("--wandb", help="Log the tables to W&B: offline, online or disabled."),
@@ -87,7 +95,16 @@ def report_command(
         from simfl.tracking.mlflow_sweep import check_report_target
 
         check_report_target(directories[0])
-    options = ReportOptions(x, y, by, target, alpha, confidence, ci)  # type: ignore[arg-type]
+    options = ReportOptions(
+        x,
+        y,
+        by,
+        target,
+        alpha,
+        confidence,
+        ci,
+        target_halfwidth,  # type: ignore[arg-type]
+    )
     report = build_report(directories, out, options)
     for note in report.notes:
         console.print(note, markup=False, highlight=False)

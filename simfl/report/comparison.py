@@ -15,8 +15,9 @@ import pandas as pd
 
 from simfl.errors import ScenarioError
 from simfl.report.load import SEED, Results
+from simfl.report.metric_range import metric_range
 from simfl.report.outcomes import higher_is_better
-from simfl.report.statistics import CiMethod, compare_to_best
+from simfl.report.statistics import CiMethod, compare_to_best, seeds_needed
 
 DEFAULT_COMPETITOR = "strategy.name"
 ALL = "all"
@@ -83,8 +84,11 @@ def compare(
     alpha: float = 0.05,
     confidence: float = 0.95,
     method: CiMethod = "t",
+    target_halfwidth: float = 0.02,
 ) -> pd.DataFrame:
-    """One row per setting × competitor × outcome: seeds, mean, std, CI, paired p vs the best."""
+    """One row per setting × competitor × outcome: seeds, mean, std, CI (inside the outcome's
+    range), paired p vs the best, and the seeds the paired difference with the best would need
+    for a CI of ± ``target_halfwidth``."""
     data = results.cells.merge(per_cell, on="cell_id", how="inner")
     planned = results.cells.groupby(design.groups, dropna=False).size() if design.groups else None
     rows = []
@@ -99,8 +103,9 @@ def compare(
                 name: frame.set_index(SEED)[outcome] for name, frame in per_competitor.items()
             }
             verdicts = compare_to_best(
-                per_seed, higher_is_better(outcome), alpha, confidence, method
-            )
+                per_seed, higher_is_better(outcome), alpha, confidence, method,
+                metric_range(outcome),
+            )  # fmt: skip
             for verdict in verdicts:
                 group = {**where, **({design.by: verdict.competitor} if design.by else {})}
                 key = tuple(group[g] for g in design.groups)
@@ -114,10 +119,15 @@ def compare(
                         "std": verdict.summary.std,
                         "ci_low": verdict.summary.ci_low,
                         "ci_high": verdict.summary.ci_high,
+                        "interval": verdict.summary.interval,
                         "p_vs_best": verdict.p_value,
                         "p_holm": verdict.p_holm,
                         "best": verdict.is_best,
                         "tie": verdict.tie,
+                        "paired_std": verdict.paired_spread,
+                        "seeds_needed": seeds_needed(
+                            verdict.paired_spread, target_halfwidth, confidence
+                        ),
                     }
                 )
     return pd.DataFrame(rows)

@@ -1,6 +1,7 @@
 """The report's figures (matplotlib, Agg), each returned as PNG and SVG bytes.
 
-* a metric per round, mean over seeds with a 95% t-interval band, one line per group;
+* a metric per round, mean over seeds with a 95% interval band (inside the metric's range, as
+  in the tables), one line per group;
 * the winner map: competitors × settings heat map, colour scaled per setting (column) so the
   winner stands out even where settings differ in scale, winner bold, ties marked ``≈``;
 * the outcome against a numeric ``--x`` with CI error bars, one line per competitor;
@@ -10,7 +11,6 @@
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 
 import matplotlib
@@ -20,10 +20,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from simfl.report.comparison import ALL, Design, short_key  # noqa: E402
+from simfl.report.metric_range import MetricRange, metric_range  # noqa: E402
 from simfl.report.outcomes import higher_is_better  # noqa: E402
+from simfl.report.statistics import summarize  # noqa: E402
 from simfl.report.tables import TIE_SYMBOL, StyledTable  # noqa: E402
 
 
@@ -53,13 +54,12 @@ def _label(keys: list[str], key: tuple) -> str:
     return ", ".join(f"{short_key(k)}={v}" for k, v in zip(keys, key, strict=True)) or ALL
 
 
-def _t_band(values: pd.Series) -> tuple[float, float, float]:
-    data = values.dropna().to_numpy()
-    mean = float(data.mean()) if len(data) else math.nan
-    if len(data) < 2 or data.std() == 0:
-        return mean, mean, mean
-    low, high = stats.t.interval(0.95, len(data) - 1, loc=mean, scale=stats.sem(data))
-    return mean, float(low), float(high)
+def _band(values: pd.Series, bounds: MetricRange) -> tuple[float, float, float]:
+    """Mean over seeds and its 95% interval, inside the metric's range (as in the tables)."""
+    summary = summarize(values.to_numpy(), bounds=bounds)
+    if summary.n < 2:
+        return summary.mean, summary.mean, summary.mean
+    return summary.mean, summary.ci_low, summary.ci_high
 
 
 def metric_curves(rounds: pd.DataFrame, cells: pd.DataFrame, design: Design, column: str) -> Figure:
@@ -70,7 +70,7 @@ def metric_curves(rounds: pd.DataFrame, cells: pd.DataFrame, design: Design, col
     groups = data.groupby(keys, sort=True) if keys else [((), data)]
     for key, frame in groups:
         key = key if isinstance(key, tuple) else (key,)
-        band = frame.groupby("round")[column].apply(_t_band)
+        band = frame.groupby("round")[column].apply(_band, bounds=metric_range(column))
         rounds_axis = band.index.to_numpy()
         mean, low, high = (np.array([b[i] for b in band]) for i in range(3))
         (line,) = axis.plot(rounds_axis, mean, label=_label(keys, key))

@@ -6,7 +6,11 @@ benchmark's rules: seeds are the replicates (sample std, ddof = 1), strategies a
 *paired* over the seeds they share (the same seed gives the same client split), every group of
 a setting is tested against that setting's best with a Holm correction (scipy has Benjamini-
 Hochberg, not Holm), and with fewer than :data:`MIN_SEEDS_FOR_SIGNIFICANCE` seeds nothing is
-called significant.
+called significant; every interval stays inside its metric's range
+(:mod:`simfl.report.metric_range`): a Student-t interval is taken on the logit scale for
+proportions and on the log scale for positive quantities, then mapped back (a percentile
+bootstrap stays inside the data's range by construction); and the seeds a paired comparison
+would need for an interval of a chosen half-width are computed from its observed spread.
 """
 
 from __future__ import annotations
@@ -17,10 +21,16 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
+
+from simfl.report.metric_range import UNBOUNDED, MetricRange
 
 MIN_SEEDS_FOR_SIGNIFICANCE = 3
 CiMethod = Literal["t", "bootstrap"]
+#: Proportions at exactly 0 or 1 are moved this far inside before the logit.
+LOGIT_EPSILON = 1e-4
+#: The most seeds :func:`seeds_needed` reports (more: "more than this").
+MAX_SEEDS = 10_000
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,18 @@ class Summary:
     std: float
     ci_low: float
     ci_high: float
+    interval: str = ""  # how the interval was taken (interval_method), "" when there is none
+
+
+def interval_method(method: CiMethod, bounds: MetricRange, data: np.ndarray) -> str:
+    """Which interval :func:`summarize` takes for ``data`` of a metric in ``bounds``."""
+    if method == "bootstrap":
+        return "percentile bootstrap"
+    if bounds.is_proportion:
+        return "t on the logit scale"
+    if bounds.is_nonnegative:
+        return "t on the log scale" if (data > 0).all() else "t, cut at 0"
+    return "t"
 
 
 def summarize(
@@ -39,11 +61,15 @@ def summarize(
     confidence: float = 0.95,
     method: CiMethod = "t",
     seed: int = 0,
+    bounds: MetricRange = UNBOUNDED,
 ) -> Summary:
-    """Mean, std (ddof = 1) and a CI over seeds: Student t, or a percentile bootstrap.
+    """Mean, std (ddof = 1) and a CI over seeds that stays inside ``bounds``.
 
-    NaNs (a seed that never reached a target, say) are left out. With one value the std and the
-    interval are NaN: one seed says nothing about spread.
+    Student t on the scale where the metric is unbounded (logit for proportions, log for
+    positive quantities; a non-negative metric with a zero among its values is cut at 0), or a
+    percentile bootstrap. The interval is widened, if need be, to hold the arithmetic mean it
+    is reported beside. NaNs (a seed that never reached a target, say) are left out. With one
+    value the std and the interval are NaN: one seed says nothing about spread.
     """
     data = np.asarray(values, dtype=float)
     data = data[~np.isnan(data)]
@@ -54,16 +80,46 @@ def summarize(
     if n == 1:
         return Summary(1, mean, math.nan, math.nan, math.nan)
     std = float(data.std(ddof=1))
+    how = interval_method(method, bounds, data)
     if std == 0.0:
-        return Summary(n, mean, 0.0, mean, mean)
+        return Summary(n, mean, 0.0, mean, mean, how)
     if method == "bootstrap":
         result = stats.bootstrap(
             (data,), np.mean, confidence_level=confidence, method="percentile", rng=seed
         )
         low, high = result.confidence_interval
+    elif bounds.is_proportion:
+        clipped = np.clip(data, LOGIT_EPSILON, 1.0 - LOGIT_EPSILON)
+        low, high = special.expit(_t_interval(special.logit(clipped), confidence))
+    elif how == "t on the log scale":
+        low, high = np.exp(_t_interval(np.log(data), confidence))
     else:
-        low, high = stats.t.interval(confidence, df=n - 1, loc=mean, scale=stats.sem(data))
-    return Summary(n, mean, std, float(low), float(high))
+        low, high = _t_interval(data, confidence)
+    low, high = bounds.clip(min(float(low), mean)), bounds.clip(max(float(high), mean))
+    return Summary(n, mean, std, low, high, how)
+
+
+def _t_interval(data: np.ndarray, confidence: float) -> tuple[float, float]:
+    if data.std() == 0.0:
+        return float(data.mean()), float(data.mean())
+    low, high = stats.t.interval(
+        confidence, df=len(data) - 1, loc=data.mean(), scale=stats.sem(data)
+    )
+    return float(low), float(high)
+
+
+def seeds_needed(spread: float, halfwidth: float, confidence: float = 0.95) -> float:
+    """The fewest seeds n (at least 2) whose t-interval of a mean, at the sample std
+    ``spread``, is at most ``halfwidth`` wide on each side: t(n - 1) * spread / sqrt(n) <= h.
+    NaN when the spread is unknown; :data:`MAX_SEEDS` when even that many would not do."""
+    if math.isnan(spread):
+        return math.nan
+    quantile = 1.0 - (1.0 - confidence) / 2.0
+    normal = (stats.norm.ppf(quantile) * spread / halfwidth) ** 2  # t > z: a lower bound
+    for n in range(max(2, min(int(normal), MAX_SEEDS)), MAX_SEEDS + 1):
+        if stats.t.ppf(quantile, n - 1) * spread / math.sqrt(n) <= halfwidth:
+            return float(n)
+    return float(MAX_SEEDS)
 
 
 def paired_p_value(first: pd.Series, second: pd.Series) -> tuple[float, int]:
@@ -111,6 +167,15 @@ class Verdict:
     p_value: float  # raw paired p-value against the best (NaN for the best itself)
     p_holm: float  # Holm-adjusted over the setting's comparisons
     tie: bool  # not significantly worse than the best (only when significance can be claimed)
+    paired_spread: float = math.nan  # sample std of the paired differences with the best
+
+
+def paired_spread(first: pd.Series, second: pd.Series) -> float:
+    """Sample std of the differences over the seeds both have (NaN with fewer than two)."""
+    pairs = pd.concat([first, second], axis=1, join="inner").dropna()
+    if len(pairs) < 2:
+        return math.nan
+    return float((pairs.iloc[:, 0] - pairs.iloc[:, 1]).std(ddof=1))
 
 
 def compare_to_best(
@@ -119,6 +184,7 @@ def compare_to_best(
     alpha: float = 0.05,
     confidence: float = 0.95,
     method: CiMethod = "t",
+    bounds: MetricRange = UNBOUNDED,
 ) -> list[Verdict]:
     """Find the best competitor by mean; test every other one against it, paired over seeds.
 
@@ -129,7 +195,8 @@ def compare_to_best(
     another one has fewer of them.
     """
     summaries = {
-        name: summarize(values.to_numpy(), confidence, method) for name, values in per_seed.items()
+        name: summarize(values.to_numpy(), confidence, method, bounds=bounds)
+        for name, values in per_seed.items()
     }
     # A seed with no value (never reached the target) counts against: only competitors with the
     # fewest such seeds can be the best, so "fast on the one seed that got there" cannot win.
@@ -155,7 +222,8 @@ def compare_to_best(
             verdicts.append(Verdict(name, summary, True, math.nan, math.nan, False))
             continue
         tie = bool(claimable and not math.isnan(adjusted[name]) and adjusted[name] >= alpha)
-        verdicts.append(Verdict(name, summary, False, raw[name], adjusted[name], tie))
+        spread = paired_spread(per_seed[best], per_seed[name])
+        verdicts.append(Verdict(name, summary, False, raw[name], adjusted[name], tie, spread))
     return verdicts
 
 
