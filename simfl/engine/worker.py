@@ -79,7 +79,7 @@ class WorkerState:
 
     def __init__(self, plan: RunPlan) -> None:
         resources = plan.scenario.resources
-        torch.set_num_threads(max(1, int(resources.num_cpus)))
+        torch.set_num_threads(plan.scenario.train.intra_op_threads)  # not resources.num_cpus
         initial = plan.initial_model()
         self.plan = plan
         self.model = initial.to(pick_device(resources.num_gpus))

@@ -25,6 +25,7 @@ from simfl.report.plots import (
     outcome_vs_x,
     winner_heatmap,
 )
+from simfl.report.resources_identity import resources_note
 from simfl.report.statistics import MIN_SEEDS_FOR_SIGNIFICANCE, CiMethod
 from simfl.report.tables import (
     StyledTable,
@@ -78,6 +79,9 @@ def _notes(results: Results, comparison: pd.DataFrame, options: ReportOptions) -
         + ", ".join(f"{r.label} ({r.status})" for r in missing.itertuples())
         + "."
     ]
+    identity = resources_note(results)
+    if identity is not None:
+        notes.append(identity)
     if comparison.empty:
         return notes
     rows = comparison[comparison["outcome"] == options.y]

@@ -38,6 +38,11 @@ class TrainConfig(Section):
     # Each client scales its update (trained minus received weights) down to this L2 norm
     # before sending it (simfl.strategies.update_clipping); 0: updates travel as trained.
     max_update_norm: float = Field(default=0.0, ge=0.0, json_schema_extra=HASH_NEUTRAL)
+    # torch threads each client trains and evaluates with, whatever CPUs [resources] gives it:
+    # a sum split over more threads is added in another order, so tying threads to num_cpus
+    # would make client_resources change the numbers, not just how many clients run at once.
+    # Part of the identity when set (hash-neutral only at its default).
+    intra_op_threads: int = Field(default=1, ge=1, le=256, json_schema_extra=HASH_NEUTRAL)
 
 
 class ResourcesConfig(Section):
