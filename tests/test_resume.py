@@ -5,10 +5,10 @@ with its Ray runtime; the strategies' runs are started a few at a time and each 
 round 3 is checkpointed. The reference run and the resumption go through the same CLI in this
 process, on the session's Ray runtime (a fresh process changes nothing in the metrics, as
 ``test_end_to_end`` shows). Each strategy keeps a different kind of state across rounds: FedAdam
-the global model and its server moments (m_t, v_t); SCAFFOLD its server control variate and
-every client's own (client state files); FedDyn the server's h and every client's linear term;
-MOON every client's previous model; Ditto and pFedMe every client's personal model. FedPer's
-heads and FedNova are resumed in ``test_resume_features``.
+the global model and its server moments (m_t, v_t: a Flower strategy's own attributes);
+SCAFFOLD its server control variate (simfl's strategy state) and every client's own (client
+state files); Ditto every client's personal model. FedDyn, MOON, pFedMe, FedPer and FedNova,
+whose state is of those same kinds, are stopped and resumed in ``test_resume_features``.
 """
 
 from __future__ import annotations
@@ -33,12 +33,9 @@ ROUNDS, KILL_AFTER = 6, 3
 #: Per strategy: its ``--set`` overrides and the state its checkpoint holds besides the model
 #: (simfl's stateful parts by name; a Flower strategy's own attributes by theirs).
 STRATEGIES = {  # FedAvg's state (the global model) is a part of FedAdam's
-    "fedadam": (["strategy.name=fedadam"], {"current_arrays", "m_t", "v_t"}),
+    "fedadam": (["strategy.name=fedadam"], {"current_arrays", "m_t", "v_t"}),  # Flower's own
     "scaffold": (["strategy.name=scaffold"], {"strategy"}),  # c; each c_i: client state
-    "feddyn": (["strategy.name=feddyn", "strategy.alpha=0.1"], {"strategy"}),  # h; each g_k
-    "moon": (["strategy.name=moon", "strategy.projection_dim=16"], set()),  # previous models
-    "ditto": (["strategy.name=ditto", "strategy.lam=0.5"], set()),  # each v_k
-    "pfedme": (["strategy.name=pfedme", "strategy.lam=5.0", "strategy.inner_steps=2"], set()),
+    "ditto": (["strategy.name=ditto", "strategy.lam=0.5"], set()),  # each v_k: client state
 }
 #: Killed runs started at once (each with its own Ray runtime, on a 2-core machine).
 AT_ONCE = 3

@@ -7,9 +7,11 @@ wrapper and the membership audit's members; local DP-SGD every client's Opacus h
 SecAgg+ with central DP the accountant (the protocol itself starts afresh every round);
 over-selection with a deadline the simulated clock and its time to target; FedBuff the clients
 in flight, the model versions they downloaded, its counters, its server momentum and the clock;
-FedPer every client's head (client state); FedNova with momentum nothing beyond the model. The
-Non-IID classics with state of their own (SCAFFOLD, FedDyn, MOON, Ditto, pFedMe) are killed for
-real in ``tests/test_resume.py``.
+FedPer every client's head (client state); FedNova with momentum nothing beyond the model;
+FedDyn its h (strategy state) and every client's gradient, MOON every client's previous model,
+pFedMe every personal model (client state). FedAdam (Flower's own moments), SCAFFOLD (c and
+every c_i) and Ditto (every personal model) are killed for real in ``tests/test_resume.py``:
+the same checkpoint and client-state code, with nothing shut down cleanly.
 
 The in-process cases run on the session's Ray runtime and stop by a server callback raising
 once round 2's checkpoint is written; FedBuff's run is a real ``simfl run`` process killed with
@@ -80,6 +82,9 @@ CASES = {
     ),
     "fedper": ({"strategy": {"name": "fedper"}}, set()),  # every client's head: client state
     "fednova": ({"strategy": {"name": "fednova"}, "train": {"momentum": 0.5}}, set()),
+    "feddyn": ({"strategy": {"name": "feddyn", "alpha": 0.1}}, {"strategy"}),  # h; each g_k
+    "moon": ({"strategy": {"name": "moon", "projection_dim": 16}}, set()),  # previous models
+    "pfedme": ({"strategy": {"name": "pfedme", "lam": 5.0, "inner_steps": 2}}, set()),
 }
 
 

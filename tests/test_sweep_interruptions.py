@@ -18,7 +18,7 @@ import pytest
 from cli_process import kill_a_busy_actor, start_simfl
 from tiny_scenario import TINY
 
-ROUNDS = 4
+ROUNDS = 6  # room between seeing the second cell start and the signal landing in it
 CELLS = "sweeps/*/cells/*/metrics.jsonl"
 
 
