@@ -19,7 +19,7 @@ from cli_process import simfl, start_simfl
 from test_end_to_end import TINY
 
 from simfl.errors import ScenarioError
-from simfl.sweep.grid import expand, parse_shard, shard_cells
+from simfl.sweep.grid import expand, parse_shard, seeds_override, shard_cells
 from simfl.sweep.slurm import shard_from_slurm
 
 ONE_ROUND = TINY.replace("rounds = 2", "rounds = 1")
@@ -43,6 +43,11 @@ def test_grid_expands_to_validated_cells_with_stable_ids(tmp_path):
     values = {(c.scenario.partition.alpha, c.scenario.scenario.seed) for c in first.cells}
     assert values == {(0.5, 0), (0.5, 1), (1.0, 0), (1.0, 1)}
     assert expand(path, ["train.lr=0.1"]).sweep_id != first.sweep_id
+    more = expand(path, [seeds_override(path, [], 3)])  # --seeds 3: the same sweep, one seed more
+    assert more.sweep_id == first.sweep_id and len(more.cells) == 6
+    assert {c.cell_id for c in first.cells} < {c.cell_id for c in more.cells}
+    assert seeds_override(path, [], 1) == "sweep.seeds=[0]"
+    assert seeds_override(path, ["sweep.seeds=[7, 3]"], 4) == "sweep.seeds=[7, 3, 8, 9]"
 
 
 def test_shards_cover_every_cell_exactly_once(tmp_path):
@@ -119,6 +124,13 @@ def test_sharded_sweep_resumes_and_reports(tmp_path, cli, ray_runtime):
     table = pd.read_csv(sweep_dir / "report" / "comparison.csv")
     assert len(table) == 2 and (table["seeds"] == 2).all()
     assert "All 4 cells are complete" in (sweep_dir / "report" / "report.md").read_text()
+
+    extended = cli("sweep", str(path), "--seeds", "3", cwd=tmp_path)  # only the new seed runs
+    assert extended.returncode == 0 and "ran 2, skipped 4" in extended.stdout
+    assert _sweep_dir(tmp_path) == sweep_dir and _done_markers(sweep_dir).items() >= markers.items()
+    report = cli("report", str(sweep_dir), "--target", "0.05", cwd=tmp_path)
+    table = pd.read_csv(sweep_dir / "report" / "comparison.csv")
+    assert report.returncode == 0 and (table["seeds"] == 3).all()
 
 
 @pytest.mark.ray

@@ -98,6 +98,15 @@ def sweep_command(
             show_default=False,
         ),
     ] = None,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            "--seeds",
+            min=1,
+            help="Run N seeds: the sweep's own, then the next integers; a finished sweep run "
+            "again with more seeds runs only the new cells, in the same directory.",
+        ),
+    ] = None,
     ray_num_cpus: Annotated[
         int | None, typer.Option("--ray-num-cpus", min=1, help="CPUs Ray may use (a SLURM task's).")
     ] = None,
@@ -122,12 +131,14 @@ def sweep_command(
     if wandb not in (None, "offline", "online", "disabled"):
         raise ScenarioError(f"--wandb {wandb!r}: allowed: offline, online, disabled")
     from simfl.cli import mlflow_flag
-    from simfl.sweep.grid import expand
+    from simfl.sweep.grid import expand, seeds_override
     from simfl.sweep.slurm import concurrency_summary, ray_init_for, slurm_script, task_resources
     from simfl.sweep.store import SweepStore, sweep_root
 
     uri = mlflow_flag(mlflow)  # every cell's scenario keeps it (scenario.toml), hash-neutral
     overrides = [*(set_ or []), *([f"tracking.mlflow_uri={uri}"] if uri else [])]
+    if seeds is not None:
+        overrides.append(seeds_override(scenario_file, overrides, seeds))
     sweep = expand(scenario_file, overrides)
     store = SweepStore(sweep_root(sweep.cells[0].scenario.tracking.results_dir, sweep), lease)
     cells, which = _select_shard(sweep, shard)

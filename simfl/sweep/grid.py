@@ -94,12 +94,38 @@ def expand(path: str | Path, overrides: list[str] | None = None) -> Sweep:
     ids = [cell.cell_id for cell in cells]
     if len(set(ids)) != len(ids):
         raise ScenarioError(f"{source}: [sweep] gives duplicate cells (repeated values?)")
-    identity = {"base": base.identity(), "axes": axes}
+    identity = _sweep_identity(base, axes)
     sweep_id = hashlib.sha256(
         json.dumps(identity, sort_keys=True, default=str).encode()
     ).hexdigest()
     name = f"{base.scenario.name}-{sweep_id[:8]}"
     return Sweep(name, name, axes, sorted(cells, key=lambda cell: cell.cell_id))
+
+
+def _sweep_identity(base: Any, axes: dict[str, list[Any]]) -> dict[str, Any]:
+    """What names the sweep's directory: the base scenario and the axes, but not its seeds, so
+    a sweep run again with more seeds (``--seeds``) adds cells to the same directory."""
+    scenario = base.identity()
+    scenario["scenario"] = {k: v for k, v in scenario["scenario"].items() if k != "seed"}
+    return {"base": scenario, "axes": {k: v for k, v in axes.items() if k != SEEDS_KEY}}
+
+
+def seeds_override(path: str | Path, overrides: list[str], count: int) -> str:
+    """``sweep.seeds=[...]`` for ``--seeds count``: the seeds the sweep lists (else its
+    ``scenario.seed``), cut to ``count`` or extended by the next integers after the largest."""
+    raw, grid = read_sweep_file(path, overrides)
+    listed = grid.get(SEEDS_KEY) or [raw.get("scenario", {}).get("seed", 0)]
+    if not isinstance(listed, list) or not all(type(seed) is int for seed in listed):
+        raise ScenarioError(
+            f"{Path(path).name}: key 'sweep.seeds': --seeds extends a list of integer seeds; "
+            f"got {listed!r}"
+        )
+    seeds = list(dict.fromkeys(listed))[:count]
+    following = max(listed) + 1
+    while len(seeds) < count:
+        seeds.append(following)
+        following += 1
+    return f"sweep.seeds={json.dumps(seeds)}"
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
