@@ -258,11 +258,13 @@ def data_prepare(
 
 def _register_commands() -> None:
     """Commands that live in their own packages, so each family keeps its code together."""
+    from simfl.claims.command import claims_command
     from simfl.report.command import report_command
     from simfl.sweep.command import sweep_command
 
     app.command("sweep")(sweep_command)
     app.command("report")(report_command)
+    app.command("claims")(claims_command)
 
 
 _register_commands()

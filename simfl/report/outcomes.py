@@ -27,6 +27,7 @@ DERIVED = {
     "bytes_total": "bytes sent down and up over the run",
     "mb_total": "MB sent down and up over the run",
     "s_per_round": "mean wall seconds per training round",
+    "sim_hours_to_target": "simulated hours ([systems]) until central accuracy reaches --target",
 }
 DEFAULT_TABLE = (
     "central_accuracy",
@@ -38,7 +39,7 @@ DEFAULT_TABLE = (
 )
 OPTIONAL_TABLE = ("epsilon", "sim_time_s", "central_wer")  # shown when a run records them
 LOWER_IS_BETTER = re.compile(
-    r"loss|wer|cer|seconds|_s$|^s_per_|bytes|^mb_|time|rounds_to|epsilon|failed"
+    r"loss|wer|cer|seconds|_s$|^s_per_|bytes|^mb_|time|hours|rounds_to|epsilon|failed"
 )
 
 
@@ -91,6 +92,8 @@ def _derived(frame: pd.DataFrame, name: str, target: float) -> float:
     first = reached[0]
     if name == "rounds_to_target":
         return float(frame.loc[first, "round"])
+    if name == "sim_hours_to_target":
+        return float(frame.loc[first, "sim_time_h"]) if "sim_time_h" in frame else math.nan
     return float(frame.loc[:first, "round_seconds"].sum())
 
 

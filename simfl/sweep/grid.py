@@ -55,9 +55,11 @@ def _short(value: Any) -> str:
 
 
 def read_sweep_file(path: str | Path, overrides: list[str] | None = None) -> tuple[dict, dict]:
-    """The raw scenario (``--set`` applied) and its ``[sweep]`` table, split apart."""
+    """The raw scenario (``--set`` applied) and its ``[sweep]`` table, split apart. A claim
+    file's ``[[claims]]`` (:mod:`simfl.claims.catalogue`) is left out: it is a sweep too."""
     path = Path(path)
     raw = read_toml_file(path)
+    raw.pop("claims", None)
     for item in overrides or []:
         apply_override(raw, item, path.name)
     grid = raw.pop("sweep", None)
@@ -77,8 +79,13 @@ def _check_axes(grid: dict[str, Any], source: str) -> dict[str, list[Any]]:
 
 def expand(path: str | Path, overrides: list[str] | None = None) -> Sweep:
     """Validate every cell of the grid (the first bad one is reported) and return the sweep."""
-    source = Path(path).name
     raw, grid = read_sweep_file(path, overrides)
+    return expand_tables(raw, grid, Path(path).name)
+
+
+def expand_tables(raw: dict[str, Any], grid: dict[str, Any], source: str) -> Sweep:
+    """:func:`expand` for a scenario and its ``[sweep]`` table already read (``source``: the
+    file's name, for messages)."""
     axes = _check_axes(grid, source)
     base = scenario_from_dict(json.loads(json.dumps(raw)), source)
     cells = []
@@ -120,12 +127,17 @@ def seeds_override(path: str | Path, overrides: list[str], count: int) -> str:
             f"{Path(path).name}: key 'sweep.seeds': --seeds extends a list of integer seeds; "
             f"got {listed!r}"
         )
+    return f"sweep.seeds={json.dumps(extended_seeds(listed, count))}"
+
+
+def extended_seeds(listed: list[int], count: int) -> list[int]:
+    """``listed`` cut to ``count`` seeds, or extended by the next integers after its largest."""
     seeds = list(dict.fromkeys(listed))[:count]
     following = max(listed) + 1
     while len(seeds) < count:
         seeds.append(following)
         following += 1
-    return f"sweep.seeds={json.dumps(seeds)}"
+    return seeds
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
