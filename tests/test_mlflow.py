@@ -232,3 +232,46 @@ def test_a_server_gone_mid_run_stops_tracking_once_and_the_run_completes(
     said = capfd.readouterr().err
     assert said.count("MLflow tracking stopped at round 2") == 1
     assert said.count("MLflow tracking stopped") == 1
+
+
+class _AtRound(RunCallback):
+    """At the end of round 1: a SIGTERM as the signal handler would take it, or an error."""
+
+    def __init__(self, interruption=None) -> None:
+        self.interruption = interruption
+
+    def on_round_end(self, record) -> None:
+        if record.round != 1:
+            return
+        if self.interruption is None:
+            raise RuntimeError("the recorder broke")
+        self.interruption.handle(signal.SIGTERM)
+
+
+@pytest.mark.ray
+def test_interrupted_and_failed_runs_end_killed_and_failed(
+    server, tmp_path, tiny_cache, ray_runtime
+):
+    from simfl.engine.interrupt import Interruption, RunInterrupted
+    from simfl.run import RunOptions, run_scenario
+
+    tracking = {"mlflow_uri": server.uri, "wandb_mode": "disabled"}
+    client = MlflowClient(server.uri)
+    for name, expected in (("interrupted", "KILLED"), ("failed", "FAILED")):
+        scenario = tiny_scenario(
+            tmp_path / name, tiny_cache, tracking=tracking, scenario={"rounds": 4}
+        )  # a stop after round 1 lands before round 4: the run ends interrupted
+        interruption = Interruption()
+        watcher = _AtRound(interruption if name == "interrupted" else None)
+        options = RunOptions(
+            trackers=[watcher], session=ray_runtime, interruption=interruption,
+            run_dir=tmp_path / name / "run",
+        )  # fmt: skip
+        with pytest.raises((RunInterrupted, Exception)):
+            run_scenario(scenario, options)
+        (run,) = _runs_of(client, tmp_path / name / "run")
+        assert run.info.status == expected, name
+        assert run.data.tags["simfl.status"] == name
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "central_accuracy")]
+        logged = json.loads((tmp_path / name / "run" / "summary.json").read_text())
+        assert steps == list(range(logged["rounds_completed"] + 1)) and 1 in steps

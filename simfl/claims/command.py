@@ -46,6 +46,14 @@ def claims_command(
     wandb: Annotated[
         str | None, typer.Option("--wandb", help="W&B mode: offline, online or disabled.")
     ] = None,
+    mlflow: Annotated[
+        str | None,
+        typer.Option(
+            "--mlflow",
+            help="Also log to MLflow: a parent run per claim file, a nested run per cell.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the claims' paired experiments and say which effects reproduce here."""
     if wandb not in (None, "offline", "online", "disabled"):
@@ -54,8 +62,16 @@ def claims_command(
     if list_:
         console.print(_listing(chosen), markup=False, highlight=False, soft_wrap=True)
         return
+    from simfl.cli import mlflow_flag
+
+    uri = mlflow_flag(mlflow)
     count = seeds or (QUICK_SEEDS if quick else 5)
     overrides = [*(set_ or []), *([f"scenario.rounds={QUICK_ROUNDS}"] if quick else [])]
+    if uri:  # reached before any cell runs
+        from simfl.tracking.mlflow_store import connect
+
+        connect(uri, "--mlflow")
+        overrides.append(f"tracking.mlflow_uri={uri}")
     from simfl.claims.run import run_claims
 
     run_id = _run_id(chosen, count, overrides, quick)

@@ -43,6 +43,16 @@ def cell_values(sweep: Sweep, store: SweepStore, claim: ClaimSpec) -> dict[str, 
     return values
 
 
+def _mlflow_parent(sweep: Sweep, store: SweepStore):
+    """The MLflow run of a claim file's sweep, where its scenario tracks to MLflow."""
+    uri = sweep.cells[0].scenario.tracking.mlflow_uri
+    if not uri:
+        return None
+    from simfl.tracking.mlflow_sweep import SweepRun
+
+    return SweepRun.open(uri, sweep, store.root)
+
+
 def run_claims(
     files: list[ClaimFile],
     seeds: int,
@@ -64,9 +74,13 @@ def run_claims(
         for claim_file, sweep in zip(files, sweeps, strict=True):
             results_dir = sweep.cells[0].scenario.tracking.results_dir
             store = SweepStore(sweep_root(results_dir, sweep))
+            parent = _mlflow_parent(sweep, store)
             report = run_cells(
-                sweep, sweep.cells, store, wandb_mode=wandb, interruption=interruption
-            )
+                sweep, sweep.cells, store, wandb_mode=wandb, interruption=interruption,
+                mlflow_parent_run=parent.run_id if parent else None,
+            )  # fmt: skip
+            if parent is not None:
+                parent.finish(store.root, "FAILED" if report.failed else "FINISHED")
             line = (
                 f"{claim_file.path.name}: {len(sweep.cells)} cells in {store.root} (ran "
                 f"{len(report.ran)}, done before {len(report.skipped)}, failed "
