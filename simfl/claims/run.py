@@ -63,7 +63,7 @@ def run_claims(
     run_id: str,
 ) -> Path:
     """Run every file's cells (resuming), write the verdicts; their directory."""
-    from simfl.engine.interrupt import Interruption
+    from simfl.engine.interrupt import Interruption, RunInterrupted
     from simfl.sweep.runner import run_cells
 
     sweeps = [claim_sweep(claim_file, seeds, overrides) for claim_file in files]  # all checked
@@ -75,10 +75,16 @@ def run_claims(
             results_dir = sweep.cells[0].scenario.tracking.results_dir
             store = SweepStore(sweep_root(results_dir, sweep))
             parent = _mlflow_parent(sweep, store)
-            report = run_cells(
-                sweep, sweep.cells, store, wandb_mode=wandb, interruption=interruption,
-                mlflow_parent_run=parent.run_id if parent else None,
-            )  # fmt: skip
+            try:
+                report = run_cells(
+                    sweep, sweep.cells, store, wandb_mode=wandb, interruption=interruption,
+                    mlflow_parent_run=parent.run_id if parent else None,
+                )  # fmt: skip
+            except RunInterrupted as stop:  # checkpointed: the same command resumes it
+                if parent is not None:
+                    parent.finish(store.root, "KILLED")
+                line = f"{claim_file.path.name}: {stop.line.replace('simfl sweep', 'simfl claims')}"
+                raise RunInterrupted(stop.signum, line, stop.where) from None
             if parent is not None:
                 parent.finish(store.root, "FAILED" if report.failed else "FINISHED")
             line = (
