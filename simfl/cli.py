@@ -222,9 +222,9 @@ def list_registry(
     ] = False,
 ) -> None:
     """List the datasets, models, strategies and partitioners a scenario can name."""
-    from simfl import registry
+    from simfl import plugins, registry
 
-    for title, table in {**registry.TABLES, "features": registry.FEATURES}.items():
+    for title, table in {**registry.TABLES, "features": plugins.FEATURES}.items():
         view = Table(title=title, show_header=False, title_justify="left")
         for name, entry in table.items():
             view.add_row(name, entry.summary)

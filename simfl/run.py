@@ -211,11 +211,11 @@ def _interrupted(
 def registered_trackers(scenario: Scenario, options: RunOptions) -> list[Tracker]:
     """The registered trackers the scenario and options turn on, each checked (its backend
     reached) before anything is written."""
-    from simfl import registry
+    from simfl import plugins
 
     trackers = [
         tracker
-        for plugin in registry.TRACKERS.values()
+        for plugin in plugins.TRACKERS.values()
         if (tracker := plugin.load().for_run(scenario, options)) is not None
     ]
     for tracker in trackers:

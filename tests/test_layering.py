@@ -112,7 +112,7 @@ RULES = (
         applies=lambda module: module.startswith("simfl.engine"),
         forbids=is_feature,
         why="the engine sees features only through simfl.engine.extensions; register the "
-        "feature's part in simfl.registry.FEATURES instead",
+        "feature's part in simfl.plugins.FEATURES instead",
     ),
     Rule(
         "flower-internals-only-in-flower-compat",

@@ -2,7 +2,7 @@
 
 The engine (round loop, client handlers, transport) knows no feature. Privacy, systems
 heterogeneity, injected faults, Byzantine attacks and strategy-specific client steps each
-implement :class:`Feature` and are named in :data:`simfl.registry.FEATURES`; the engine asks
+implement :class:`Feature` and are named in :data:`simfl.plugins.FEATURES`; the engine asks
 the features that apply to a scenario (:func:`features_for`) for their parts, in registration
 order, at these points:
 
@@ -25,7 +25,7 @@ point                       what a feature returns
 Two more points are named where they belong: a strategy's federation loop by its registry entry
 (:attr:`simfl.registry.Entry.loop`), and trackers (results directory, W&B, console) as
 :class:`simfl.tracking.callbacks.RunCallback`. A new feature is a module with a
-:class:`Feature` subclass plus one line in :data:`simfl.registry.FEATURES`.
+:class:`Feature` subclass plus one line in :data:`simfl.plugins.FEATURES`.
 
 Feature modules are imported on every Ray actor that unpickles their mods, so they import
 nothing heavy at module level.
@@ -157,20 +157,20 @@ class Feature:
 
 def features_for(scenario: Scenario) -> list[Feature]:
     """The registered features that ``scenario`` uses, built, in registration order."""
-    from simfl import registry
+    from simfl import plugins
 
     return [
         feature(scenario)
-        for feature in (entry.load() for entry in registry.FEATURES.values())
+        for feature in (entry.load() for entry in plugins.FEATURES.values())
         if feature.applies(scenario)
     ]
 
 
 def feature_summaries(features: list[Feature]) -> dict[str, dict[str, Any]]:
     """Each feature's ``summary.json`` section, under its registry name."""
-    from simfl import registry
+    from simfl import plugins
 
-    names = {entry.load(): name for name, entry in registry.FEATURES.items()}
+    names = {entry.load(): name for name, entry in plugins.FEATURES.items()}
     return {
         names[type(feature)]: section
         for feature in features

@@ -1,7 +1,7 @@
 """``[strategy]`` for the Non-IID classics: drift correction (SCAFFOLD, FedNova, FedDyn).
 
 Each strategy's server rule is in :mod:`simfl.strategies` and its client step is a feature
-(a trainer-stage client mod) named in :data:`simfl.registry.FEATURES`.
+(a trainer-stage client mod) named in :data:`simfl.plugins.FEATURES`.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ class RunCallback:
 
 class Tracker(RunCallback):
     """A sink of a run's records besides its results directory (W&B, MLflow), named in
-    :data:`simfl.registry.TRACKERS`; the run builds the ones its options and scenario turn on.
+    :data:`simfl.plugins.TRACKERS`; the run builds the ones its options and scenario turn on.
 
     :meth:`check` runs before anything is written (data, results directory): a backend that
     cannot be reached is refused there, in one line, with nothing on disk.
