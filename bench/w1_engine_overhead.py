@@ -177,7 +177,13 @@ def scenario(args: argparse.Namespace, workdir: Path):
             },
             "partition": {"kind": "iid"},
             "model": {"name": "kws-cnn", "channels": [16, 32]},
-            "train": {"local_epochs": 1, "batch_size": 32, "optimizer": "sgd", "lr": 0.05},
+            "train": {
+                "local_epochs": 1,
+                "batch_size": 32,
+                "optimizer": "sgd",
+                "lr": 0.05,
+                "intra_op_threads": args.intra_op_threads,
+            },
             "strategy": {
                 "name": "fedavg",
                 "fraction_train": args.per_round / args.clients,
@@ -286,6 +292,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--test-samples", type=int, default=1000)
     parser.add_argument("--client-cpus", type=float, default=1.0)
+    parser.add_argument("--intra-op-threads", type=int, default=1, help="torch threads a client")
     parser.add_argument("--plain-threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workdir", type=Path, default=Path(".cache/simfl/bench-w1"))
     parser.add_argument("--json", type=Path, help="also write the figures here")
