@@ -18,6 +18,8 @@ from simfl.atomic import write_table, write_text
 from simfl.claims.verdict import INCONCLUSIVE, Verdict
 from simfl.report.html import STYLE, frame_html
 
+#: Statements and sources wrap, so the verdict stays in view on a laptop screen.
+WRAP = "td.wrap{white-space:normal;min-width:6em;max-width:28em}"
 VERDICT_COLOURS = {"reproduced": "#e8f5e9", "contradicted": "#fdecea", "inconclusive": "#fff8e1"}
 
 
@@ -29,8 +31,8 @@ def method_note(seeds: int, alpha: float, confidence: float) -> str:
         f"claimed direction; {confidence:.0%} Student-t interval over seeds; two-sided t-test "
         f"of the contrasts against 0 (paired), Holm-corrected across the claims, α = {alpha:g}. "
         "Reproduced or contradicted only when significant after Holm; otherwise inconclusive, "
-        "with the seeds a 95% interval narrower than the observed effect would need at the "
-        "observed paired spread."
+        "with the seeds whose interval at α over the number of claims (Holm's strictest step) "
+        "would exclude 0 at the observed effect and paired spread."
     )
 
 
@@ -75,26 +77,25 @@ def write(out_dir: Path, verdicts: list[Verdict], notes: list[str], title: str) 
 def _page(title: str, notes: list[str], verdicts: list[Verdict], frame: pd.DataFrame) -> str:
     head = "".join(
         f"<th class='label'>{name}</th>"
-        for name in ("claim", "statement", "source", "outcome", "seeds", "effect [95% CI]",
-                     "p (Holm)", "verdict")
+        for name in ("claim", "verdict", "effect [95% CI]", "p (Holm)", "seeds", "outcome",
+                     "statement", "source")
     )  # fmt: skip
     rows = []
     for verdict in verdicts:
         effect, said = _text(verdict)
         colour = VERDICT_COLOURS.get(verdict.verdict, "#f5f5f5")
         p = "-" if math.isnan(verdict.p_holm) else f"{verdict.p_holm:.3g}"
-        cells = (verdict.claim.id, verdict.claim.statement, verdict.claim.source,
-                 verdict.claim.outcome, str(verdict.seeds), effect, p)  # fmt: skip
-        rows.append(
-            "<tr>"
-            + "".join(f"<td class='label'>{html.escape(cell)}</td>" for cell in cells)
-            + f"<td class='label' style='background:{colour}'>{html.escape(said)}</td></tr>"
-        )
+        first = f"<td class='label'>{html.escape(verdict.claim.id)}</td>"
+        said_cell = f"<td class='label' style='background:{colour}'>{html.escape(said)}</td>"
+        cells = (effect, p, str(verdict.seeds), verdict.claim.outcome, verdict.claim.statement,
+                 verdict.claim.source)  # fmt: skip
+        rest = "".join(f"<td class='label wrap'>{html.escape(cell)}</td>" for cell in cells)
+        rows.append(f"<tr>{first}{said_cell}{rest}</tr>")
     return "\n".join(
         [
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
+            f"<title>{html.escape(title)}</title><style>{STYLE}{WRAP}</style></head><body>",
             f"<h1>{html.escape(title)}</h1>",
             *(f"<p class='note'>{html.escape(note)}</p>" for note in notes),
             f"<div class='box'><table><tr>{head}</tr>{''.join(rows)}</table></div>",

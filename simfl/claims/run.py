@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import time
 from pathlib import Path
 
@@ -100,7 +99,8 @@ def run_claims(
     found = verdicts(contrasts, alpha, quick=quick)
     total = time.perf_counter() - started
     notes.insert(0, method_note(seeds, alpha, 0.95))
-    notes.append(f"Wall time of this invocation: {total:.0f} s ({math.ceil(total / 60)} min).")
+    minutes = f" ({total / 60:.0f} min)" if total >= 60 else ""
+    notes.append(f"Wall time of this invocation: {total:.0f} s{minutes}.")
     if quick:
         notes.append(f"--quick: {seeds} seeds of a few rounds: a smoke run; no verdict is claimed.")
     out_dir = Path(sweeps[0].cells[0].scenario.tracking.results_dir) / "claims" / run_id

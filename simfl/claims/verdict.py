@@ -99,7 +99,8 @@ def verdicts(
         data = series.to_numpy()
         effect = float(data.mean()) if len(data) else math.nan
         low, high = _interval(data, confidence)
-        verdict, needed = _decide(data, effect, p_holm, alpha, quick)
+        corrected = alpha / max(1, len(valid))
+        verdict, needed = _decide(data, effect, p_holm, alpha, corrected, quick)
         out.append(Verdict(claim, len(data), effect, low, high, p, p_holm, verdict, needed))
     return out
 
@@ -126,12 +127,15 @@ def _interval(data: np.ndarray, confidence: float) -> tuple[float, float]:
 
 
 def _decide(
-    data: np.ndarray, effect: float, p_holm: float, alpha: float, quick: bool
+    data: np.ndarray, effect: float, p_holm: float, alpha: float, corrected: float, quick: bool
 ) -> tuple[str, float]:
+    """The verdict; when inconclusive, the seeds whose interval at the corrected level
+    (``corrected``: α over the claims tested, Holm's strictest step) would exclude 0 at the
+    observed effect and paired spread."""
     if quick:
         return QUICK, math.nan
     if not math.isnan(p_holm) and p_holm < alpha:
         return (REPRODUCED if effect > 0 else CONTRADICTED), math.nan
     spread = float(data.std(ddof=1)) if len(data) >= 2 else math.nan
-    needed = seeds_needed(spread, abs(effect), 1.0 - alpha) if effect else math.nan
+    needed = seeds_needed(spread, abs(effect), 1.0 - corrected) if effect else math.nan
     return INCONCLUSIVE, needed
