@@ -89,18 +89,6 @@ MlflowOption = Annotated[
 ]
 
 
-def mlflow_flag(uri: str | None) -> str | None:
-    """``--mlflow URI`` checked like ``tracking.mlflow_uri`` (one line, exit 2)."""
-    from simfl.schema.sections import check_mlflow_uri
-
-    if uri is None:
-        return None
-    try:
-        return check_mlflow_uri(uri) or None
-    except ValueError as error:
-        raise ScenarioError(f"--mlflow: {error}") from None
-
-
 class WandbMode(StrEnum):
     offline = "offline"
     online = "online"
@@ -139,6 +127,7 @@ def run(
     from simfl.engine.gpu_packing import require_cuda
     from simfl.engine.interrupt import Interruption
     from simfl.run import RunOptions, run_scenario
+    from simfl.tracking.options import mlflow_flag
 
     mlflow = mlflow_flag(mlflow)
     if resume is not None:

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from simfl.claims.catalogue import CATALOGUE, ClaimFile, catalogue, select
-from simfl.errors import ScenarioError
+from simfl.tracking.options import NestedMlflowOption, WandbOption, mlflow_flag, wandb_flag
 
 console = Console()
 
@@ -43,27 +43,15 @@ def claims_command(
         list[str] | None, typer.Option("--set", "-s", help="Override a key in every claim file.")
     ] = None,
     alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Level of the tests.")] = 0.05,
-    wandb: Annotated[
-        str | None, typer.Option("--wandb", help="W&B mode: offline, online or disabled.")
-    ] = None,
-    mlflow: Annotated[
-        str | None,
-        typer.Option(
-            "--mlflow",
-            help="Also log to MLflow: a parent run per claim file, a nested run per cell.",
-            show_default=False,
-        ),
-    ] = None,
+    wandb: WandbOption = None,
+    mlflow: NestedMlflowOption = None,
 ) -> None:
     """Run the claims' paired experiments and say which effects reproduce here."""
-    if wandb not in (None, "offline", "online", "disabled"):
-        raise ScenarioError(f"--wandb {wandb!r}: allowed: offline, online, disabled")
+    wandb = wandb_flag(wandb)
     chosen = select(catalogue(directory), claims.split(",") if claims else None)
     if list_:
         console.print(_listing(chosen), markup=False, highlight=False, soft_wrap=True)
         return
-    from simfl.cli import mlflow_flag
-
     uri = mlflow_flag(mlflow)
     count = seeds or (QUICK_SEEDS if quick else 5)
     overrides = [*(set_ or []), *([f"scenario.rounds={QUICK_ROUNDS}"] if quick else [])]

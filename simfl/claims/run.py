@@ -31,15 +31,22 @@ def claim_sweep(claim_file: ClaimFile, seeds: int, overrides: list[str]) -> Swee
     return expand_tables(raw, grid, claim_file.path.name)
 
 
-def cell_values(sweep: Sweep, store: SweepStore, claim: ClaimSpec) -> dict[str, float]:
-    """The claim's outcome for every done cell of ``sweep``."""
-    values = {}
-    for cell in sweep.cells:
-        if store.is_done(cell):
-            frame = pd.read_parquet(store.cell_dir(cell) / "metrics.parquet")
-            frame = frame.sort_values("round").reset_index(drop=True)
-            values[cell.cell_id] = outcomes.value(frame, claim.outcome, claim.target)
-    return values
+def done_rounds(sweep: Sweep, store: SweepStore) -> dict[str, pd.DataFrame]:
+    """Every done cell's round records (``metrics.parquet``, by round), read once per file."""
+    return {
+        cell.cell_id: pd.read_parquet(store.cell_dir(cell) / "metrics.parquet")
+        .sort_values("round")
+        .reset_index(drop=True)
+        for cell in sweep.cells
+        if store.is_done(cell)
+    }
+
+
+def cell_values(rounds: dict[str, pd.DataFrame], claim: ClaimSpec) -> dict[str, float]:
+    """The claim's outcome for every done cell."""
+    return {
+        cell: outcomes.value(frame, claim.outcome, claim.target) for cell, frame in rounds.items()
+    }
 
 
 def _mlflow_parent(sweep: Sweep, store: SweepStore):
@@ -93,8 +100,9 @@ def run_claims(
             )
             console.print(line, markup=False, highlight=False)
             notes.append(line)
+            rounds = done_rounds(sweep, store)
             for claim in claim_file.claims:
-                values = cell_values(sweep, store, claim)
+                values = cell_values(rounds, claim)
                 contrasts.append((claim, contrast_per_seed(claim, sweep.cells, values)))
     found = verdicts(contrasts, alpha, quick=quick)
     total = time.perf_counter() - started

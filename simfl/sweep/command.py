@@ -14,9 +14,9 @@ from rich.table import Table
 from simfl.atomic import write_text
 from simfl.engine.gpu_packing import require_cuda
 from simfl.engine.records import RoundRecord
-from simfl.errors import ScenarioError
 from simfl.sweep.lease import DEFAULT_LEASE_S
 from simfl.tracking.callbacks import RunCallback
+from simfl.tracking.options import NestedMlflowOption, WandbOption, mlflow_flag, wandb_flag
 
 if TYPE_CHECKING:
     from simfl.sweep.grid import Cell, Sweep
@@ -86,18 +86,8 @@ def sweep_command(
             "--ray-address", help="Join this Ray cluster (default: RAY_ADDRESS, else start one)."
         ),
     ] = None,
-    wandb: Annotated[
-        str | None, typer.Option("--wandb", help="W&B mode: offline, online or disabled.")
-    ] = None,
-    mlflow: Annotated[
-        str | None,
-        typer.Option(
-            "--mlflow",
-            help="Also log to MLflow (a parent run, a nested run per cell): http(s)://HOST:PORT,"
-            " sqlite:///FILE or a local path (default: the scenario's tracking.mlflow_uri).",
-            show_default=False,
-        ),
-    ] = None,
+    wandb: WandbOption = None,
+    mlflow: NestedMlflowOption = None,
     seeds: Annotated[
         int | None,
         typer.Option(
@@ -128,9 +118,7 @@ def sweep_command(
     ] = DEFAULT_LEASE_S,
 ) -> None:
     """Run every cell of a scenario's sweep grid on one Ray runtime; rerun to resume."""
-    if wandb not in (None, "offline", "online", "disabled"):
-        raise ScenarioError(f"--wandb {wandb!r}: allowed: offline, online, disabled")
-    from simfl.cli import mlflow_flag
+    wandb = wandb_flag(wandb)
     from simfl.sweep.grid import expand, seeds_override
     from simfl.sweep.slurm import concurrency_summary, ray_init_for, slurm_script, task_resources
     from simfl.sweep.store import SweepStore, sweep_root

@@ -40,12 +40,13 @@ class SweepReport:
 
 @dataclass
 class _SweepPass:
-    """What every cell of one pass shares: the sweep, its store, the report and the runtime."""
+    """What every cell of one pass shares: the sweep, its store, the report and the runtime
+    (``session``: set once Ray has started)."""
 
     sweep: Sweep
     store: SweepStore
     report: SweepReport
-    session: RaySession
+    session: RaySession | None
     wandb_mode: str | None
     mlflow_parent_run: str | None
     callbacks_for: Callable[[Cell], list[RunCallback]] | None
@@ -86,9 +87,9 @@ def run_cells(
     """
     interruption = interruption or Interruption()
     try:
-        trackers = (wandb_mode, mlflow_parent_run)
-        return _run_cells(sweep, cells, store, ray_address, trackers, callbacks_for, on_cell,
-                          ray_init, interruption)  # fmt: skip
+        pass_ = _SweepPass(sweep, store, SweepReport(), None, wandb_mode, mlflow_parent_run,
+                           callbacks_for, on_cell, interruption)  # fmt: skip
+        return _run_cells(pass_, cells, ray_address, ray_init)
     except RunInterrupted:
         with interruption.simulating():  # a second signal must not cut the index in half
             store.write_index(sweep)
@@ -96,19 +97,12 @@ def run_cells(
 
 
 def _run_cells(
-    sweep: Sweep,
-    cells: list[Cell],
-    store: SweepStore,
-    ray_address: str | None,
-    trackers: tuple[str | None, str | None],
-    callbacks_for: Callable[[Cell], list[RunCallback]] | None,
-    on_cell: Callable[[Cell, str], None] | None,
-    ray_init: dict[str, Any] | None,
-    interruption: Interruption,
+    run: _SweepPass, cells: list[Cell], ray_address: str | None, ray_init: dict[str, Any] | None
 ) -> SweepReport:
+    sweep, store, report = run.sweep, run.store, run.report
     check_single_runtime(sweep)
     store.write_manifest(sweep)
-    report, start = SweepReport(), time.perf_counter()
+    start = time.perf_counter()
     init_args = {**sweep.cells[0].scenario.resources.ray_init, **(ray_init or {})}
     if not _claimable(cells, store, attempted=set()):  # nothing to run: do not start Ray at all
         store.write_index(sweep)
@@ -121,9 +115,7 @@ def _run_cells(
         from simfl.engine.runtime import ray_session
 
         with ray_session(ray_address, init_args, start=ray_start) as session:
-            run = _SweepPass(
-                sweep, store, report, session, *trackers, callbacks_for, on_cell, interruption
-            )
+            run.session = session
             while todo := _claimable(cells, store, attempted):
                 for cell in todo:
                     attempted.add(cell.cell_id)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simfl.errors import SimflError
+from simfl.tracking.flat import leaves
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -90,18 +91,36 @@ def experiment_id(client: MlflowClient, name: str) -> str:
         return found.experiment_id
 
 
-def flat_params(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
+def flat_params(data: dict[str, Any]) -> dict[str, str]:
     """Nested settings as MLflow params: dotted keys, values as their TOML/JSON spelling."""
     params: dict[str, str] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            params.update(flat_params(value, f"{name}."))
-        else:
-            text = value if isinstance(value, str) else json.dumps(value)
-            fits = len(text) <= MAX_PARAM_CHARS
-            params[name] = text if fits else text[: MAX_PARAM_CHARS - 1] + "…"
+    for name, value in leaves(data, "."):
+        text = value if isinstance(value, str) else json.dumps(value)
+        fits = len(text) <= MAX_PARAM_CHARS
+        params[name] = text if fits else text[: MAX_PARAM_CHARS - 1] + "…"
     return params
+
+
+def run_by_directory(client: MlflowClient, experiment: str, directory: str) -> str | None:
+    """The MLflow run that logs ``directory`` (tag ``simfl.run_dir``: a run or a sweep
+    directory), if one exists: a resumed or restarted run continues it."""
+    quoted = directory.replace("\\", "\\\\").replace("'", "\\'")
+    runs = client.search_runs(
+        [experiment], filter_string=f"tags.`simfl.run_dir` = '{quoted}'", max_results=1
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def source_tags(directory: str) -> dict[str, str]:
+    """The tags every simfl MLflow run carries: its directory and the checkout's commit."""
+    from simfl.tracking.summary import git_commit
+
+    commit = git_commit()
+    return {
+        "simfl.run_dir": directory,
+        "simfl.git_commit": commit,
+        "mlflow.source.git.commit": commit.removesuffix("+dirty"),
+    }
 
 
 def log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> None:

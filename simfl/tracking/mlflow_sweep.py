@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from simfl.atomic import write_json
-from simfl.tracking.mlflow_store import connect, experiment_id, flat_params, log_params
+from simfl.tracking.mlflow_store import (
+    connect,
+    experiment_id,
+    flat_params,
+    log_params,
+    run_by_directory,
+    source_tags,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -45,7 +52,7 @@ class SweepRun:
         experiment = experiment_id(client, base.tracking.mlflow_experiment or base.scenario.name)
         (root / "locks").mkdir(parents=True, exist_ok=True)
         with FileLock(root / "locks" / "mlflow.lock"):
-            run_id = _parent_of(client, experiment, str(root.resolve()))
+            run_id = run_by_directory(client, experiment, str(root.resolve()))
             if run_id is None:
                 run_id = _create(client, experiment, sweep, root)
             else:
@@ -92,26 +99,13 @@ def check_report_target(sweep_dir: Path) -> None:
         connect(json.loads(named.read_text())["tracking_uri"], f"{named}: tracking_uri")
 
 
-def _parent_of(client: MlflowClient, experiment: str, root: str) -> str | None:
-    quoted = root.replace("\\", "\\\\").replace("'", "\\'")
-    runs = client.search_runs(
-        [experiment], filter_string=f"tags.`simfl.run_dir` = '{quoted}'", max_results=1
-    )
-    return runs[0].info.run_id if runs else None
-
-
 def _create(client: MlflowClient, experiment: str, sweep: Sweep, root: Path) -> str:
-    from simfl.tracking.summary import git_commit
-
-    commit = git_commit()
     base = sweep.cells[0].scenario
     tags = {
-        "simfl.run_dir": str(root.resolve()),
+        **source_tags(str(root.resolve())),
         "simfl.sweep_id": sweep.sweep_id,
         "simfl.kind": "sweep",
         "simfl.scenario": base.scenario.name,
-        "simfl.git_commit": commit,
-        "mlflow.source.git.commit": commit.removesuffix("+dirty"),
     }
     run = client.create_run(experiment, run_name=f"sweep {sweep.sweep_id}", tags=tags)
     axes = {f"sweep.{key}": values for key, values in sweep.axes.items()}

@@ -14,14 +14,17 @@ knows nothing of it. What ours adds to MLflow's client:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simfl.engine.records import RoundRecord
 from simfl.tracking.callbacks import RunInfo, Tracker
+from simfl.tracking.flat import leaves
 from simfl.tracking.mlflow_store import (
     RUN_ARTIFACTS,
     connect,
@@ -29,6 +32,8 @@ from simfl.tracking.mlflow_store import (
     flat_params,
     log_files,
     log_params,
+    run_by_directory,
+    source_tags,
 )
 
 if TYPE_CHECKING:
@@ -71,7 +76,7 @@ class MlflowTracker(Tracker):
         self.client = client
         self.run_dir = info.run_dir.resolve()
         experiment = experiment_id(client, self.experiment)
-        self.run_id = _run_of(client, experiment, str(self.run_dir))
+        self.run_id = run_by_directory(client, experiment, str(self.run_dir))
         if self.run_id is None:
             tags = _tags(info, str(self.run_dir))
             if self.parent_run:
@@ -135,69 +140,41 @@ class MlflowTracker(Tracker):
         assert self.run_id is not None, "on_run_start opens the run"
         return self.run_id
 
-    def _guard(self, doing: str) -> _StopOnError:
-        return _StopOnError(self, doing)
-
-
-class _StopOnError:
-    """Stops the tracker at the first error of the store and says so once; the run goes on."""
-
-    def __init__(self, tracker: MlflowTracker, doing: str) -> None:
-        self.tracker, self.doing = tracker, doing
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> bool:
-        if error is None or not isinstance(error, Exception):
-            return False
-        reason = (str(error).splitlines() or [type(error).__name__])[0][:200]
-        self.tracker.stopped = f"{self.doing}: {reason}"
-        print(
-            f"MLflow tracking stopped at {self.doing} ({self.tracker.uri}: {reason}); the run "
-            "goes on and its results directory stays complete",
-            file=sys.stderr,
-            flush=True,
-        )
-        return True
-
-
-def _run_of(client: MlflowClient, experiment: str, run_dir: str) -> str | None:
-    """The MLflow run that already logs ``run_dir`` (a resumed or restarted run), if any."""
-    quoted = run_dir.replace("\\", "\\\\").replace("'", "\\'")
-    runs = client.search_runs(
-        [experiment], filter_string=f"tags.`simfl.run_dir` = '{quoted}'", max_results=1
-    )
-    return runs[0].info.run_id if runs else None
+    @contextlib.contextmanager
+    def _guard(self, doing: str) -> Iterator[None]:
+        """Stop tracking at the store's first error and say so once; the run goes on."""
+        try:
+            yield
+        except Exception as error:
+            reason = (str(error).splitlines() or [type(error).__name__])[0][:200]
+            self.stopped = f"{doing}: {reason}"
+            print(
+                f"MLflow tracking stopped at {doing} ({self.uri}: {reason}); the run goes on "
+                "and its results directory stays complete",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def _tags(info: RunInfo, run_dir: str) -> dict[str, str]:
-    from simfl.tracking.summary import git_commit
-
-    commit = git_commit()
     scenario = info.scenario
     return {
-        "simfl.run_dir": run_dir,
+        **source_tags(run_dir),
         "simfl.scenario": scenario.scenario.name,
         "simfl.scenario_hash": scenario.full_hash(),
-        "simfl.git_commit": commit,
-        "mlflow.source.git.commit": commit.removesuffix("+dirty"),
         "simfl.strategy": scenario.strategy.name,
         "simfl.partition": scenario.partition.kind,
         "simfl.seed": str(scenario.scenario.seed),
     }
 
 
-def _numbers(data: dict[str, Any], prefix: str = "") -> dict[str, float]:
+def _numbers(data: dict[str, Any]) -> dict[str, float]:
     """The summary's numeric figures, flat (``final/central_accuracy``); no text, no NaN."""
-    flat: dict[str, float] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_numbers(value, f"{name}/"))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            flat[name] = float(value)
-    return {name: value for name, value in flat.items() if not math.isnan(value)}
+    return {
+        name: float(value)
+        for name, value in leaves(data, "/")
+        if isinstance(value, int | float) and not isinstance(value, bool) and not _is_nan(value)
+    }
 
 
 def _is_nan(value: Any) -> bool:

@@ -18,6 +18,7 @@ import pandas as pd
 from simfl.atomic import write_text
 from simfl.engine.records import RoundRecord
 from simfl.tracking.callbacks import RunInfo, Tracker
+from simfl.tracking.flat import leaves
 
 if TYPE_CHECKING:
     from simfl.config import Scenario
@@ -106,7 +107,7 @@ class WandbLogger(Tracker):
             self._finish(summary, exit_code=summary.get("exit_code", 1))
 
     def _finish(self, summary: dict[str, Any], exit_code: int) -> None:
-        flat = _flatten(summary)
+        flat = {k: v for k, v in leaves(summary, "/") if isinstance(v, int | float | str | bool)}
         self.run.summary.update({k: v for k, v in flat.items() if not _is_nan(v)})
         self.run.finish(exit_code=exit_code)
         self.run = None
@@ -140,14 +141,3 @@ def log_table(
 
 def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}/"))
-        elif isinstance(value, int | float | str | bool):
-            flat[name] = value
-    return flat
