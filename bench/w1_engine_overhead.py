@@ -17,6 +17,11 @@ first central evaluation before round 1) and the peak resident memory of the who
 (the phase's process, Ray's daemons and its workers) during each phase. Each phase runs in a
 fresh process of its own (:func:`in_fresh_process`), so neither carries the other's memory:
 with ``GLIBC_TUNABLES``' 1 GiB trim threshold a process never gives freed memory back.
+
+``--intra-op-threads 1,2`` (or ``1,2,2,1``) runs one engine per entry, in that order, against
+the same plain loop, and prints the mean seconds per round of each thread count and their
+ratio: what results independent of ``resources.num_cpus`` (``train.intra_op_threads = 1``)
+cost beside threads that follow the client's CPUs, measured in one invocation.
 """
 
 from __future__ import annotations
@@ -166,7 +171,7 @@ def build_data(
     return train, test, index, test_labels
 
 
-def scenario(args: argparse.Namespace, workdir: Path):
+def scenario(args: argparse.Namespace, workdir: Path, intra_op_threads: int = 1):
     return scenario_from_dict(
         {
             "scenario": {"name": "bench-w1", "seed": 0, "rounds": args.rounds},
@@ -182,7 +187,7 @@ def scenario(args: argparse.Namespace, workdir: Path):
                 "batch_size": 32,
                 "optimizer": "sgd",
                 "lr": 0.05,
-                "intra_op_threads": args.intra_op_threads,
+                "intra_op_threads": intra_op_threads,
             },
             "strategy": {
                 "name": "fedavg",
@@ -284,6 +289,44 @@ def engine_run(plan: RunPlan, test_labels: np.ndarray, test_rows: np.ndarray) ->
     return clock
 
 
+def thread_counts(text: str) -> list[int]:
+    """``--intra-op-threads 1,2``: each count is its own engine run in this invocation."""
+    counts = [int(part) for part in text.split(",") if part.strip()]
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed are positive integers, e.g. 1,2")
+    return counts
+
+
+def engine_figures(plan: RunPlan, test_labels, args, plain: PlainTimes) -> dict[str, Any]:
+    """One engine run of ``plan`` beside the plain loop's times: its figures, keyed by name."""
+    clock, peak, breakdown = in_fresh_process(
+        engine_run, plan, test_labels, np.arange(args.test_samples)
+    )
+    engine_s, plain_s = per_round(clock, plain)
+    return {
+        "central_evaluation": f"overlap {clock.overlap} (resources.evaluation_overlap)",
+        "engine_seconds_per_round": engine_s,
+        "engine_over_plain": engine_s / plain_s,
+        "engine_over_plain_per_core": engine_s / (plain_s / os.cpu_count()),
+        "engine_cold_start_s": clock.cold_start,
+        "engine_rounds_s": " ".join(f"{r.round_seconds:.2f}" for r in clock.rounds),
+        "engine_peak_rss_mib": peak / 2**20,
+        "engine_rss_at_peak_mib": breakdown,
+    }
+
+
+def print_figures(figures: dict[str, Any], indent: str = "") -> None:
+    """Figures one a line; a nested record (one engine run, RSS per process) indented."""
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            print_figures(value, indent + "  ")
+        elif isinstance(value, float):
+            print(f"{indent}{key:26s} {value:.3f}")
+        else:
+            print(f"{indent}{key:26s} {value}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=100)
@@ -292,7 +335,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--test-samples", type=int, default=1000)
     parser.add_argument("--client-cpus", type=float, default=1.0)
-    parser.add_argument("--intra-op-threads", type=int, default=1, help="torch threads a client")
+    parser.add_argument(
+        "--intra-op-threads",
+        type=thread_counts,
+        default=[1],
+        help="torch threads a client; several (1,2) run one engine each, side by side",
+    )
     parser.add_argument("--plain-threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workdir", type=Path, default=Path(".cache/simfl/bench-w1"))
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -301,37 +349,42 @@ def main() -> None:
     train, test, index, test_labels = build_data(
         args.workdir, args.clients, args.samples, args.test_samples
     )
-    plan = RunPlan(
-        scenario(args, args.workdir), train.directory, test.directory, index.directory, NUM_CLASSES
+    plans = {
+        threads: RunPlan(
+            scenario(args, args.workdir, threads),
+            train.directory,
+            test.directory,
+            index.directory,
+            NUM_CLASSES,
+        )
+        for threads in args.intra_op_threads
+    }
+    first = plans[args.intra_op_threads[0]]
+    plain, plain_peak, _ = in_fresh_process(
+        plain_loop, first, train, index, test, test_labels, args
     )
-    plain, plain_peak, _ = in_fresh_process(plain_loop, plan, train, index, test, test_labels, args)
-    clock, engine_peak, engine_breakdown = in_fresh_process(
-        engine_run, plan, test_labels, np.arange(args.test_samples)
-    )
-    engine_s, plain_s = per_round(clock, plain)
-    figures = {
+    figures: dict[str, Any] = {
         "workload": f"W1: {args.clients} clients x {args.samples} samples, {args.per_round}/round",
-        "central_evaluation": f"overlap {clock.overlap} (resources.evaluation_overlap)",
-        "plain_seconds_per_round": plain_s,
-        "engine_seconds_per_round": engine_s,
-        "engine_over_plain": engine_s / plain_s,
-        "engine_over_plain_per_core": engine_s / (plain_s / os.cpu_count()),
         "plain_rounds_2_on_alone_s": float(np.mean(plain.rounds[1:])),
-        "engine_cold_start_s": clock.cold_start,
         "plain_rounds_s": " ".join(f"{t:.2f}" for t in plain.rounds),
-        "engine_rounds_s": " ".join(f"{r.round_seconds:.2f}" for r in clock.rounds),
         "plain_peak_rss_mib": plain_peak / 2**20,
-        "engine_peak_rss_mib": engine_peak / 2**20,
         "plain_threads": args.plain_threads,
         "client_cpus": args.client_cpus,
         "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
     }
-    for key, value in figures.items():
-        print(f"{key:26s} {value:.3f}" if isinstance(value, float) else f"{key:26s} {value}")
-    figures["engine_rss_at_peak_mib"] = engine_breakdown
-    print("engine RSS at its peak, per process (MiB):")
-    for name, mib in figures["engine_rss_at_peak_mib"].items():
-        print(f"  {mib:8.1f}  {name}")
+    runs = [(t, engine_figures(plans[t], test_labels, args, plain)) for t in args.intra_op_threads]
+    if len(runs) == 1:
+        figures.update(runs[0][1])
+    else:
+        figures["engine_runs"] = {f"{i + 1}: {t} threads": e for i, (t, e) in enumerate(runs)}
+        mean = {
+            t: float(np.mean([e["engine_seconds_per_round"] for u, e in runs if u == t]))
+            for t in plans
+        }
+        figures["engine_s_per_round_by_threads"] = {str(t): m for t, m in mean.items()}
+        first, last = list(plans)[0], list(plans)[-1]
+        figures[f"engine_{first}_threads_over_{last}"] = mean[first] / mean[last]
+    print_figures(figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 
