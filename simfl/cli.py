@@ -247,6 +247,7 @@ def data_prepare(
 
 def _register_commands() -> None:
     """Commands that live in their own packages, so each family keeps its code together."""
+    from simfl.bench_command import bench_command
     from simfl.claims.command import claims_command
     from simfl.report.command import report_command
     from simfl.sweep.command import sweep_command
@@ -254,6 +255,9 @@ def _register_commands() -> None:
     app.command("sweep")(sweep_command)
     app.command("report")(report_command)
     app.command("claims")(claims_command)
+    app.command(
+        "bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+    )(bench_command)
 
 
 _register_commands()
@@ -287,20 +291,6 @@ def partition(
         console.print(f"figure: {shutil.copyfile(federation.figure, plot)}")
 
 
-BENCHMARKS = {
-    "w1": "w1_engine_overhead.py",
-    "partition": "partition_dirichlet.py",
-    "sweep": "sweep_startup.py",
-    "whisper-length": "whisper_input_length.py",
-    "gpu-whisper": "gpu_whisper_kws.py",
-    "scale": "scale.py",
-    "cli": "cli_startup.py",
-    "secagg": "secagg_overhead.py",
-    "he": "he_overhead.py",
-    "gpu": "gpu_check.sh",  # the device check: GPU tests and gpu-whisper, under 8 minutes
-}
-
-
 @app.command("privacy-report")
 def privacy_report(
     sweep_dir: Annotated[Path, typer.Argument(help="A sweep directory (results/sweeps/<id>).")],
@@ -311,41 +301,6 @@ def privacy_report(
     figure = write_privacy_report(sweep_dir)
     console.print((figure.parent / "privacy_utility.md").read_text())
     console.print(f"figure: {figure}")
-
-
-BENCH_ENV = {
-    "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
-}
-
-
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def bench(
-    ctx: typer.Context,
-    workload: Annotated[str, typer.Argument(help=f"One of: {', '.join(BENCHMARKS)}.")],
-) -> None:
-    """Run a reference benchmark from bench/ (extra arguments are passed on to it).
-
-    The benchmark runs in a fresh process so that GLIBC_TUNABLES (read by glibc at process
-    start) applies to it and to every Ray worker it starts.
-    """
-    import subprocess
-
-    if workload not in BENCHMARKS:
-        raise ScenarioError(
-            f"simfl bench: unknown workload {workload!r}; allowed: {', '.join(BENCHMARKS)}"
-        )
-    script = Path(__file__).resolve().parents[1] / "bench" / BENCHMARKS[workload]
-    if not script.exists():
-        raise SimflError(f"{script} not found: benchmarks need a source checkout of simfl")
-    env = {**os.environ, **BENCH_ENV}
-    if script.suffix == ".sh":  # a shell script is given this interpreter as its python
-        command = ["bash", str(script), sys.executable, *ctx.args]
-    else:
-        command = [sys.executable, str(script), *ctx.args]
-    result = subprocess.run(command, env=env, check=False)
-    raise typer.Exit(result.returncode)
 
 
 def invoke(args: list[str] | None = None) -> int:
