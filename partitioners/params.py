@@ -20,7 +20,7 @@ Effect = Literal["noise", "band", "gain", "speed", "reverb"]
 class _Params(BaseModel):
     """Unknown fields are errors (a typo must not silently fall back to a default)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class IidParams(_Params):

@@ -35,7 +35,7 @@ CATALOGUE = Path(__file__).resolve().parents[2] / "scenarios" / "claims"
 class Term(BaseModel):
     """One arm of a contrast: the cells whose resolved scenario has ``where``, times ``weight``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
     weight: float
     where: dict[str, Any] = Field(min_length=1)
 
@@ -43,7 +43,7 @@ class Term(BaseModel):
 class ClaimSpec(BaseModel):
     """One ``[[claims]]`` table: what is claimed, by whom, and which cells test it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     statement: str = Field(min_length=1)
     source: str = Field(min_length=1)

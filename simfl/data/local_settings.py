@@ -30,7 +30,7 @@ SPEECH_COMMANDS_LOADER_VERSION = 1
 class SpeechCommandsSettings(BaseModel):
     """Where the local copy is and how silence is cut (all of it is in the cache key)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     path: str = Field(min_length=1)
     layout: Literal["auto", "archive", "parquet"] = "auto"
@@ -76,7 +76,7 @@ AUDIOFOLDER_LOADER_VERSION = 1
 class AudioFolderSettings(BaseModel):
     """Where the folder is and which metadata columns hold speakers and accents."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     path: str = Field(min_length=1)
     speaker_column: str = "speaker_id"

@@ -60,7 +60,7 @@ class FeatureSettings(BaseModel):
     (:data:`WHISPER_DEFAULTS`).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     kind: Literal["log-mel", "whisper"] = "log-mel"
     frames: int | None = Field(None, ge=2, le=3000)
@@ -198,7 +198,7 @@ def check_speakers_and_snr(
 class SynthCommandsSettings(BaseModel):
     """Everything that determines the generated dataset (and therefore its cache key)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     words: tuple[str, ...] = Field(default=SPEECH_COMMANDS_WORDS, min_length=1, max_length=200)
     num_speakers: NumSpeakers = 120
@@ -254,7 +254,7 @@ _DIGIT_SALT = 0xD161_7500
 class SynthPhrasesSettings(BaseModel):
     """Everything that determines the generated dataset (and therefore its cache key)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     phrases: tuple[str, ...] = Field(default=DEFAULT_PHRASES, max_length=500)
     digit_strings: int = Field(default=8, ge=0, le=500)

@@ -32,7 +32,7 @@ class CrossTableRule(Protocol):
 class Section(BaseModel):
     """A scenario table: unknown keys are errors, values never change after validation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     def check_scenario(self, scenario: Scenario) -> None:
         """No cross-table rule by default (see :class:`CrossTableRule`)."""

@@ -77,7 +77,7 @@ class AuditConfig(Section):
 class PrivacyConfig(Section):
     """Differential privacy (central or local), secure aggregation and the privacy audit."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=HASH_NEUTRAL)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, json_schema_extra=HASH_NEUTRAL)
 
     mode: PrivacyMode = "none"
     noise_multiplier: float = Field(default=1.0, ge=0.0)

@@ -19,7 +19,7 @@ TIME_PATTERN = r"^(\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2})$"
 class SlurmConfig(Section):
     """One array task's share of a node; unset keys fall back to what the cells need."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=HASH_NEUTRAL)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, json_schema_extra=HASH_NEUTRAL)
 
     cpus_per_task: int | None = Field(default=None, ge=1)
     gpus_per_task: int | None = Field(default=None, ge=0)

@@ -126,7 +126,7 @@ class SystemsConfig(Section):
     ``time_budget_h`` stops the run once the simulated clock passes it (0: no budget).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=HASH_NEUTRAL)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, json_schema_extra=HASH_NEUTRAL)
 
     devices: DevicesConfig = DevicesConfig()
     availability: AvailabilityConfig = AvailabilityConfig()
