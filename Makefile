@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.simfl-installed
 
-.PHONY: setup demo test lint bench clean-cache
+.PHONY: setup demo test lint bench docs clean-cache
 
 setup: $(STAMP)
 
@@ -27,6 +27,12 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The documentation site in site/ (open site/index.html): generated pages first, then a strict
+# build, so a broken link or a stale page fails.
+docs: $(STAMP)
+	$(BIN)/python -m simfl.manual
+	$(BIN)/mkdocs build --strict --quiet
 
 bench: $(STAMP)
 	$(BIN)/simfl bench w1
