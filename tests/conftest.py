@@ -2,7 +2,7 @@
 simulation, and the CLI run in-process (a refusal costs no new interpreter).
 
 Real Flower/Ray simulations still run (marked ``ray``); they share the session's Ray runtime
-instead of starting one each, which is what keeps the suite within a few minutes on 2 cores.
+instead of starting one each, which is what keeps the suite short on a small machine.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ RUN_FIRST = (
     "test_actor_restarts.py",
     "test_resume_features.py",
     "test_sweep.py",
+    "test_quickstart.py",
     "test_bench_gpu_whisper.py",
     "test_end_to_end.py",
 )
@@ -104,8 +105,9 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture
 def frozen_gc() -> Iterator[None]:
     """Flower's Bulyan and QFedAvg call ``gc.collect()`` for every reply they convert; in a
-    test process holding torch, pandas and Flower that is ~0.2 s each. Freezing what exists
-    before the test keeps those collections to the test's own objects."""
+    test process holding torch, pandas and Flower each one walks every object those libraries
+    made. Freezing what exists before the test keeps those collections to the test's own
+    objects."""
     import gc
 
     gc.freeze()

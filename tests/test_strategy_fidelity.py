@@ -1,6 +1,6 @@
-"""Strategy fidelity: the defaults are still Flower's rules bit for bit and keep every hash; the
+"""Strategy fidelity: the defaults are Flower's rules bit for bit and keep every hash; the
 settings that select the papers' rules are real settings; every strategy has a fidelity note,
-and the CLI and the README show the same notes.
+and the CLI and the documentation's fidelity page show the same notes.
 
 The papers' rules themselves are tested against NumPy in tests/test_strategies_paper.py.
 """
@@ -29,7 +29,7 @@ from simfl.strategies.weighting import Weighting
 
 pytestmark = pytest.mark.usefixtures("frozen_gc")  # Flower collects per reply
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+FIDELITY_PAGE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "strategies.md"
 
 PIN_BASE = {
     "scenario": {"name": "fidelity", "rounds": 4},
@@ -39,7 +39,7 @@ PIN_BASE = {
     "train": {"lr": 0.05},
 }
 ROBUST_NODES = {"min_train_nodes": 5, "min_available_nodes": 5}
-#: Computed at b47e095, before any fidelity setting existed.
+#: Pinned hashes: the fidelity settings, at their defaults, must not change a scenario's hash.
 PINNED_HASHES = {
     "fedadam": "6c874598a8b27ffbc802170b96c96224bbddca701aac17b666b723d6fac40625",
     "fedadagrad": "3ecc845ed1f8a8ec97dceda5bb0ba27fbbe6565db7390e8e07dbebfdb6833511",
@@ -192,8 +192,8 @@ def test_fedadam_note_gives_flowers_bias_correction_schedule():
     assert "0.74, 0.64, 0.58, 0.54 η in rounds 1–4" in FIDELITY["fedadam"].differences[0]
 
 
-def test_readme_shows_the_fidelity_table_from_the_notes():
-    text = README.read_text(encoding="utf-8")
+def test_the_documentation_shows_the_fidelity_table_from_the_notes():
+    text = FIDELITY_PAGE.read_text(encoding="utf-8")
     assert markdown_table() in text
     assert COMMON in text
 

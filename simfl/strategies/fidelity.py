@@ -3,8 +3,9 @@
 Benchmark users compare our numbers with papers, so every difference between the rule as run
 (Flower's implementation, plus what simfl adds) and the paper's rule is listed here, with the
 ``[strategy]`` settings that select the paper's rule where one exists. ``simfl list --details``
-prints these notes and the README's fidelity table is :func:`markdown_table` (a test keeps the
-two equal). Read against Flower 1.42's ``flwr.serverapp.strategy``; imports nothing heavy.
+prints these notes and the documentation's fidelity page is :func:`markdown_table` (a test
+keeps the two equal). Read against Flower 1.42's ``flwr.serverapp.strategy``; imports nothing
+heavy.
 """
 
 from __future__ import annotations
@@ -287,7 +288,7 @@ def details_text() -> str:
 
 
 def markdown_table() -> str:
-    """The README's fidelity table: strategy, paper, differences, settings for the paper."""
+    """The documentation's fidelity table: strategy, paper, differences, the paper's settings."""
     lines = [
         "| strategy | paper | differences from the paper (defaults) | paper's rule with |",
         "| --- | --- | --- | --- |",
