@@ -32,7 +32,7 @@ lint: $(STAMP)
 # build, so a broken link or a stale page fails.
 docs: $(STAMP)
 	$(BIN)/python -m simfl.manual
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 bench: $(STAMP)
 	$(BIN)/simfl bench w1
