@@ -2,7 +2,7 @@
 
 Each command runs as a fresh process (as a user types it), best of ``--repeats``, side by side
 in one invocation with ``python -c "import typer, pydantic, rich"`` (the floor any Typer CLI
-with pydantic and rich pays). Prints seconds and the ratios the scale issue sets goals for.
+with pydantic and rich pays). Prints seconds and each command's ratio to that floor.
 """
 
 from __future__ import annotations

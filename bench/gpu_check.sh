@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Device check for issue 15 (GPU clusters), on a machine with one CUDA GPU, under 8 minutes:
+# Device check for GPU clusters, on a machine with one CUDA GPU, under 8 minutes:
 #   1. whisper-kws at 0.1 / 0.25 / 0.5 GPU per client in fp32 and bf16 through simfl's engine,
 #      vs the plain single-process GPU loop doing the same rounds (bench/gpu_whisper_kws.py);
 #   2. the real-GPU tests: each client's model sits on the GPU Ray assigned to its actor, and

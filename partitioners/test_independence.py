@@ -55,7 +55,7 @@ def test_simfl_seeding_is_the_same_implementation():
 
     assert simfl.seeding.derive_seed is partitioners.seeding.derive_seed
     assert simfl.seeding.rng_for is partitioners.seeding.rng_for
-    # the values the implementation gave while it lived in simfl/seeding.py
+    # pinned values: every cached split and condition depends on them
     assert partitioners.seeding.derive_seed(0, "partition") == 8742097052740467191
     assert partitioners.seeding.derive_seed(7, "acoustic-noise", 3, 512) == 7650925336035548856
     assert partitioners.seeding.rng_for(5, "x", 1).integers(0, 1000, 3).tolist() == [797, 294, 707]

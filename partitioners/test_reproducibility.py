@@ -1,7 +1,7 @@
 """Exact splits and conditions for fixed seeds, pinned so that refactors cannot move them.
 
-The values were computed before partitioners/ became independent of simfl (same algorithm,
-same seeds): a scenario must keep its partition, and a cached partition its meaning.
+The values are pinned (same algorithm, same seeds, same result): a scenario must keep its
+partition, and a cached partition its meaning.
 """
 
 import dataclasses

@@ -332,8 +332,8 @@ def main() -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     code = invoke()
     # Everything is written (atomically, durably); what is left is the interpreter's teardown,
-    # whose garbage collections walk every object torch, Ray, Flower and pandas made (about a
-    # second of CPU). Frozen objects are skipped; atexit handlers (Ray's shutdown) still run.
+    # whose garbage collections would walk every object torch, Ray, Flower and pandas made.
+    # Frozen objects are skipped; atexit handlers (Ray's shutdown) still run.
     gc.freeze()
     sys.exit(code)
 

@@ -3,7 +3,7 @@
 torch.amp does the work (autocast picks per-op dtypes, ``GradScaler`` keeps fp16 gradients
 from underflowing); what this module adds is the mapping from the scenario's word to those
 objects, and the guarantee that ``"fp32"`` changes nothing: no autocast context and a disabled
-scaler, so fp32 runs execute exactly the operations they did before precision existed and give
+scaler, so fp32 runs execute exactly the operations of a plain training loop and give
 bit-identical results.
 """
 

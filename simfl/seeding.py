@@ -2,7 +2,7 @@
 
 Partitions, conditions, client sampling, local shuffles and fault injection must all derive
 their seeds the same way (sha256 of ``"seed:purpose:ids"``); ``partitioners`` is usable without
-simfl, so the implementation lives there and simfl re-exports it under its historical name.
+simfl, so the implementation lives there and this module re-exports it for simfl's code.
 """
 
 from __future__ import annotations

@@ -88,8 +88,8 @@ def train_epochs(
     weights); ``trainable`` restricts the optimizer to those parameter names (the local part,
     when shared layers are frozen). The reported loss is the data loss alone. ``task`` (see
     :mod:`simfl.tasks`) replaces classification's loss and accuracy, e.g. for transcription.
-    ``config.precision`` autocasts the forward pass (and scales fp16 losses); fp32 leaves the
-    loop exactly as it was.
+    ``config.precision`` autocasts the forward pass (and scales fp16 losses); fp32 adds nothing
+    to the plain loop.
     """
     model.train()
     optimizer = make_optimizer(model, config, trainable)
@@ -153,8 +153,8 @@ CPU_FORWARD_ROWS = 32
 
 def forward_in_chunks(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``model(x)``, on a CPU in slices of :data:`CPU_FORWARD_ROWS` rows (why: there). The
-    remainder joins the last slice: a slice of a few rows can take another kernel path (a
-    17-row slice changed a logit's last bit where 32 and 64 never did)."""
+    remainder joins the last slice: a slice of a few rows can take another kernel path and
+    change a logit's last bit, where slices of 32 or 64 rows keep the whole batch's bits."""
     if x.device.type != "cpu" or len(x) < 2 * CPU_FORWARD_ROWS:
         return model(x)
     whole = len(x) // CPU_FORWARD_ROWS * CPU_FORWARD_ROWS - CPU_FORWARD_ROWS

@@ -193,8 +193,8 @@ def test_fedper_never_sends_the_head_and_keeps_it_across_restarts(data, tmp_path
 
 def test_a_clients_first_head_is_the_initial_one_whoever_the_actor_trained_before(data, tmp_path):
     """An actor serves many clients: client 1's first round must not start from the head the
-    actor just trained for client 0 (it did while the initial head shared the model's storage,
-    which made FedPer depend on which actor served whom)."""
+    actor just trained for client 0 (it would if the initial head shared the model's storage,
+    which would make FedPer depend on which actor served whom)."""
     strategy = {"name": "fedper", "local_layers": ["head"]}
     after_other = make_plan(data, tmp_path / "shared-actor", strategy)
     alone = make_plan(data, tmp_path / "fresh-actor", strategy)
@@ -233,7 +233,8 @@ def test_qfedavg_client_reports_the_loss_of_the_global_model(data, tmp_path):
     _, replies = train_round(plan, strategy_of(plan), initial_shared_arrays(plan), [0])
     metrics = replies[0].content["metrics"]
     # The mean cross-entropy of the model received (the initial one) on the client's training
-    # clips, before it trains (1.3945 measured); training then lowers it (1.3910 on average).
+    # clips, before it trains; training then lowers it (on average over the local epochs, by a
+    # small margin on these clips).
     model = plan.initial_model().eval()
     split = ClientIndex(plan.index_dir).client(0)
     features = torch.from_numpy(FeatureStore.open(plan.train_store).read(split.train_rows))
@@ -255,8 +256,8 @@ def test_client_state_store_round_trip(tmp_path):
 
 @pytest.mark.parametrize("name", ["qfedavg", "fedavg", "fedadam", "fedmedian"])
 def test_batch_norm_model_aggregates_with_every_kind_of_rule(data, tmp_path, name):
-    """BatchNorm's integer counter never travels (Flower's QFedAvg scaled it in place and
-    failed on int64); running statistics do, and every rule aggregates the float arrays."""
+    """BatchNorm's integer counter never travels (Flower's QFedAvg scales every array in place
+    and fails on int64); running statistics do, and every rule aggregates the float arrays."""
     plan = make_plan(data, tmp_path, {"name": name}, batch_norm=True)
     start = initial_shared_arrays(plan)
     keys = set(start.keys())

@@ -128,7 +128,8 @@ def test_cross_check_local_test_split():
 
 
 def test_hashes_of_shipped_scenarios_are_unchanged_by_the_schema_move():
-    """Pinned before simfl/schema existed: same resolved scenario, same hash and cell ids."""
+    """Pinned hashes: a shipped scenario's resolved form, and so its hash and cell ids, must
+    not change (runs and sweep cells are identified by them)."""
     scenarios = QUICKSTART.parent
     assert load_scenario(QUICKSTART).full_hash() == (
         "14050a804efe56b48b069a4c9b91b0117af60162fd0eefa7b29ec35483e2ef97"
@@ -173,8 +174,8 @@ def test_local_layers_are_checked_against_the_model_in_preparation():
     )
 
 
-#: Hashes of quickstart and systems-stragglers with ``[faults] client_crash_probability = 0.3``
-#: while ``[faults]`` was a table of its own: the alias keeps them.
+#: Pinned hashes of quickstart and systems-stragglers with a crash probability of 0.3, spelled
+#: as the deprecated ``[faults]`` table or as ``[systems.faults]``: both spellings give them.
 FAULTS_HASHES = {
     "quickstart.toml": "3f9ccf9cec05c2057b8902e2fab1f66d82a879d20f2f9e44cf34d2b6da901be4",
     "systems-stragglers.toml": "84f66752abb7ade16aeb882bb87278781a0c26530369053961ea082566ad8497",

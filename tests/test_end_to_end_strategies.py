@@ -63,8 +63,8 @@ def test_each_strategy_reports_three_evaluations(runs, name):
     for prefix, column in (("fed", "eval_accuracy"), ("pers", "pers_accuracy")):
         weighted = example_weighted(clients, column)  # FedBN's two differ, the others' agree
         assert weighted.tolist() == pytest.approx(trained[f"{prefix}_accuracy_mean"].tolist())
-    # Every strategy learns: its global model beats chance (1/12) on the clients' test rows
-    # (2/18 to 4/18 right, measured) and local training loss falls from round 1 to round 2.
+    # Every strategy learns: its global model beats chance (1/12) on the clients' 18 test rows
+    # (by a row or a few) and local training loss falls from round 1 to round 2.
     assert trained["fed_accuracy_mean"].gt(1 / 12).all()
     assert trained["train_loss"].diff().iloc[1:].lt(0).all()
     assert (trained["pers_accuracy_worst10"] <= trained["pers_accuracy_mean"]).all()

@@ -123,8 +123,8 @@ def test_whisper_kws_federated_run_sends_only_the_head(tmp_path, cli, ray_runtim
     assert model["update_bytes"] < model["full_model_bytes"]
     trained = metrics[metrics["round"] > 0]
     assert (trained["bytes_up"] == 3 * model["update_bytes"]).all()  # 3 clients, head only
-    # The head learns: the central loss falls every round (2.516, 2.503, 2.494 measured), as
-    # does the training loss, though two rounds leave accuracy at chance.
+    # The head learns: the central loss falls every round (by little), as does the training
+    # loss, though two rounds leave accuracy at chance.
     assert metrics["central_loss"].diff().iloc[1:].lt(0).all()
     assert trained["train_loss"].diff().iloc[1:].lt(0).all()
     assert "central_wer" not in metrics  # classification: no WER
@@ -136,7 +136,7 @@ def test_whisper_asr_federated_run_reports_wer_and_cer(tmp_path, cli, ray_runtim
     assert summary["status"] == "completed" and list(metrics["round"]) == [0, 1, 2]
     for column in ("central_wer", "central_cer"):
         assert metrics[column].notna().all(), column  # every round, the initial model's too
-    assert metrics["central_loss"].diff().iloc[1:].lt(0).all()  # 2.80, 2.61, 2.605: it learns
+    assert metrics["central_loss"].diff().iloc[1:].lt(0).all()  # it learns
     (run_dir,) = run_dirs(tmp_path)
     clients = pd.read_parquet(run_dir / "clients.parquet").groupby("round")
     trained = metrics[metrics["round"] > 0]

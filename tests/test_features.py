@@ -114,7 +114,8 @@ def test_mel_filterbank_matches_reference(kwargs: dict) -> None:
 
 
 def filterbank_before_transformers(s: FeatureSettings) -> np.ndarray:
-    """simfl's own HTK filterbank before it used transformers' (float64, [n_freqs, n_mels])."""
+    """The HTK filterbank written out in NumPy (float64, [n_freqs, n_mels]): the one cached
+    log-mel features are keyed on, so ``mel_filterbank`` must equal it bit for bit."""
     hz_to_mel = lambda hz: 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)  # noqa: E731
     all_freqs = np.linspace(0.0, s.sample_rate // 2, s.n_freqs)
     f_pts = 700.0 * (

@@ -26,7 +26,7 @@ def test_whisper_kind_takes_whisper_defaults():
 
 
 def test_cache_key_includes_kind_and_frames_but_log_mel_keys_are_unchanged():
-    assert FeatureSettings().cache_key() == "4c7849a33eccca60"  # the key before Whisper existed
+    assert FeatureSettings().cache_key() == "4c7849a33eccca60"  # pinned: caches keep their key
     whisper = FeatureSettings(kind="whisper")
     assert whisper.cache_key() != FeatureSettings().cache_key()
     assert whisper.cache_key() != FeatureSettings(kind="whisper", frames=300).cache_key()

@@ -24,7 +24,7 @@ from simfl.engine.runtime import ray_session, simulate
 from simfl.schema.sections import ResourcesConfig
 
 DECLARED = {"num_cpus": 8, "num_gpus": 2}
-BARRIER_TIMEOUT_S = 300.0  # actors start slowly on a busy 2-core machine
+BARRIER_TIMEOUT_S = 300.0  # actors start slowly on a busy machine with few cores
 
 
 def reporting_client(barrier: Path, expected: int, num_gpus: float) -> ClientApp:

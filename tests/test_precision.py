@@ -1,4 +1,4 @@
-"""``train.precision``: fp32 is bit-identical to the loops before precision existed; bf16 and
+"""``train.precision``: fp32 is bit-identical to the plain loop (pinned values); bf16 and
 fp16 autocast (fp16 with a gradient scaler) train to finite losses on the CPU."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from simfl.training import LoopStats, evaluate, train_epochs
 
 def _train(precision: str | None) -> tuple[LoopStats, LoopStats, str]:
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # as when pinned (2 cores); in-process actor code may set 1
+    torch.set_num_threads(2)  # the threads the values were pinned with; actor code may set 1
     try:
         return _train_with(precision)
     finally:
@@ -42,7 +42,8 @@ def _train_with(precision: str | None) -> tuple[LoopStats, LoopStats, str]:
 
 
 def test_fp32_is_bit_identical_to_the_loops_before_precision():
-    """Pinned with the code before ``train.precision`` existed (commit e07c0c9)."""
+    """Pinned values of the plain loop (no autocast, no scaler): fp32, like no precision at
+    all, must give them bit for bit."""
     for precision in (None, "fp32"):
         stats, at_eval, digest = _train(precision)
         assert stats.loss.hex() == "0x1.6201770000000p+0" and stats.accuracy == 0.3

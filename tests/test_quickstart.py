@@ -1,8 +1,8 @@
 """The quickstart scenario itself (``scenarios/quickstart.toml``, its data synthesized in full):
 its metrics do not depend on ``resources.num_cpus``.
 
-Three rounds, where a per-CPU thread count used to show first (round 3's central accuracy
-differed between num_cpus 1 and 2); the data is synthesized once for the module.
+Three rounds: enough for a thread count that followed ``num_cpus`` to change round 3's central
+accuracy between num_cpus 1 and 2; the data is synthesized once for the module.
 """
 
 from __future__ import annotations

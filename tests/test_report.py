@@ -51,7 +51,7 @@ def _metrics(final: float, seed: int, epsilon: bool) -> pd.DataFrame:
         }
     )
     if epsilon:
-        frame["epsilon"] = rounds * (1.0 + final)  # a column added later by privacy work
+        frame["epsilon"] = rounds * (1.0 + final)  # a column a feature adds (privacy)
     return frame
 
 

@@ -205,7 +205,7 @@ def test_accuracy_intervals_are_logit_t_and_never_leave_0_1(values):
     assert summary.ci_low == pytest.approx(min(_expit(logits.mean() - half), mean), abs=1e-12)
     assert summary.ci_high == pytest.approx(max(_expit(logits.mean() + half), mean), abs=1e-12)
     assert 0.0 <= summary.ci_low <= mean <= summary.ci_high <= 1.0
-    plain = summarize(values)  # the unbounded Student t: what the report printed before
+    plain = summarize(values)  # the unbounded Student t, blind to the metric's range
     if len(values) == 2 and values == [0.088, 0.188]:
         assert plain.ci_low < 0.0 < summary.ci_low  # the case a reviewer circles
 

@@ -99,7 +99,8 @@ def test_a_resumed_writer_keeps_exactly_the_checkpointed_rounds(tmp_path):
 
 def test_the_wandb_partition_table_is_capped_in_cells_and_spans_the_population() -> None:
     """A 10^5-client partition table of 46 columns: W&B gets 1,086 evenly spaced clients
-    (first and last included), not 10,000 rows that took 11.8 s to log; a small table whole."""
+    (first and last included), not a row cap's 10,000 rows (seconds to log); a small table
+    whole."""
     import numpy as np
 
     from simfl.tracking.wandb_logger import MAX_TABLE_CELLS, evenly_spaced_rows

@@ -37,7 +37,7 @@ STRATEGIES = {  # FedAvg's state (the global model) is a part of FedAdam's
     "scaffold": (["strategy.name=scaffold"], {"strategy"}),  # c; each c_i: client state
     "ditto": (["strategy.name=ditto", "strategy.lam=0.5"], set()),  # each v_k: client state
 }
-#: Killed runs started at once (each with its own Ray runtime, on a 2-core machine).
+#: Killed runs started at once (each with its own Ray runtime, so a few on a small machine).
 AT_ONCE = 3
 
 

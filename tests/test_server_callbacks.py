@@ -75,7 +75,7 @@ def outcome_and_session(tmp_path_factory: pytest.TempPathFactory, tiny_cache, ra
         root / "results",
         tiny_cache,
         scenario={"rounds": 3},
-        # "auto" would put the evaluation on the actors on 2 cores
+        # "auto" would put the evaluation on the actors where they take every core
         resources={"clients_per_call": 2, "evaluation_overlap": "driver"},
     )
     norm, probe = GlobalUpdateNorm(), CentralProbe(reads_round_metrics=False)

@@ -81,7 +81,7 @@ def _prepare_split(
         progress=report,
     )
     # The column read as one batch: iterating datasets' lazy Column decodes row by row (each
-    # time NumPy walks it), some 40 times slower for the same values.
+    # time NumPy walks it), far slower for the same values.
     rows, labels, names = apply_view(np.asarray(split["word"][:]), config.view)
     columns = [c for c in METADATA_COLUMNS if c in split.column_names]
     metadata = split.select_columns(columns).to_pandas().iloc[rows].reset_index(drop=True)

@@ -20,7 +20,8 @@ MAX_SPEECH = int(0.96 * CLIP_SAMPLES)  # leave a little room around the word in 
 
 @functools.cache
 def _resampling_filter() -> np.ndarray:
-    """resample_poly's default low-pass for 320/441, designed once (it dominated the run time)."""
+    """resample_poly's default low-pass for 320/441, designed once (designing it per clip would
+    dominate the synthesis time)."""
     from scipy.signal import firwin
 
     return firwin(2 * 10 * 441 + 1, 1.0 / 441, window=("kaiser", 5.0))

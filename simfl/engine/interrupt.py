@@ -10,7 +10,7 @@ of the run is half-written then (every write is atomic).
 
 Why not Python's default: SIGINT raises ``KeyboardInterrupt`` in the main thread only, while
 Flower's engine runs the ServerApp in a thread of its own that nothing stops, so the process
-printed Ray's tracebacks and then hung; SIGTERM's default kills the process with no checkpoint
+would print Ray's tracebacks and then hang; SIGTERM's default kills the process with no checkpoint
 of the round it was in.
 """
 

@@ -159,8 +159,8 @@ def _stop_unused_daemons(verbose: bool) -> None:
     checked in tests/test_ray_start.py); where that is missing, they keep running.
 
     Also a second off every shutdown: Ray 2.55 stops GCS first and then sends the monitor
-    SIGTERM, whose handler reports to the GCS that is gone, so ``ray.shutdown`` waited out a
-    one-second grace and killed it anyway."""
+    SIGTERM, whose handler reports to the GCS that is gone, so ``ray.shutdown`` would wait out
+    a one-second grace and kill it anyway."""
     names = [*UNUSED_DAEMONS, *([] if verbose else ["log_monitor"])]
     try:
         from ray._private import worker

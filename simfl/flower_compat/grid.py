@@ -63,7 +63,7 @@ class VirtualClientGrid:
 
     Flower's strategies sample from ``get_node_ids()``: here that is the partition ids
     ``0..N-1`` (the same order the partitions have, so a seeded draw picks the same clients as
-    sampling nodes sorted by partition did). :meth:`send_and_receive` routes the k-th sampled
+    sampling nodes sorted by partition would). :meth:`send_and_receive` routes the k-th sampled
     partition (in partition order) to the k-th slot, adding ``partition-id`` to a copy of the
     message's config record; ``partition_of`` then maps each reply's ``src_node_id`` (a slot)
     to the partition it served, for that exchange. Only ``cohort`` slots exist (Flower

@@ -24,8 +24,8 @@ Assumptions (contract-tested in ``test_transport.py``):
 - ``engine-threads-wait-a-second-on-their-queues``: ``vce_api.run_api`` makes its two message
   queues with the module-level name ``Queue``; its worker threads and its reply storer wait on
   them with ``get(timeout=1.0)`` and look at ``f_stop`` only between waits, so a simulation
-  returned 0.5 s after its ServerApp ended on average (up to 1 s): in a sweep, every cell
-  (:func:`prompt_stop` caps that wait).
+  would return 0.5 s after its ServerApp ended on average (up to 1 s): in a sweep, every cell
+  would pay it (:func:`prompt_stop` caps that wait).
 
 The message and reply wake-ups that also patch the engine for a run are in
 :mod:`simfl.flower_compat.wakeups`; the actor pools the session backend hands out are in

@@ -2,7 +2,7 @@
 
 Flower's simulation hands messages between the ServerApp and the actors through an in-memory
 link state that both sides poll: the engine looks for new messages every 0.1 s and the
-server's ``InMemoryGrid`` looks for replies every ``pull_interval`` (0.1 s). Each look cost an
+server's ``InMemoryGrid`` looks for replies every ``pull_interval`` (0.1 s). Each look costs an
 exchange 50 ms on average. Here a push wakes the engine's message mover at once, and a stored
 reply wakes the server's wait (:func:`replies_awaited`, which :class:`~simfl.flower_compat.
 grid.VirtualClientGrid` uses instead of ``InMemoryGrid.send_and_receive``).
@@ -13,7 +13,7 @@ Assumptions (contract-tested in ``test_wakeups.py``):
   ``add_messages_to_queue(state, queue, nodes_mapping, f_stop)``, looked up by that
   module-level name, in a thread that moves each node's new messages
   (``state.get_message_ins(node_id=..., limit=1)``) to the workers' queue and then waits
-  ``f_stop.wait(0.1)``: every exchange started up to 0.1 s late, and each look scanned the
+  ``f_stop.wait(0.1)``: every exchange starts up to 0.1 s late, and each look scans the
   whole message store once per node (``InMemoryLinkState.get_message_ins`` walks
   ``message_ins_store`` under ``state.lock``, dropping expired messages with
   ``_check_stored_messages({id})``, and takes those whose ``metadata.delivered_at`` is ``""``,
@@ -76,8 +76,8 @@ def move_messages_when_pushed(state: Any, queue: Any, nodes_mapping: Any, f_stop
 
 def _undelivered_messages(state: Any, nodes: set[int]) -> list[Message]:
     """What ``state.get_message_ins(node_id, limit=None)`` hands out for each of ``nodes``, in
-    one pass over the store instead of one per node: the cohort's nodes times the messages in
-    flight was most of the driver's time at a cohort of 100."""
+    one pass over the store instead of one per node, whose cost (the cohort's nodes times the
+    messages in flight) grows with the square of the cohort."""
     from flwr.supercore.date import now
 
     with state.lock:

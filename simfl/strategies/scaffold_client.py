@@ -56,7 +56,7 @@ def control_update(
 ) -> dict[str, torch.Tensor]:
     """Option II: c_i+ = c_i - c + (x - y) / (K η_l), in float64, kept in c_i's dtype. With
     momentum ρ the K steps move y by η_l ‖a‖₁ mean gradients (FedNova's local work), so K
-    becomes ‖a‖₁: the mean gradient, not 1/(1 − ρ) times it, which made c_i explode."""
+    becomes ‖a‖₁: the mean gradient, not 1/(1 − ρ) times it, which would make c_i explode."""
     scale = 1.0 / (max(local_work(float(steps), momentum), 1e-12) * learning_rate)
     return {
         name: (

@@ -33,7 +33,8 @@ class Cell:
     @cached_property
     def cell_id(self) -> str:
         """The scenario's hash (frozen, like the scenario): computed once, not at every look-up
-        (a ms each, and the store looks a cell's id up for every path and status)."""
+        (hashing a resolved scenario is not free, and the store looks a cell's id up for every
+        path and status)."""
         return self.scenario.full_hash()[:12]
 
     @property
