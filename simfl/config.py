@@ -7,7 +7,6 @@ family's parameters are checked by that family's own pydantic model.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import stat
@@ -22,6 +21,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_valid
 from simfl import registry
 from simfl.errors import ScenarioError
 from simfl.schema.base import HASH_NEUTRAL, CrossTableRule, Section, identity_dump
+from simfl.schema.messages import describe_validation_error
 from simfl.schema.privacy import PrivacyConfig
 from simfl.schema.sections import (
     ResourcesConfig,
@@ -52,19 +52,29 @@ class Scenario(Section):
     """A whole experiment. Built only through :func:`load_scenario` / :func:`scenario_from_dict`."""
 
     scenario: ScenarioMeta
+    """The experiment's name, seed, number of rounds and description."""
     data: DataSection  # type: ignore[valid-type]
+    """The dataset (picked by ``dataset``), its label view, clients and features."""
     partition: PartitionSection  # type: ignore[valid-type]
+    """How the training clips are split among the clients (picked by ``kind``)."""
     model: ModelSection  # type: ignore[valid-type]
+    """The model and its architecture (picked by ``name``)."""
     train: TrainConfig = TrainConfig()
+    """What each sampled client does locally every round: epochs, batches, optimizer."""
     strategy: StrategySection  # type: ignore[valid-type]
+    """The federated strategy (picked by ``name``), client sampling and partial sharing."""
     resources: ResourcesConfig = ResourcesConfig()
+    """CPUs and GPUs per client actor, Ray's init arguments and the engine's limits."""
     systems: SystemsConfig = SystemsConfig()
+    """Optional simulated devices, availability, deadlines, faults and attacks."""
     tracking: TrackingConfig = TrackingConfig()
+    """Where results, caches, W&B and MLflow logs and checkpoints go; not the identity."""
     privacy: PrivacyConfig = PrivacyConfig()
-    slurm: SlurmConfig = SlurmConfig()  # where a sweep's array tasks run; not its identity
-    # ``[sweep]``: dotted scenario key -> non-empty list of values, for ``simfl sweep``;
-    # ``simfl run`` ignores it and it is not part of the scenario's identity.
+    """Optional differential privacy, secure aggregation, HE and membership-inference audit."""
+    slurm: SlurmConfig = SlurmConfig()
+    """What one array task of ``simfl sweep --emit-slurm`` asks of the cluster; not the identity."""
     sweep: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+    """``simfl sweep``'s grid: dotted key (or ``seeds``) -> values; ``simfl run`` ignores it."""
 
     #: The file (or sweep cell) this scenario came from, for error messages; not its identity.
     _source: str | None = PrivateAttr(default=None)
@@ -229,7 +239,7 @@ def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>") -> Scena
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as err:
-        raise ScenarioError(describe_validation_error(err, raw, source)) from None
+        raise ScenarioError(describe_validation_error(err, raw, source, Scenario)) from None
     scenario._source = source
     scenario._deprecations = deprecations
     return scenario
@@ -297,98 +307,3 @@ def set_dotted(raw: dict[str, Any], dotted: str, value: Any, context: str) -> No
             raise ScenarioError(f"{context}: '{prefix}' is a value, not a table")
         node = child
     node[keys[-1]] = value
-
-
-# --------------------------------------------------------------------------- error messages
-
-
-def _strip_tags(loc: tuple[Any, ...], raw: Any) -> list[str]:
-    """Drop union tags pydantic puts in error locations (``partition.dirichlet.alpha``)."""
-    keys: list[str] = []
-    node = raw
-    for part in loc:
-        if isinstance(node, dict) and part not in node and isinstance(part, str):
-            continue  # a discriminator tag or a missing key, handled by the caller
-        keys.append(str(part))
-        node = (
-            node.get(part)
-            if isinstance(node, dict)
-            else (node[part] if isinstance(node, list) and isinstance(part, int) else None)
-        )
-    return keys
-
-
-def _model_members(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models a field can hold (one, or the members of a tagged union)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    members: list[type[BaseModel]] = []
-    for arg in typing.get_args(annotation):
-        members.extend(_model_members(arg))
-    return members
-
-
-def _schema_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The keys that the table holding ``loc[-1]`` allows, for 'did you mean' hints."""
-    candidates: list[type[BaseModel]] = [Scenario]
-    for part in loc[:-1]:
-        by_tag = [m for m in candidates if part in registry.tags_of(m)]
-        if by_tag:  # pydantic put the union tag into the location
-            candidates = by_tag
-            continue
-        fields = [m.model_fields[part] for m in candidates if part in m.model_fields]
-        if not fields:
-            return []
-        candidates = _model_members(fields[0].annotation)
-    if len(candidates) != 1:
-        return []
-    return list(candidates[0].model_fields)
-
-
-def describe_validation_error(err: ValidationError, raw: dict[str, Any], source: str) -> str:
-    """One line: file, then per problem the dotted key, what is wrong and what is allowed."""
-    prefix = f"{source}: "
-    parts = [line.removeprefix(prefix) for line in _problem_lines(err, raw, source)]
-    return prefix + "; ".join(parts)
-
-
-def _problem_lines(err: ValidationError, raw: dict[str, Any], source: str) -> list[str]:
-    """``<source>: <problem>`` for each problem pydantic found."""
-    lines = []
-    problems = err.errors()
-    missing = [p["loc"][0] for p in problems if p["type"] == "missing" and len(p["loc"]) == 1]
-    if len(missing) > 1:  # an empty file, say: one line naming every missing table
-        tables = ", ".join(f"[{name}]" for name in missing)
-        lines.append(f"{source}: missing required sections {tables}")
-        problems = [p for p in problems if not (p["type"] == "missing" and len(p["loc"]) == 1)]
-    for problem in problems:
-        loc = tuple(problem["loc"])
-        kind = problem["type"]
-        if kind == "extra_forbidden":
-            key = ".".join(_strip_tags(loc[:-1], raw) + [str(loc[-1])])
-            allowed = _schema_keys(loc)
-            hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
-            lines.append(
-                f"{source}: unknown key '{key}'{did_you_mean}; allowed keys: {', '.join(allowed)}"
-            )
-            continue
-        if kind in ("union_tag_invalid", "union_tag_not_found"):
-            tag = problem["ctx"]["discriminator"].strip("'")
-            key = ".".join([*_strip_tags(loc, raw), tag])
-            if kind == "union_tag_not_found":
-                lines.append(f"{source}: missing required key '{key}'")
-                continue
-            got, allowed = problem["ctx"]["tag"], problem["ctx"]["expected_tags"]
-            lines.append(f"{source}: key '{key}': unknown value {got!r}; allowed: {allowed}")
-            continue
-        if kind == "missing":
-            key = ".".join(_strip_tags(loc[:-1], raw) + [str(loc[-1])])
-            lines.append(f"{source}: missing required key '{key}'")
-            continue
-        key = ".".join(_strip_tags(loc, raw)) or "(top level)"
-        got = problem.get("input")
-        shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
-        message = problem["msg"].replace("Input tag", "value").replace("Value error, ", "")
-        lines.append(f"{source}: key '{key}': {message}{shown}")
-    return lines

@@ -33,10 +33,20 @@ class SpeechCommandsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     path: str = Field(min_length=1)
+    """Directory of the local copy (``~`` expanded): the extracted ``speech_commands_v0.02``
+    archive or a checkout of the Hub's Parquet conversion; checked when the data is prepared."""
     layout: Literal["auto", "archive", "parquet"] = "auto"
+    """Which form ``path`` holds: ``archive`` (``<word>/<speaker>_nohash_<n>.wav`` and the split
+    lists), ``parquet`` (``v0.02/{train,test}/*.parquet``), or ``auto`` to detect it."""
     silence_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
+    """Silence clips added to each split, as a fraction of its word clips: 1 s windows cut at
+    seeded offsets and levels from the background-noise recordings; 0: no silence."""
     silence_test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    """Final share of every background-noise recording reserved for test silence windows, so
+    test silence never overlaps training silence."""
     silence_seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    """Seed of the silence windows' offsets and levels and of their dealing to speakers (the
+    silence is part of the cached dataset, not of ``scenario.seed``)."""
 
     @property
     def root(self) -> Path:
@@ -79,8 +89,14 @@ class AudioFolderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     path: str = Field(min_length=1)
+    """Directory holding ``train/`` and ``test/`` (``~`` expanded); checked when the data is
+    prepared."""
     speaker_column: str = "speaker_id"
+    """Metadata column with each file's speaker; without it the speaker comes from a Speech
+    Commands-style file name (``<speaker>_nohash_<n>``), else it is unknown."""
     accent_column: str = "accent"
+    """Metadata column with each file's accent (for ``partition.kind = "accent"``); without it
+    the accent is unknown."""
 
     @property
     def root(self) -> Path:

@@ -63,15 +63,31 @@ class FeatureSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     kind: Literal["log-mel", "whisper"] = "log-mel"
+    """``log-mel``: log(mel power + 1e-6) of a centered STFT with HTK mel filters, for the KWS
+    CNN; ``whisper``: Whisper's normalized log-mels, required by the Whisper models."""
     frames: int | None = Field(None, ge=2, le=3000)
+    """``kind = "whisper"`` only: 10 ms frames kept per clip (100 = 1 s, unset: 100) instead of
+    Whisper's 3000; must stay unset for log-mel features."""
     n_mels: int = Field(40, gt=0)
+    """Mel bands; ``kind = "whisper"`` takes 80 or 128 (default 80, the Whisper models' input)."""
     n_fft: int = Field(480, gt=0)
+    """FFT size in samples (480 = 30 ms at 16 kHz); fixed to 400 for Whisper features."""
     win_length: int = Field(480, gt=0)
+    """Hann window length in samples, at most ``n_fft``; fixed to 400 for Whisper features."""
     hop_length: int = Field(160, gt=0)
+    """Samples between frames (160 = 10 ms at 16 kHz): a log-mel clip has 1 + samples //
+    hop_length frames; fixed to 160 for Whisper features."""
     f_min: float = Field(20.0, ge=0.0)
+    """Lowest frequency of the mel filters (Hz), below ``f_max``; fixed to 0 for Whisper."""
     f_max: float = Field(7600.0, gt=0.0)
+    """Highest frequency of the mel filters (Hz), at most ``sample_rate / 2``; fixed to 8000 for
+    Whisper. Every mel filter must cover an FFT bin."""
     sample_rate: int = Field(16000, gt=0)
+    """Sample rate (Hz) the filters and the acoustic effects assume; every dataset's clips are
+    16 kHz, so leave it at 16000."""
     dtype: Literal["float16", "float32"] = "float16"
+    """Storage type of the cached features: ``float16`` halves the cache and its memory map,
+    ``float32`` keeps full precision."""
 
     @model_validator(mode="before")
     @classmethod
@@ -201,13 +217,26 @@ class SynthCommandsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     words: tuple[str, ...] = Field(default=SPEECH_COMMANDS_WORDS, min_length=1, max_length=200)
+    """Words to synthesize, unique, lowercase ASCII letters; default: Speech Commands v0.02's 35
+    words. In the 12-class view every word outside the ten commands is ``_unknown_``."""
     num_speakers: NumSpeakers = 120
+    """Synthetic speakers, each a seeded eSpeak NG voice with its own accent, pitch, rate,
+    spectral tilt and background noise."""
     takes_per_speaker: TakesPerSpeaker = 2
+    """Clips each speaker records of every word, each take with its own offset and SNR."""
     silence_clips_per_speaker: int = Field(default=2, ge=0, le=20)
+    """Noise-only clips (label ``_silence_``) per speaker; 0: no silence class."""
     test_speaker_fraction: TestSpeakerFraction = 0.2
+    """Share of the speakers held out (seeded) for the test split; it must leave at least one
+    train and one test speaker."""
     snr_db_min: SnrDb = 5.0
+    """Lowest signal-to-noise ratio (dB) of the speech over its background noise; each clip's
+    SNR is drawn uniformly from [``snr_db_min``, ``snr_db_max``]."""
     snr_db_max: SnrDb = 30.0
+    """Highest signal-to-noise ratio (dB) of a clip, at least ``snr_db_min``."""
     seed: GeneratorSeed = 0
+    """Seed of the generated dataset (voices, held-out speakers, clip draws), independent of
+    ``scenario.seed``: a new value builds a new cached dataset."""
 
     @field_validator("words")
     @classmethod
@@ -257,16 +286,33 @@ class SynthPhrasesSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     phrases: tuple[str, ...] = Field(default=DEFAULT_PHRASES, max_length=500)
+    """Fixed phrases to synthesize: unique, lowercase ASCII words separated by one space;
+    default: 16 command phrases. May be empty when ``digit_strings`` > 0."""
     digit_strings: int = Field(default=8, ge=0, le=500)
+    """Seeded strings of spoken digits ("four two nine") added to the phrases, duplicates
+    dropped; 0: none."""
     digits_min: int = Field(default=2, ge=1, le=10)
+    """Fewest digits in a digit string."""
     digits_max: int = Field(default=4, ge=1, le=10)
+    """Most digits in a digit string, at least ``digits_min``."""
     num_speakers: NumSpeakers = 40
+    """Synthetic speakers (synth-commands' seeded eSpeak NG voices) reading every text."""
     takes_per_speaker: TakesPerSpeaker = 1
+    """Clips each speaker records of every text."""
     test_speaker_fraction: TestSpeakerFraction = 0.2
+    """Share of the speakers held out (seeded) for the test split; it must leave at least one
+    train and one test speaker."""
     clip_seconds: float = Field(default=3.0, ge=1.0, le=30.0)
+    """Length of every clip in seconds (16 kHz); ``model.input_frames`` and
+    ``data.features.frames`` should cover it (300 frames = 3 s)."""
     snr_db_min: SnrDb = 10.0
+    """Lowest signal-to-noise ratio (dB) of the speech over its background noise; each clip's
+    SNR is drawn uniformly from [``snr_db_min``, ``snr_db_max``]."""
     snr_db_max: SnrDb = 30.0
+    """Highest signal-to-noise ratio (dB) of a clip, at least ``snr_db_min``."""
     seed: GeneratorSeed = 0
+    """Seed of the generated dataset (voices, digit strings, held-out speakers, clip draws),
+    independent of ``scenario.seed``: a new value builds a new cached dataset."""
 
     @field_validator("phrases")
     @classmethod

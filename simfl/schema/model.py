@@ -19,12 +19,23 @@ class KwsCnnParams(Section):
     """Architecture of :class:`KwsCnn`; one conv-ReLU-maxpool block per ``channels`` entry."""
 
     channels: list[int] = Field(default_factory=lambda: [16, 32], min_length=1)
+    """Output channels of each conv-ReLU-maxpool block, in order; each block halves both
+    spatial sizes, so 40 × 101 log-mels allow at most 5 blocks."""
     kernel_size: int = Field(3, ge=1)
+    """Square convolution kernel size, odd (for "same" padding)."""
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    """Dropout probability before the linear ``head``; 0: none."""
     normalize_input: bool = True
+    """Standardize each clip over all its time-frequency bins (parameter-free, so no statistics
+    are shared across clients); false: raw log-mels."""
     freq_bins: int = Field(1, ge=1, le=64)
+    """Frequency bins kept by the final pooling, which always pools time to one step: 1 is
+    global pooling; more keep the spectral shape and widen the ``head``."""
     time_pool: Literal["avg", "max"] = "avg"
+    """Final pooling over time (and frequency down to ``freq_bins``): average or maximum."""
     batch_norm: bool = False
+    """Add a BatchNorm2d after each convolution (``features.bn{i}``), the client-local state
+    that FedBN and ``strategy.local_batch_norm`` keep on each client."""
 
     @field_validator("channels")
     @classmethod
@@ -45,6 +56,7 @@ class KwsCnnConfig(KwsCnnParams):
     """``[model] name = "kws-cnn"`` plus the CNN's own parameters."""
 
     name: Literal["kws-cnn"]
+    """Selects the small keyword-spotting CNN over log-mel features (the reference model)."""
 
     @property
     def has_batch_norm(self) -> bool:
@@ -87,16 +99,26 @@ PRESETS: dict[str, dict[str, int]] = {
 class WhisperParams(Section):
     """``[model]`` keys every Whisper model accepts."""
 
-    pretrained: str | None = Field(
-        default=None, description="hub name or local path; loaded with from_pretrained"
-    )
+    pretrained: str | None = Field(default=None)
+    """Hugging Face hub name or local ``save_pretrained`` directory to load with
+    ``from_pretrained``; unset: random initialisation from ``config_preset``. If it cannot be
+    reached (offline), the run stops before anything is written."""
     config_preset: Literal["whisper-tiny", "test-small"] = "whisper-tiny"
+    """Architecture of a randomly initialised model (ignored with ``pretrained``):
+    ``whisper-tiny`` has openai/whisper-tiny's dimensions, ``test-small`` is tiny for tests."""
     input_frames: int = Field(default=100, ge=2, le=FULL_FRAMES)
+    """10 ms feature frames the encoder reads (even; 100 = 1 s instead of Whisper's 3000): its
+    position table is cut to half as many; at most ``data.features.frames``."""
     unfreeze_top_layers: int = Field(default=0, ge=0)
+    """Top encoder layers that train (with the final LayerNorm); 0: the encoder is frozen.
+    At most the encoder's layers."""
     train_all: bool = False
-    # Random init only: Whisper's 0.02 leaves a random encoder's output ~98% position embedding,
-    # useless as frozen features; ~0.1 keeps the clip's content (see scenarios/whisper-kws.toml).
+    """Train every parameter, the whole encoder included (overrides ``unfreeze_top_layers``);
+    only trainable parameters travel between server and clients."""
     init_std: float = Field(default=0.02, gt=0.0, le=1.0)
+    """Standard deviation of the random initialisation (ignored with ``pretrained``): Whisper's
+    0.02 leaves a random encoder's output mostly position embedding, useless as frozen
+    features; about 0.1 keeps the clip's content."""
 
     @field_validator("input_frames")
     @classmethod
@@ -150,15 +172,25 @@ class WhisperKwsParams(WhisperParams):
     """``[model] name = "whisper-kws"``: encoder source and size, head width, what trains."""
 
     name: Literal["whisper-kws"]
+    """Selects keyword classification with a Whisper encoder and a small head (1×1 conv over
+    encoder positions, then linear); only trainable parameters travel."""
     head_channels: int = Field(default=128, ge=1, le=4096)
+    """Output channels of the head's 1×1 convolution over the encoder positions; the linear
+    layer after it has ``head_channels`` × d_model inputs."""
 
 
 class WhisperAsrParams(WhisperParams):
     """``[model] name = "whisper-asr"``: Whisper options plus the transcript length limit."""
 
     name: Literal["whisper-asr"]
+    """Selects speech-to-text with WhisperForConditionalGeneration (greedy decoding, WER and
+    CER); needs a transcribed dataset (``data.dataset = "synth-phrases"``)."""
     input_frames: int = Field(default=300, ge=2, le=3000)
+    """10 ms feature frames the encoder reads (even; 300 = 3 s, a synth-phrases clip): its
+    position table is cut to half as many; at most ``data.features.frames``."""
     max_target_tokens: int = Field(default=16, ge=1, le=400)
+    """Most tokens greedy decoding generates per transcript; a randomly initialised decoder
+    gets max(64, this + 2) positions."""
 
     def check_scenario(self, scenario: Scenario) -> None:
         super().check_scenario(scenario)

@@ -43,13 +43,25 @@ class SecAggConfig(Section):
     """``[privacy.secagg]``: Flower's SecAgg+ (``SecAggPlusWorkflow`` + ``secaggplus_mod``)."""
 
     enabled: bool = False
+    """Aggregate with SecAgg+: the server learns only the sum of the masked updates. Needs a
+    mean-based strategy and no ``[privacy.he]``; central DP then needs client-side clipping."""
     num_shares: int = Field(default=3, ge=3)
+    """Shares each client's private key is split into (one kept, one sent to each neighbour):
+    more tolerate more dropouts at a higher cost; at most the cohort (clients per round)."""
     reconstruction_threshold: int = Field(default=2, ge=2)
+    """Shares needed to reconstruct a private key, below ``num_shares`` and at most the cohort:
+    higher is more private, less tolerant of dropouts; fewer survivors fail the round."""
     clipping_range: float = Field(default=8.0, gt=0)
+    """Bound c: every weight is clipped to [−c, c] before quantization."""
     quantization_range: int = Field(default=4194304, ge=2)
+    """Quantization levels T over [−c, c]: stochastic rounding moves a coordinate by less than
+    one step 2c / T (each round reports the resulting ``secagg_error_bound``)."""
     modulus_range: int = Field(default=4294967296, ge=2)
-    #: Probability that a sampled client drops out during the protocol (after sharing keys).
+    """Masks are drawn from [0, modulus_range − 1] and sums taken modulo it: a power of 2,
+    larger than ``quantization_range``."""
     dropout_probability: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Chance that a sampled client drops out during the protocol after sharing its keys
+    (simulated, seeded per client and round)."""
 
     @model_validator(mode="after")
     def _threshold_fits_shares(self) -> SecAggConfig:
@@ -64,48 +76,81 @@ class SecAggConfig(Section):
 class AuditConfig(Section):
     """``[privacy.audit]``: a membership-inference attack on the final global model."""
 
-    #: "lira": offline LiRA (Carlini et al. 2022) with shadow models trained on half of the
-    #: held-out speakers (:mod:`simfl.privacy.lira`); non-members come from the other half.
     attack: Literal["none", "loss-threshold", "lira"] = "none"
-    #: At most this many members and as many non-members are scored (seeded subsample).
+    """Membership-inference attack run after the last round: ``loss-threshold`` (Yeom et al.
+    2018) scores clips by the model's loss; ``lira``: offline LiRA (Carlini et al. 2022) with
+    shadow models trained on half of the held-out speakers, non-members from the other half.
+    Reports AUC and TPR at 1% FPR; ``none``: no audit."""
     max_examples: int = Field(default=2000, ge=10)
-    #: lira: how many OUT shadow models, and their epochs (default local_epochs x rounds).
+    """At most this many members (training clips of clients that trained) and as many
+    non-members (held-out speakers' clips) are scored, a seeded subsample."""
     shadow_models: int = Field(default=4, ge=2, json_schema_extra=HASH_NEUTRAL)
+    """``lira``: OUT shadow models, trained centrally without any scored clip, whose losses
+    model the non-member distribution."""
     shadow_epochs: int | None = Field(default=None, ge=1, json_schema_extra=HASH_NEUTRAL)
+    """``lira``: training epochs of each shadow model; unset: ``train.local_epochs`` ×
+    ``scenario.rounds``."""
 
 
 class PrivacyConfig(Section):
     """Differential privacy (central or local), secure aggregation and the privacy audit."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, json_schema_extra=HASH_NEUTRAL)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, json_schema_extra=HASH_NEUTRAL
+    )
 
     mode: PrivacyMode = "none"
+    """Differential privacy: ``central`` (user-level, Flower's DP strategy wrappers),
+    ``local-dpsgd`` (sample-level DP-SGD in each client, Opacus), ``local-output`` (Flower's
+    ``LocalDpMod`` noises each update) or ``none``."""
     noise_multiplier: float = Field(default=1.0, ge=0.0)
+    """Gaussian noise over sensitivity: ``central`` adds std noise_multiplier ×
+    ``clipping_norm`` / sampled clients to the mean; ``local-dpsgd`` is Opacus' multiplier.
+    Unused by ``local-output``."""
     clipping_norm: float = Field(default=1.0, gt=0.0)
-    #: central: where updates are clipped; "client" uses Flower's client mods.
+    """L2 clipping norm: of each update (``central``, the initial norm when adaptive;
+    ``local-output``) or of each per-sample gradient (``local-dpsgd``)."""
     clipping_side: Literal["server", "client"] = "server"
+    """``central``: where updates are clipped, by the server's wrapper or by Flower's client
+    mods; SecAgg+ and HE need ``client``."""
     clipping: Literal["fixed", "adaptive"] = "fixed"
-    # Adaptive clipping (Andrew et al. 2021), Flower's knobs; clipping_norm is the initial norm.
+    """``central``: a fixed ``clipping_norm``, or adaptive clipping (Andrew et al. 2021) that
+    moves the norm towards ``target_clipped_quantile`` each round."""
     target_clipped_quantile: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Adaptive clipping: the share of updates the norm aims to clip; it grows while more than
+    this share is clipped and shrinks while fewer are."""
     clip_norm_lr: float = Field(default=0.2, gt=0.0)
+    """Adaptive clipping: the norm's learning rate, C ← C · exp(lr · (clipped share − target))
+    each round."""
     clipped_count_stddev: float | None = Field(default=None, ge=0.0)
-    #: central: every reply weighs the same (the DP-FedAvg analysis); false keeps the
-    #: strategy's example weights, and the accountant then charges the largest share.
+    """Adaptive clipping: noise std of the clipped-update count; unset: Flower's cohort / 20,
+    which needs ``noise_multiplier`` below cohort / 10."""
     uniform_weights: bool = True
+    """``central``: every reply weighs the same (the DP-FedAvg analysis); false keeps the
+    strategy's example weights, and the accountant then charges the largest share."""
     delta: float = Field(default=1e-5, gt=0.0, lt=1.0)
+    """Target δ of the reported epsilon (``central``, ``local-dpsgd``) and ``LocalDpMod``'s δ
+    per release (``local-output``)."""
     max_epsilon: float | None = Field(default=None, gt=0.0)
-    #: central: "sampled-without-replacement" (Flower samples a fixed-size cohort; RDP with
-    #: replace-one neighbours) or "no-amplification" (each round a full Gaussian release).
+    """``central``: stop the run (status ``completed``, the stop named) before a round could
+    push epsilon above this; unset: no budget. Needs ``noise_multiplier`` > 0."""
     accounting: Literal["sampled-without-replacement", "no-amplification"] = (
         "sampled-without-replacement"
     )
-    #: local-output: LocalDpMod's epsilon per release (its delta is ``delta``).
+    """``central``: ``sampled-without-replacement`` (Flower samples a fixed-size cohort; RDP
+    with replace-one neighbours) or ``no-amplification`` (each round a full Gaussian release)."""
     local_epsilon: float = Field(default=1.0, gt=0.0)
-    #: local-dpsgd: replace BatchNorm with GroupNorm (Opacus' ``ModuleValidator.fix``).
+    """``local-output``: ``LocalDpMod``'s epsilon per release (its δ is ``delta``); releases
+    compose under RDP into each client's reported epsilon."""
     fix_batch_norm: bool = False
+    """``local-dpsgd``: replace BatchNorm with GroupNorm (Opacus' ``ModuleValidator.fix``);
+    without it a BatchNorm model is refused."""
     secagg: SecAggConfig = SecAggConfig()
+    """``[privacy.secagg]``: secure aggregation with Flower's SecAgg+."""
     he: HEConfig = HEConfig()
+    """``[privacy.he]``: homomorphic-encryption aggregation with CKKS (TenSEAL)."""
     audit: AuditConfig = AuditConfig()
+    """``[privacy.audit]``: membership-inference audit of the final global model."""
 
     @property
     def central(self) -> bool:

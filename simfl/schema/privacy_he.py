@@ -42,12 +42,20 @@ class HEConfig(Section):
     """CKKS aggregation: clients encrypt their updates, the server adds ciphertexts."""
 
     enabled: bool = False
+    """Aggregate encrypted updates: the server adds ciphertexts and only their sum is decrypted.
+    Needs a mean-based strategy and no SecAgg+; central DP then needs client-side clipping."""
     poly_modulus_degree: Literal[4096, 8192, 16384, 32768] = 8192
+    """CKKS polynomial modulus degree N: N/2 values per ciphertext; a larger N allows a larger
+    coefficient modulus at a higher cost."""
     coeff_mod_bit_sizes: tuple[int, ...] = (60, 40, 40, 60)
+    """Bit sizes of the coefficient modulus primes: at least 3 of 20 to 60 bits, totalling at
+    most the 128-bit-security bound for N (109, 218, 438, 881 bits)."""
     global_scale_bits: int = Field(default=40, ge=20, le=60)
-    #: Simulated cost of encrypting one ciphertext at the default parameters, in training
-    #: samples of the client's device (scaled by N log N and the number of primes for others).
+    """log2 of the CKKS encoding scale (the values' precision): at most every middle prime and
+    below the first."""
     ciphertext_samples: float = Field(default=DEFAULT_CIPHERTEXT_SAMPLES, ge=0.0)
+    """Simulated cost of encrypting one ciphertext at the default parameters, in training
+    samples of the client's device (scaled by N log N and the number of primes for others)."""
 
     @model_validator(mode="after")
     def _secure_and_usable(self) -> HEConfig:

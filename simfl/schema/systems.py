@@ -22,10 +22,16 @@ class DeviceTier(Section):
     """One device class of ``distribution = "tiers"``; ``share`` of the clients have it."""
 
     share: float = Field(gt=0.0)
+    """Relative share of the clients in this tier (shares are normalised; clients are dealt
+    to tiers by a seeded permutation)."""
     ms_per_sample: float = Field(ge=0.0)
+    """This tier's training time in milliseconds per sample and epoch."""
     down_kbps: float = Field(gt=0.0)
+    """This tier's download bandwidth in kbit/s."""
     up_kbps: float = Field(gt=0.0)
+    """This tier's upload bandwidth in kbit/s."""
     latency_ms: float = Field(default=0.0, ge=0.0)
+    """This tier's network latency in milliseconds, added once per round."""
 
 
 class DevicesConfig(Section):
@@ -40,14 +46,29 @@ class DevicesConfig(Section):
     """
 
     distribution: Literal["fixed", "lognormal", "tiers", "trace"] = "fixed"
+    """How client devices differ: ``fixed`` (all alike), ``lognormal`` (seeded spread around
+    the medians below), ``tiers`` (``[[systems.devices.tiers]]``) or ``trace`` (a file)."""
     ms_per_sample: float = Field(default=0.0, ge=0.0)
+    """Training milliseconds per sample and epoch for this scenario's model and batch size (the
+    median under ``lognormal``); 0: training takes no simulated time."""
     down_kbps: float = Field(default=1e9, gt=0.0)
+    """Download bandwidth in kbit/s (the median under ``lognormal``); the default makes
+    transfers practically free."""
     up_kbps: float = Field(default=1e9, gt=0.0)
+    """Upload bandwidth in kbit/s (the median under ``lognormal``)."""
     latency_ms: float = Field(default=0.0, ge=0.0)
+    """Network latency in milliseconds added once to every client's round (the same for all
+    clients under ``lognormal``)."""
     sigma: float = Field(default=0.0, ge=0.0, le=5.0)
+    """``lognormal``: spread of compute speed, each client's ``ms_per_sample`` being
+    median · exp(sigma · z), z ~ N(0, 1); 0: no spread."""
     network_sigma: float = Field(default=0.0, ge=0.0, le=5.0)
+    """``lognormal``: the same spread for both bandwidths, each with its own z; 0: none."""
     tiers: list[DeviceTier] = Field(default_factory=list)
+    """``tiers``: the device classes, at least one."""
     trace: str = ""
+    """``trace``: path of a CSV, Parquet or JSON file (columns ``client, ms_per_sample,
+    down_kbps, up_kbps, latency_ms``, at least one row per client) or a FedScale device pickle."""
 
     @model_validator(mode="after")
     def _inputs_present(self) -> DevicesConfig:
@@ -69,11 +90,21 @@ class AvailabilityConfig(Section):
     """
 
     kind: Literal["always", "diurnal", "sessions", "trace"] = "always"
+    """Availability model: ``always`` online, ``diurnal`` daily cycles, ``sessions`` random
+    on/off spells, or ``trace`` (a file of online intervals)."""
     period_h: float = Field(default=24.0, gt=0.0)
+    """Cycle length in simulated hours: ``diurnal``'s period, and the period a table ``trace``
+    repeats with (a FedScale pickle repeats with its own ``finish_time``)."""
     on_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
+    """``diurnal``: share of every period a client is online, at its own seeded phase; 1:
+    always online."""
     mean_on_h: float = Field(default=2.0, gt=0.0)
+    """``sessions``: mean length of an online spell in simulated hours (exponential)."""
     mean_off_h: float = Field(default=2.0, gt=0.0)
+    """``sessions``: mean length of an offline spell in simulated hours (exponential)."""
     trace: str = ""
+    """``trace``: path of a CSV, Parquet or JSON file of online intervals (``client, start_s,
+    end_s``) or a FedScale behaviour pickle."""
 
     @model_validator(mode="after")
     def _trace_present(self) -> AvailabilityConfig:
@@ -95,11 +126,20 @@ class SystemFaultsConfig(Section):
     client_crash_probability: float = Field(
         default=0.0, ge=0.0, le=1.0, json_schema_extra=HASH_NEUTRAL
     )
+    """Chance that a sampled client crashes in each phase it is asked for (training and
+    evaluation), seeded per client, round and phase; ``[faults] client_crash_probability`` is
+    the same key."""
     crash_before_train: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Chance that a sampled client crashes before local training (no update that round)."""
     crash_after_train: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Chance that a sampled client crashes after training, its work lost before it replies."""
     hang: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Chance that a sampled client never answers: dropped at ``deadline_s`` or, without one,
+    at ``resources.round_timeout_s`` of simulated time."""
     slowdown_probability: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Chance that a sampled client's training runs ``slowdown_factor`` times slower that round."""
     slowdown_factor: float = Field(default=1.0, ge=1.0)
+    """How many times slower a slowed-down client trains; 1: no slowdown."""
 
 
 class AttackConfig(Section):
@@ -110,9 +150,16 @@ class AttackConfig(Section):
     """
 
     kind: Literal["none", "sign-flip", "scale", "gaussian", "label-flip"] = "none"
+    """What Byzantine clients send (w: received weights, Δ: the honest update): ``sign-flip``
+    w − scale·Δ, ``scale`` w + scale·Δ, ``gaussian`` w + N(0, noise_std²); ``label-flip``
+    trains on label C − 1 − y. ``none``: no attack."""
     fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Share of the clients that are Byzantine, a seeded set fixed for the run; must be above 0
+    when ``kind`` is set."""
     scale: float = Field(default=1.0, gt=0.0)
+    """Factor on the honest update Δ for ``sign-flip`` and ``scale``."""
     noise_std: float = Field(default=0.1, gt=0.0)
+    """Standard deviation of the Gaussian noise a ``gaussian`` attacker adds to the weights."""
 
 
 class SystemsConfig(Section):
@@ -126,17 +173,32 @@ class SystemsConfig(Section):
     ``time_budget_h`` stops the run once the simulated clock passes it (0: no budget).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, json_schema_extra=HASH_NEUTRAL)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, json_schema_extra=HASH_NEUTRAL
+    )
 
     devices: DevicesConfig = DevicesConfig()
+    """``[systems.devices]``: each client's compute speed and network."""
     availability: AvailabilityConfig = AvailabilityConfig()
+    """``[systems.availability]``: when each client is online in simulated time."""
     over_selection: float = Field(default=0.0, ge=0.0, le=10.0)
+    """Over-commitment o: sample ⌈(1+o)·K⌉ clients and keep the first K to finish (FedScale);
+    at most ``data.num_clients`` may be sampled. 0: keep every sampled client."""
     deadline_s: float = Field(default=0.0, ge=0.0)
+    """Simulated seconds after which a round ends and unfinished clients are dropped; 0: no
+    deadline (``resources.round_timeout_s`` bounds the round)."""
     partial_work: bool = Field(default=False, json_schema_extra=HASH_NEUTRAL)
+    """A client that would miss ``deadline_s`` trains only the minibatch steps that fit and is
+    kept (FedProx's setting); needs a deadline, not with FedBuff or local DP-SGD."""
     faults: SystemFaultsConfig = SystemFaultsConfig()
+    """``[systems.faults]``: seeded crashes, hangs and slowdowns of sampled clients."""
     attack: AttackConfig = AttackConfig()
+    """``[systems.attack]``: Byzantine clients and what they send."""
     target_accuracy: float = Field(default=0.5, gt=0.0, le=1.0)
+    """Central accuracy whose first crossing the summary reports in simulated hours
+    (``sim_hours_to_target``)."""
     time_budget_h: float = Field(default=0.0, ge=0.0)
+    """Stop the run once the simulated clock passes this many hours; 0: no budget."""
 
     @property
     def enabled(self) -> bool:
