@@ -213,10 +213,11 @@ def list_registry(
     """List the datasets, models, strategies and partitioners a scenario can name."""
     from simfl import plugins, registry
 
-    for title, table in {**registry.TABLES, "features": plugins.FEATURES}.items():
+    tables = {**registry.TABLES, "features": plugins.FEATURES, "trackers": plugins.TRACKERS}
+    for title, table in tables.items():
         view = Table(title=title, show_header=False, title_justify="left")
         for name, entry in table.items():
-            view.add_row(name, entry.summary)
+            view.add_row(name, escape(entry.summary))  # "[privacy.he]" is text, not markup
         console.print(view)
     if details:
         from simfl.strategies.fidelity import details_text

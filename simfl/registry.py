@@ -306,8 +306,7 @@ STRATEGIES = _table(
     ),
 )
 
-#: Features a scenario may use, in the order their parts are composed (see
-#: :mod:`simfl.engine.extensions`); each decides from the scenario whether it applies.
+#: The tables a scenario names entries of, by the name ``simfl list`` gives each.
 TABLES: dict[str, dict[str, Entry]] = {
     "datasets": DATASETS,
     "partitioners": PARTITIONERS,

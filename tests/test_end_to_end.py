@@ -165,5 +165,6 @@ def test_validate_and_list(workspace, cli):
     assert done.returncode == 0 and "valid; hash" in done.stdout
     listed = cli("list", cwd=workspace)
     assert listed.returncode == 0
-    for name in ("synth-commands", "kws-cnn", "fedavg", "dirichlet"):
+    for name in ("synth-commands", "kws-cnn", "fedavg", "dirichlet", "mlflow"):
         assert name in listed.stdout
+    assert "([privacy.he])" in listed.stdout  # summaries are text, not Rich markup
