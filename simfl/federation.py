@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ class Federation:
     clients: pd.DataFrame
     scores: dict[str, float]
     train_store: Path  # the clean train features, or the acoustically conditioned ones
-    figure: Path  # the partition figure, drawn once per partition and features
+    figure: Path  # the partition figure, drawn once per split and version of the plotting code
 
 
 def partition_key(scenario: Scenario) -> str:
@@ -85,22 +86,43 @@ def build_federation(
         )
     clients = pd.read_parquet(summary_dir / "clients.parquet")
     scores = json.loads((summary_dir / "scores.json").read_text())
-    return Federation(index_dir, clients, scores, train_store, summary_dir / "partition.png")
+    figure = partition_figure(summary_dir, clients, scores)
+    return Federation(index_dir, clients, scores, train_store, figure)
 
 
 #: What describes a split, cached beside its client index (sweep cells that differ only in
-#: strategy or training reuse it: no feature pass over the store, no plot, per cell).
-SUMMARY_FILES = ("clients.parquet", "scores.json", "partition.png")
+#: strategy or training reuse it: no feature pass over the store per cell).
+SUMMARY_FILES = ("clients.parquet", "scores.json")
+
+
+def partition_figure(summary_dir: Path, clients: pd.DataFrame, scores: dict[str, float]) -> Path:
+    """The split's figure, drawn from its cached table by the plotting code of this checkout.
+
+    Named by a digest of ``partitioners/plots.py``, so a cache described by an older version
+    of the plotting code gets a new figure, not the old one, and every later run reuses it.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("partitioners.plots")
+    assert spec is not None and spec.origin is not None
+    digest = hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:12]
+    figure = summary_dir / f"partition-{digest}.png"
+    if not figure.is_file():
+        from partitioners.plots import plot_partition  # matplotlib: only when drawing
+
+        staging = figure.with_name(f".{figure.name}.{os.getpid()}.tmp.png")
+        plot_partition(clients, scores, staging)
+        os.replace(staging, figure)  # concurrent cells may both draw; either copy is whole
+    return figure
 
 
 def _describe(staging: Path, data: PreparedData, parts, conditions, train_store: Path) -> None:
-    """Per-client statistics, heterogeneity scores and the figure, written into ``staging``.
+    """Per-client statistics and heterogeneity scores, written into ``staging``.
 
-    Its imports (scipy, matplotlib) are made here: a run of a split described before (any
-    rerun, every sweep cell that varies only training) never needs them."""
+    Its imports (scipy) are made here: a run of a split described before (any rerun, every
+    sweep cell that varies only training) never needs them."""
     from partitioners.feature_shift import conditions_table
     from partitioners.metrics import client_table, feature_distances, heterogeneity_scores
-    from partitioners.plots import plot_partition
     from simfl.data.conditions import feature_row_means
 
     distance = feature_distances(feature_row_means(train_store, data.train.rows), parts)
@@ -115,4 +137,3 @@ def _describe(staging: Path, data: PreparedData, parts, conditions, train_store:
     scores = heterogeneity_scores(parts, data.train.labels, data.num_classes, distance)
     table.to_parquet(staging / "clients.parquet", index=False)
     (staging / "scores.json").write_text(json.dumps(scores))
-    plot_partition(table, scores, staging / "partition.png")

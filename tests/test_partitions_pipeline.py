@@ -166,3 +166,23 @@ def test_composed_scenario_runs_end_to_end_with_partition_statistics_and_plot(
     assert summary["partition"]["feature_shift_score"] == scores["feature_shift_score"]
     logged = b"".join(p.read_bytes() for p in (run_dir / "wandb").rglob("*.wandb"))
     assert b"partition/clients" in logged and b"partition/figure" in logged
+
+
+def test_the_partition_figure_follows_the_plotting_code_not_the_cache(tmp_path):
+    """A split described by an older plotting code (its figure cached as partition.png) gets
+    a figure drawn by this checkout's code, named by that code's digest, drawn once."""
+    import hashlib
+
+    import partitioners.plots
+    from partitioners.test_plots import _accent_table
+    from simfl.federation import partition_figure
+
+    (tmp_path / "partition.png").write_bytes(b"an older drawing")
+    figure = partition_figure(tmp_path, _accent_table(), {})
+    digest = hashlib.sha256(Path(partitioners.plots.__file__).read_bytes()).hexdigest()[:12]
+    assert figure == tmp_path / f"partition-{digest}.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    drawn = figure.stat().st_mtime_ns
+    assert partition_figure(tmp_path, _accent_table(), {}) == figure
+    assert figure.stat().st_mtime_ns == drawn  # reused, not drawn again
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["partition.png", figure.name])

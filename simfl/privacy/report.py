@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from simfl.atomic import write_atomically, write_text
 from simfl.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 METRICS = ("epsilon", "central_accuracy", "mia_auc", "mia_tpr_at_1pct_fpr")
 
@@ -50,15 +54,15 @@ def _axes(cells: pd.DataFrame) -> list[str]:
     return [c for c in cells.columns if "." in c and c not in fixed]
 
 
-def privacy_figure(table: pd.DataFrame, line_axis: str | None) -> bytes:
-    import io
+def draw_privacy_figure(table: pd.DataFrame, line_axis: str | None) -> Figure:
+    """The two panels as a matplotlib ``Figure`` (Agg canvas, no pyplot state), one legend
+    below both: inside either panel it would cover a curve or a noise-0 line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, panels = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    panels = fig.subplots(1, 2)
     groups = table.groupby(line_axis) if line_axis else [("all", table)]
     for name, group in groups:
         group = group.sort_values("epsilon_mean")
@@ -82,15 +86,57 @@ def privacy_figure(table: pd.DataFrame, line_axis: str | None) -> bytes:
                 )
     panels[0].set(xscale="log", xlabel="epsilon", ylabel="final central accuracy")
     panels[1].set(xscale="log", xlabel="epsilon", ylabel="membership-inference AUC")
-    panels[1].axhline(0.5, color="grey", linestyle="--", linewidth=1)
+    chance = panels[1].axhline(0.5, color="grey", linestyle="--", linewidth=1)
+    epsilons = table["epsilon_mean"].to_numpy(dtype=float)
     for panel in panels:
-        panel.legend(title=line_axis)
+        _epsilon_ticks(panel, epsilons[np.isfinite(epsilons)])
         panel.grid(alpha=0.3)
+        low, high = panel.get_ylim()  # accuracy and AUC are proportions: stay inside [0, 1]
+        panel.set_ylim(max(low, 0.0), min(high, 1.0))
+    # The panels draw the same lines in the same colours: the left one's handles name both.
+    # Strategies first, then their noise-0 references (matplotlib would list those first).
+    pairs = zip(*panels[0].get_legend_handles_labels(), strict=True)
+    ordered = sorted(pairs, key=lambda pair: pair[1].endswith("(epsilon = inf)"))
+    handles = [h for h, _ in ordered] + [chance]
+    labels = [label for _, label in ordered] + ["chance (AUC 0.5)"]
+    fig.legend(
+        handles,
+        labels,
+        title=line_axis,
+        loc="outside lower center",
+        ncol=min(3, len(handles)),
+        fontsize=9,
+        title_fontsize=9,
+        frameon=False,
+    )
     fig.suptitle("privacy-utility trade-off (mean ± std over seeds)")
-    fig.tight_layout()
+    return fig
+
+
+def _epsilon_ticks(panel, epsilons: np.ndarray) -> None:
+    """Ticks at the epsilons spent, written plainly: over less than a decade matplotlib's log
+    axis labels minor ticks (``3x10^1``) and may mark none of the points. A value closer than
+    8% of the axis (in log) to the last one ticked is left unlabelled, so labels never meet."""
+    from matplotlib.ticker import NullLocator
+
+    values = np.unique(epsilons[epsilons > 0])
+    if not 0 < len(values) <= 12:
+        return
+    span = max(np.log10(values[-1] / values[0]), 1.0)
+    ticks = [values[0]]
+    for value in values[1:]:
+        if np.log10(value / ticks[-1]) >= 0.08 * span:
+            ticks.append(value)
+    panel.xaxis.set_minor_locator(NullLocator())
+    panel.set_xticks(ticks, [f"{v:.3g}" if v < 1000 else f"{v:.0f}" for v in ticks])
+
+
+def privacy_figure(table: pd.DataFrame, line_axis: str | None) -> bytes:
+    """:func:`draw_privacy_figure` as PNG bytes."""
+    import io
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
+    draw_privacy_figure(table, line_axis).savefig(buffer, format="png", dpi=120)
     return buffer.getvalue()
 
 
