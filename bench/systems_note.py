@@ -70,13 +70,20 @@ def markdown(frame: pd.DataFrame) -> str:
 
 
 def plot(cells: pd.DataFrame, path: Path) -> None:
-    import matplotlib
+    """Accuracy against simulated hours: one colour per configuration, one line style per
+    seed, the legend below the axes (it never covers a curve), accuracy within [0, 1]."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 4))
-    for _, cell in cells.iterrows():
+    figure = Figure(figsize=(8, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    configs = sorted(cells["config"].unique())
+    seeds = sorted(cells["seed"].unique())
+    colours = colormaps["tab10"].colors
+    styles = ["-", "--", ":", "-."]
+    for _, cell in cells.sort_values(["config", "seed"]).iterrows():
         metrics = cell["metrics"]
         if "sim_time_h" not in metrics:
             continue
@@ -84,13 +91,16 @@ def plot(cells: pd.DataFrame, path: Path) -> None:
             metrics["sim_time_h"],
             metrics["central_accuracy"],
             marker=".",
+            color=colours[configs.index(cell["config"]) % len(colours)],
+            linestyle=styles[seeds.index(cell["seed"]) % len(styles)],
             label=f"{cell['config']} (seed {cell['seed']})",
         )
-    axes.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    axes.axhline(0.5, color="grey", linestyle=":", linewidth=1, label="accuracy 0.5")
+    axes.set_ylim(0, 1)
     axes.set_xlabel("simulated time (h)")
     axes.set_ylabel("central accuracy")
-    axes.legend(fontsize=8)
-    figure.tight_layout()
+    axes.grid(alpha=0.3)
+    figure.legend(loc="outside lower center", ncols=min(3, len(cells) + 1), fontsize=9)
     figure.savefig(path, dpi=120)
 
 
