@@ -25,12 +25,13 @@ BENCHMARKS = {
     "cli": "cli_startup.py",
     "secagg": "secagg_overhead.py",
     "he": "he_overhead.py",
+    "flower": "flower_w1.py",
     "gpu": "gpu_check.sh",  # the device check: GPU tests and gpu-whisper, under 8 minutes
 }
 
 #: Benchmarks whose script writes its figures as JSON to ``--json PATH``; the others' records
 #: hold their printed output.
-WRITES_JSON = {"w1", "gpu-whisper", "secagg", "he"}
+WRITES_JSON = {"w1", "gpu-whisper", "secagg", "he", "flower"}
 
 BENCH_ENV = {
     "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
