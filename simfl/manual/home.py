@@ -7,7 +7,9 @@ import re
 
 
 def render(readme: str) -> str:
-    """``README.md`` with repository paths (``docs/...``, ``bench/records/...``) made site
-    paths."""
+    """``README.md`` with repository paths made site paths: ``docs/...`` pages, the
+    write-ups in ``bench/records/`` and the ``bench/results/`` records (rendered on the
+    benchmarks page)."""
     text = re.sub(r"\]\(docs/", "](", readme)
-    return re.sub(r"\]\(bench/records/", "](benchmarks/records/", text)
+    text = re.sub(r"\]\(bench/records/", "](benchmarks/records/", text)
+    return re.sub(r"\]\(bench/results/[^)]*\)", "](benchmarks/index.md)", text)
