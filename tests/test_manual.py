@@ -30,7 +30,7 @@ def test_committed_references_match_the_code(capsys):
 def test_scenario_reference_lists_every_variant_key_once_with_its_variants():
     text = render(Scenario)
     rows = [line for line in text.splitlines() if line.startswith("| `strategy.proximal_mu`")]
-    assert len(rows) == 1 and rows[0].endswith("| `fedprox` |")
+    assert len(rows) == 1 and rows[0].endswith("*Only for `fedprox`.* |")
     chooser = next(line for line in text.splitlines() if line.startswith("| `strategy.name`"))
     assert "`fedavg`" in chooser and "`scaffold`" in chooser and "`pfedme`" in chooser
 

@@ -193,34 +193,40 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|") or " "
 
 
+def _row(row: KeyRow) -> str:
+    """One key: its name; type, default and allowed values; description and variants."""
+    default = "required" if row.default == "required" else f"default {row.default}"
+    value = f"{row.type}; {default}"
+    if row.allowed:
+        value += f"; {row.allowed}"
+    description = row.description
+    if row.variants:
+        names = ", ".join(
+            v.replace("all but ", "all but `") + "`" if v.startswith("all but ") else f"`{v}`"
+            for v in row.variants
+        )
+        description += f" *Only for {names}.*"
+    cells = (f"`{row.key}`", value, description)
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
 def render(scenario_model: type[BaseModel]) -> str:
     """The scenario reference page, in Markdown."""
     lines = [
         "# Scenario keys",
         "",
         "Generated from the scenario schema by `python -m simfl.manual`; do not edit.",
-        "Every key a scenario file may hold, by table. *Applies to* names the variants",
-        "(`data.dataset`, `partition.kind`, `model.name`, `strategy.name`) that have the key;",
-        "empty means every variant. Set any key from the command line with",
-        "`--set table.key=value`.",
+        "Every key a scenario file may hold, by table. A key that only some variants have",
+        "(`data.dataset`, `partition.kind`, `model.name`, `strategy.name`) says which. Set any",
+        "key from the command line with `--set table.key=value`.",
     ]
     for table, info in scenario_model.model_fields.items():
         tag, rows = table_rows(table, info)
         lines += ["", f"## `[{table}]`", "", _one_line(info.description)]
         if tag:
             lines += ["", f"Variants are chosen by `{table}.{tag}`."]
-        lines += [
-            "",
-            "| key | type | default | allowed | description | applies to |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
-        for row in rows:
-            variants = ", ".join(
-                v.replace("all but ", "all but `") + "`" if v.startswith("all but ") else f"`{v}`"
-                for v in row.variants
-            )
-            cells = (f"`{row.key}`", row.type, row.default, row.allowed, row.description, variants)
-            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines += ["", "| key | value | description |", "| --- | --- | --- |"]
+        lines += [_row(row) for row in rows]
     return "\n".join(lines) + "\n"
 
 
