@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from simfl import registry
-from simfl.atomic import publish_directory
+from simfl.atomic import publish_directory, write_atomically
 from simfl.config import Scenario
 from simfl.data.client_index import ClientIndex
 from simfl.data.feature_store import FeatureStore
@@ -110,9 +109,8 @@ def partition_figure(summary_dir: Path, clients: pd.DataFrame, scores: dict[str,
     if not figure.is_file():
         from partitioners.plots import plot_partition  # matplotlib: only when drawing
 
-        staging = figure.with_name(f".{figure.name}.{os.getpid()}.tmp.png")
-        plot_partition(clients, scores, staging)
-        os.replace(staging, figure)  # concurrent cells may both draw; either copy is whole
+        # Concurrent cells may both draw; either copy is whole. A full disk is one line.
+        write_atomically(figure, lambda temporary: plot_partition(clients, scores, temporary))
     return figure
 
 

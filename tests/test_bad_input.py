@@ -204,9 +204,9 @@ def test_unwritable_results_directory_is_one_line_and_writes_nothing(workspace, 
 
 
 def _small_disk() -> None:
-    """Files past 64 KiB cannot be written (EFBIG), as on a full disk."""
+    """Files past 16 KiB cannot be written (EFBIG), as on a full disk."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
 
 
 def test_a_full_disk_at_start_is_one_line(workspace, tmp_path):

@@ -114,7 +114,7 @@ class RayStart:
         error = self._error
         if error is None:
             return
-        if isinstance(error, ConnectionError | RuntimeError | ValueError):
+        if isinstance(error, Exception):  # Ray's own errors are plain Exceptions at times
             raise SimflError(
                 f"could not start or join Ray (address={self.address!r}): {error}"
             ) from None
