@@ -174,14 +174,23 @@ def client_app(data_dir: str) -> ClientApp:
     config, the weights in an ArrayRecord, the metrics in a MetricRecord."""
     app = ClientApp()
 
-    @app.train()
-    def train_fn(msg: Message, context: Context) -> Message:
-        pid = int(context.node_config["partition-id"])
-        x, y = partition(data_dir, pid, int(context.node_config["num-partitions"]))
+    def received(
+        msg: Message, context: Context
+    ) -> tuple[int, int, nn.Module, torch.Tensor, torch.Tensor]:
+        """This node's partition id and count, the received model and the node's data."""
+        pid, count = (
+            int(context.node_config["partition-id"]),
+            int(context.node_config["num-partitions"]),
+        )
         model = PlainCnn()
         model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+        return pid, count, model, *partition(data_dir, pid, count)
+
+    @app.train()
+    def train_fn(msg: Message, context: Context) -> Message:
+        pid, count, model, x, y = received(msg, context)
         config = msg.content["config"]
-        seed = int(config["server-round"]) * int(context.node_config["num-partitions"]) + pid
+        seed = int(config["server-round"]) * count + pid
         loss = train(model, x, y, float(config["lr"]), seed)
         metrics = MetricRecord({"train_loss": loss, "num-examples": len(y)})
         content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": metrics})
@@ -189,10 +198,7 @@ def client_app(data_dir: str) -> ClientApp:
 
     @app.evaluate()
     def evaluate_fn(msg: Message, context: Context) -> Message:
-        pid = int(context.node_config["partition-id"])
-        x, y = partition(data_dir, pid, int(context.node_config["num-partitions"]))
-        model = PlainCnn()
-        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+        _, _, model, x, y = received(msg, context)
         loss, accuracy = test(model, x, y)
         metrics = MetricRecord({"eval_loss": loss, "eval_acc": accuracy, "num-examples": len(y)})
         return Message(content=RecordDict({"metrics": metrics}), reply_to=msg)
@@ -361,15 +367,8 @@ def main() -> None:
     import w1_engine_overhead as w1
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--per-round", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--test-samples", type=int, default=1000)
-    parser.add_argument("--client-cpus", type=float, default=1.0, help="Flower's and simfl's")
+    w1.add_workload_arguments(parser)  # --client-cpus: Flower's clients and simfl's alike
     parser.add_argument("--bare-threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--workdir", type=Path, default=Path(".cache/simfl/bench-w1"))
-    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if args.rounds < 2 or not 0 < args.per_round <= args.clients:
         parser.error("--rounds must be at least 2 and --per-round within 1..--clients")

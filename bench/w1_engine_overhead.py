@@ -327,14 +327,24 @@ def print_figures(figures: dict[str, Any], indent: str = "") -> None:
             print(f"{indent}{key:26s} {value}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
+    """W1's size, the CPUs an engine client takes, the data's directory and ``--json``: the
+    options every benchmark of the W1 workload takes (this one and ``flower_w1``)."""
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--per-round", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--test-samples", type=int, default=1000)
-    parser.add_argument("--client-cpus", type=float, default=1.0)
+    parser.add_argument(
+        "--client-cpus", type=float, default=1.0, help="CPUs an engine client takes"
+    )
+    parser.add_argument("--workdir", type=Path, default=Path(".cache/simfl/bench-w1"))
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_workload_arguments(parser)
     parser.add_argument(
         "--intra-op-threads",
         type=thread_counts,
@@ -342,8 +352,6 @@ def main() -> None:
         help="torch threads a client; several (1,2) run one engine each, side by side",
     )
     parser.add_argument("--plain-threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--workdir", type=Path, default=Path(".cache/simfl/bench-w1"))
-    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
     train, test, index, test_labels = build_data(

@@ -3,12 +3,14 @@ it measured as a dated record in ``bench/results/`` (:mod:`bench.record`)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import typer
@@ -49,6 +51,10 @@ def _script(workload: str) -> Path:
     return script
 
 
+def _env() -> dict[str, str]:
+    return {**os.environ, **BENCH_ENV}
+
+
 def _command(script: Path, args: list[str]) -> list[str]:
     if script.suffix == ".sh":  # a shell script is given this interpreter as its python
         return ["bash", str(script), sys.executable, *args]
@@ -57,9 +63,8 @@ def _command(script: Path, args: list[str]) -> list[str]:
 
 def _run_teed(command: list[str]) -> tuple[int, str]:
     """Run ``command``, showing its output as it comes; its exit code and what it printed."""
-    env = {**os.environ, **BENCH_ENV}
     with subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as process:
         assert process.stdout is not None
         lines = []
@@ -67,6 +72,15 @@ def _run_teed(command: list[str]) -> tuple[int, str]:
             sys.stdout.write(line)
             lines.append(line)
         return process.wait(), "".join(lines)
+
+
+def _record_module(bench_dir: Path) -> ModuleType:
+    """``bench/record.py`` of this checkout, loaded from its file (bench/ is no package)."""
+    spec = importlib.util.spec_from_file_location("simfl_bench_record", bench_dir / "record.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def bench_command(
@@ -87,8 +101,7 @@ def bench_command(
     script = _script(workload)
     args = list(ctx.args)
     if not record:
-        env = {**os.environ, **BENCH_ENV}
-        raise typer.Exit(subprocess.run(_command(script, args), env=env, check=False).returncode)
+        raise typer.Exit(subprocess.run(_command(script, args), env=_env(), check=False).returncode)
     with tempfile.TemporaryDirectory() as scratch:
         figures_file = Path(scratch) / "figures.json"
         extra = ["--json", str(figures_file)] if workload in WRITES_JSON else []
@@ -96,8 +109,7 @@ def bench_command(
         if code != 0:
             raise typer.Exit(code)
         figures = json.loads(figures_file.read_text()) if extra else {"output": output}
-    sys.path.insert(0, str(script.parent.parent))
-    from bench.record import write_record
-
-    path = write_record(workload, ["simfl", "bench", workload, *args], figures)
+    path = _record_module(script.parent).write_record(
+        workload, ["simfl", "bench", workload, *args], figures
+    )
     print(f"record: {path}")

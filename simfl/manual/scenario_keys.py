@@ -20,6 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from simfl.registry import tags_of
+from simfl.schema.base import model_members
 
 
 @dataclass
@@ -32,12 +33,6 @@ class KeyRow:
     allowed: str
     description: str
     variants: list[str] = field(default_factory=list)
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
 
 
 def _type_name(annotation: Any) -> str:
@@ -61,7 +56,9 @@ def _type_name(annotation: Any) -> str:
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return "string"
     names = {bool: "bool", int: "integer", float: "float", str: "string", Any: "any"}
-    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    if annotation in names:
+        return names[annotation]
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation)
 
 
 def _choices(annotation: Any) -> list[str]:
@@ -131,7 +128,7 @@ def model_rows(model: type[BaseModel], prefix: str) -> list[KeyRow]:
     rows: list[KeyRow] = []
     for name, info in model.model_fields.items():
         key = f"{prefix}.{info.alias or name}"
-        members = _models_in(info.annotation)
+        members = model_members(info.annotation)
         rows.append(
             KeyRow(
                 key,
@@ -165,7 +162,7 @@ def _merged(rows_by_variant: dict[str, list[KeyRow]]) -> list[KeyRow]:
 
 def table_rows(table: str, info: FieldInfo) -> tuple[str, list[KeyRow]]:
     """A top-level table's rows and the tag its variants are chosen by ("" if none)."""
-    members = _models_in(info.annotation)
+    members = model_members(info.annotation)
     if len(members) <= 1:
         return "", model_rows(members[0], table) if members else [
             KeyRow(
@@ -242,7 +239,7 @@ def undescribed(scenario_model: type[BaseModel]) -> list[str]:
         for name, info in model.model_fields.items():
             if not _one_line(info.description):
                 missing.append(f"{model.__module__}.{model.__name__}.{name}")
-            for member in _models_in(info.annotation):
+            for member in model_members(info.annotation):
                 walk(member)
 
     walk(scenario_model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -58,3 +59,10 @@ def identity_dump(model: BaseModel) -> dict[str, Any]:
             continue
         out[name] = identity_dump(value) if isinstance(value, BaseModel) else dumped[name]
     return out
+
+
+def model_members(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a field can hold (one, or the members of a tagged union)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [member for arg in typing.get_args(annotation) for member in model_members(arg)]

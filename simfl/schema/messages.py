@@ -5,12 +5,12 @@ key (union tags pydantic puts in locations left out), what is wrong, what is all
 from __future__ import annotations
 
 import difflib
-import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from simfl import registry
+from simfl.schema.base import model_members
 
 
 def _strip_tags(loc: tuple[Any, ...], raw: Any) -> list[str]:
@@ -29,16 +29,6 @@ def _strip_tags(loc: tuple[Any, ...], raw: Any) -> list[str]:
     return keys
 
 
-def _model_members(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models a field can hold (one, or the members of a tagged union)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    members: list[type[BaseModel]] = []
-    for arg in typing.get_args(annotation):
-        members.extend(_model_members(arg))
-    return members
-
-
 def _schema_keys(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
     """The keys that the table holding ``loc[-1]`` allows, for 'did you mean' hints."""
     candidates: list[type[BaseModel]] = [root]
@@ -50,7 +40,7 @@ def _schema_keys(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
         fields = [m.model_fields[part] for m in candidates if part in m.model_fields]
         if not fields:
             return []
-        candidates = _model_members(fields[0].annotation)
+        candidates = model_members(fields[0].annotation)
     if len(candidates) != 1:
         return []
     return list(candidates[0].model_fields)
